@@ -1,0 +1,35 @@
+"""Reading audio files for the edge and for training: any rate, any channel count -> mono float32."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from edge.features import pcm16_to_float
+from edge.resample import resample
+
+
+class AudioReadError(Exception):
+    """A file that is missing, not audio, or empty."""
+
+
+def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode `path`, average the channels and resample to `sample_rate`: float32 in [-1, 1)."""
+    path = Path(path)
+    try:
+        info = soundfile.info(str(path))
+        dtype = "int16" if info.subtype == "PCM_16" else "float32"
+        data, rate = soundfile.read(str(path), dtype=dtype, always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, OSError) as error:
+        raise AudioReadError(f"cannot read {path}: {_first_line(error)}") from None
+    if data.shape[0] == 0:
+        raise AudioReadError(f"cannot read {path}: no samples")
+    signal = pcm16_to_float(data) if dtype == "int16" else data.astype(np.float32)
+    mono = signal.mean(axis=1, dtype=np.float32)
+    return resample(mono, rate, sample_rate) if rate != sample_rate else mono
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,142 @@
+"""`edge-ser`: one typer app. Each verb is a thin wrapper over a function the tests call directly.
+
+Exit codes (DESIGN.md contract 6): 0 ok, 1 failure, 2 usage error, 3 drift gate failed.
+Host-only verbs (train, explore, quantize, compare) import TensorFlow / librosa lazily, inside the
+verb, so the device install never needs them.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Speech emotion recognition on edge devices.")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+HOST_EXTRA_HINT = "install the host extras: pip install 'edge-ser[train]' (or run `make train`, which does it)"
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one line, exit code 1 (or `code`)."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors():
+    """Turn the errors a user can cause into one clear line and a non-zero exit, not a traceback."""
+    from edge.audio import AudioReadError
+    from edge.features import FeatureParamsError
+
+    known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError)
+    try:
+        from train.datasets import DatasetError
+
+        known += (DatasetError,)
+    except ImportError:  # pragma: no cover - the train package always ships; its deps may not
+        pass
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if error.name and error.name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "librosa", "sklearn",
+                                                          "matplotlib", "scipy", "python_speech_features"):
+            fail(f"this command needs {error.name}, which is not installed; {HOST_EXTRA_HINT}")
+        raise
+    except known as error:
+        fail(str(error), getattr(error, "code", EXIT_FAILURE))
+
+
+@app.callback()
+def _root() -> None:
+    """Speech emotion recognition on edge devices."""
+
+
+@app.command()
+def train(
+    data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
+    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
+    split: str = typer.Option("speaker", help="speaker (default, speaker-independent) or random."),
+    test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
+    val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
+    folds: int = typer.Option(0, help="k-fold by speaker: number of folds (0 = off)."),
+    fold: int = typer.Option(0, help="Which fold (0-based) is the test set when --folds is set."),
+    epochs: int = typer.Option(60, min=1),
+    batch_size: int = typer.Option(32, min=1),
+    learning_rate: float = typer.Option(2e-3),
+    lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
+    conv_filters: int = typer.Option(64, help="Conv1D front-end filters (0 = none)."),
+    dropout: float = typer.Option(0.3),
+    augment: bool = typer.Option(True, help="On-the-fly augmentation."),
+    n_mfcc: int = typer.Option(40, help="MFCC coefficients per frame (0 = 40 log-mel bands instead)."),
+    deltas: int = typer.Option(0, help="0, 1 (+delta) or 2 (+delta-delta)."),
+    seed: int = typer.Option(0),
+    limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    runs_dir: Path = typer.Option(Path("runs")),
+    name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
+) -> None:
+    """Train the compact LSTM; writes runs/<name>/ (model, metrics, report) and runs/latest."""
+    with user_errors():
+        from edge.features import FeatureParams
+        from train.augment import AugmentConfig
+        from train.fit import TrainConfig
+        from train.model import ModelConfig
+        from train.pipeline import TrainRequest, run_training
+
+        if fold >= max(folds, 1):
+            raise UserError(f"--fold {fold} is outside --folds {folds}", EXIT_USAGE)
+        model = ModelConfig(conv_filters=conv_filters, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                             model=model, augment=AugmentConfig(enabled=augment))
+        request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
+                               folds, fold, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas))
+        run_dir = run_training(request, config)
+        _print_summary(run_dir)
+
+
+def _print_summary(run_dir: Path) -> None:
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    typer.echo(f"run: {run_dir}")
+    typer.echo(f"split: {metrics['split']['description']}")
+    typer.echo(f"test: accuracy {test['accuracy']:.3f}  UA {test['unweighted_accuracy']:.3f}  "
+               f"macro-F1 {test['macro_f1']:.3f}  ({test['n']} utterances, {metrics['n_params']:,} parameters)")
+    for corpus, scores in metrics["per_corpus"].items():
+        if len(metrics["per_corpus"]) > 1:
+            typer.echo(f"  {corpus}: accuracy {scores['accuracy']:.3f}  UA {scores['unweighted_accuracy']:.3f}")
+    typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test["per_class"].items()))
+
+
+def _str_list(text: Optional[str]) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else ()
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"{option} takes comma-separated integers, got {text!r}", EXIT_USAGE) from None
+    if not values or min(values) <= 0:
+        raise UserError(f"{option} needs positive integers, got {text!r}", EXIT_USAGE)
+    return values
+
+
+def main() -> None:
+    """Console-script entry point (typer's usage errors already exit with 2)."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The one feature definition of edge-ser, in numpy alone.
+
+Training, calibration, evaluation and the live runtime all call this module, so the model sees
+the same numbers on the workstation and on the device.
+
+Conventions (pinned down because libraries differ):
+- int16 PCM becomes float by dividing by 32768 (`pcm16_to_float`), nowhere else.
+- Pre-emphasis y[n] = x[n] - a*x[n-1] with x[-1] = 0, applied to the whole signal.
+- Frames are *not* centred: frame i covers samples [i*hop, i*hop + win_length), like Kaldi and
+  python_speech_features, so a stream can be cut anywhere without padding. A frame exists only when
+  all its samples exist.
+- Window: periodic Hann of `win_length` samples; the frame is zero-padded at the end to `n_fft`.
+- Power spectrum |X|^2, HTK mel scale (2595 log10(1 + f/700)), triangular filters with peak 1
+  (librosa ``htk=True, norm=None``), natural log with an additive floor.
+- MFCC = orthonormal DCT-II of the log-mel frame, c0 kept (no energy replacement, no liftering).
+  With ``n_mfcc == n_mels`` it is an orthogonal transform of the log-mel frame; ``n_mfcc = 0``
+  returns the log-mel frame itself.
+- Window level (what the model consumes): optional deltas (regression over +-2 frames, edges
+  repeated) then per-window mean/variance normalisation of every coefficient. Per-window
+  normalisation beat global normalisation by 10+ points UA on RAVDESS (DESIGN.md experiment).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+FEATURE_VERSION = 1
+SUPPORTED_WINDOWS = ("hann",)
+SUPPORTED_NORMALISATIONS = ("window", "none")
+
+
+class FeatureParamsError(ValueError):
+    """Feature parameters that this version of edge-ser cannot reproduce."""
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Everything that defines the model's input. Travels inside every model bundle."""
+
+    sample_rate: int = 16000
+    win_length: int = 400  # 25 ms at 16 kHz, the usual ASR frame
+    hop_length: int = 160  # 10 ms at 16 kHz
+    n_fft: int = 512  # next power of two above win_length
+    n_mels: int = 40
+    n_mfcc: int = 40  # 0 = output log-mel bands instead of MFCC
+    fmin: float = 20.0
+    fmax: float = 8000.0  # Nyquist at 16 kHz
+    preemphasis: float = 0.97  # the classic value (Young et al., HTK book)
+    window: str = "hann"
+    deltas: int = 0  # 0: none, 1: + delta, 2: + delta and delta-delta
+    normalisation: str = "window"  # "window": per-window mean/variance; "none"
+    window_seconds: float = 2.0  # model input length; 2 s was best on RAVDESS (DESIGN.md)
+    log_floor: float = 1e-6
+    version: int = FEATURE_VERSION
+
+    def __post_init__(self) -> None:
+        problems = _param_problems(self)
+        if problems:
+            raise FeatureParamsError("unsupported feature params: " + "; ".join(problems))
+
+    @property
+    def n_coefficients(self) -> int:
+        """Per-frame values before deltas."""
+        return self.n_mfcc if self.n_mfcc else self.n_mels
+
+    @property
+    def n_features(self) -> int:
+        """Per-frame values the model sees."""
+        return self.n_coefficients * (1 + self.deltas)
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def frames_per_window(self) -> int:
+        return n_frames(self.window_samples, self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FeatureParamsError(
+                f"unsupported feature params: unknown field(s) {', '.join(unknown)} "
+                "(made by a newer edge-ser?)"
+            )
+        return cls(**data)
+
+
+def _param_problems(p: FeatureParams) -> list[str]:
+    checks = [
+        (p.version == FEATURE_VERSION, f"feature version {p.version} (this edge-ser reads {FEATURE_VERSION})"),
+        (p.sample_rate > 0, "sample_rate must be positive"),
+        (0 < p.hop_length <= p.win_length <= p.n_fft, "need 0 < hop_length <= win_length <= n_fft"),
+        (p.n_mels > 0, "n_mels must be positive"),
+        (0 <= p.n_mfcc <= p.n_mels, "n_mfcc must be between 0 and n_mels"),
+        (0 <= p.fmin < p.fmax <= p.sample_rate / 2, "need 0 <= fmin < fmax <= sample_rate/2"),
+        (0 <= p.preemphasis < 1, "preemphasis must be in [0, 1)"),
+        (p.window in SUPPORTED_WINDOWS, f"window {p.window!r} (supported: {', '.join(SUPPORTED_WINDOWS)})"),
+        (p.deltas in (0, 1, 2), "deltas must be 0, 1 or 2"),
+        (p.normalisation in SUPPORTED_NORMALISATIONS, f"normalisation {p.normalisation!r}"),
+        (p.window_seconds * p.sample_rate >= p.win_length, "window_seconds shorter than one frame"),
+        (p.log_floor > 0, "log_floor must be positive"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
+    """int16 PCM -> float32 in [-1, 1). The only int16 -> float conversion in edge-ser."""
+    return np.asarray(pcm, dtype=np.int16).astype(np.float32) / np.float32(32768.0)
+
+
+def float_to_pcm16(signal: np.ndarray) -> np.ndarray:
+    """float in [-1, 1] -> int16 PCM (clipped), the inverse of `pcm16_to_float`."""
+    scaled = np.round(np.asarray(signal, dtype=np.float64) * 32768.0)
+    return np.clip(scaled, -32768, 32767).astype(np.int16)
+
+
+def n_frames(n_samples: int, params: FeatureParams) -> int:
+    """Frames in a signal of `n_samples` (uncentred framing: only complete frames)."""
+    if n_samples < params.win_length:
+        return 0
+    return 1 + (n_samples - params.win_length) // params.hop_length
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale (O'Shaughnessy 1987 as used by HTK): 2595 * log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(params: FeatureParams) -> np.ndarray:
+    """(n_fft//2 + 1, n_mels) triangular filters, peak 1, HTK mel centres (librosa htk, norm=None)."""
+    fft_hz = np.linspace(0.0, params.sample_rate / 2, params.n_fft // 2 + 1)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(params.fmin), hz_to_mel(params.fmax), params.n_mels + 2))
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return np.ascontiguousarray(weights.T, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_in, n_out) orthonormal DCT-II, the same as scipy.fft.dct(type=2, norm='ortho')."""
+    n = np.arange(n_in)[:, None]
+    k = np.arange(n_out)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def analysis_window(params: FeatureParams) -> np.ndarray:
+    """Periodic Hann of win_length samples (scipy.signal.get_window('hann', N, fftbins=True))."""
+    n = np.arange(params.win_length)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / params.win_length)).astype(np.float32)
+
+
+def preemphasize(signal: np.ndarray, coefficient: float, previous: float = 0.0) -> np.ndarray:
+    """y[n] = x[n] - a * x[n-1]; `previous` is x[-1] (the last sample of the preceding chunk)."""
+    x = np.asarray(signal, dtype=np.float32)
+    if coefficient == 0 or x.size == 0:
+        return x.copy()
+    shifted = np.concatenate(([np.float32(previous)], x[:-1]))
+    return x - np.float32(coefficient) * shifted
+
+
+def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Per-frame MFCC (or log-mel) of an already pre-emphasized signal: (n_frames, n_coefficients)."""
+    count = n_frames(emphasized.shape[0], params)
+    if count == 0:
+        return np.zeros((0, params.n_coefficients), dtype=np.float32)
+    framed = np.lib.stride_tricks.sliding_window_view(emphasized, params.win_length)[:: params.hop_length][:count]
+    spectrum = np.fft.rfft(framed * analysis_window(params), n=params.n_fft, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    log_mel = np.log(power @ mel_filterbank(params) + np.float32(params.log_floor))
+    if params.n_mfcc == 0:
+        return log_mel.astype(np.float32)
+    return (log_mel @ dct_matrix(params.n_mels, params.n_mfcc)).astype(np.float32)
+
+
+def frame_features(signal: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Batch extraction: float signal at params.sample_rate -> (n_frames, n_coefficients)."""
+    return frames_from_emphasized(preemphasize(signal, params.preemphasis), params)
+
+
+def deltas(frames: np.ndarray, width: int = 2) -> np.ndarray:
+    """Regression deltas over +-width frames, edge frames repeated (HTK / python_speech_features)."""
+    if frames.shape[0] == 0:
+        return frames.copy()
+    padded = np.pad(frames, ((width, width), (0, 0)), mode="edge")
+    n = frames.shape[0]
+    numerator = sum(k * (padded[width + k : width + k + n] - padded[width - k : width - k + n]) for k in range(1, width + 1))
+    return (numerator / (2 * sum(k * k for k in range(1, width + 1)))).astype(np.float32)
+
+
+def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Frames of one window -> the model's input matrix (deltas, then per-window normalisation)."""
+    stacked = [frames]
+    if params.deltas >= 1:
+        stacked.append(deltas(frames))
+    if params.deltas == 2:
+        stacked.append(deltas(stacked[1]))
+    matrix = np.concatenate(stacked, axis=1) if len(stacked) > 1 else frames
+    if params.normalisation == "window":
+        matrix = (matrix - matrix.mean(axis=0)) / (matrix.std(axis=0) + np.float32(1e-5))
+    return np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def features_for_window(signal: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """One window of float audio -> model input (frames_per_window, n_features)."""
+    return window_features(frame_features(signal, params), params)
+
+
+class StreamingFeatures:
+    """Push audio chunks of any size, get the same frames as `frame_features` on the whole signal.
+
+    Keeps the pre-emphasis state and fewer than `win_length` leftover samples (plus the part of
+    the next frame already seen), rolling forward one hop at a time.
+    """
+
+    def __init__(self, params: FeatureParams) -> None:
+        self.params = params
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)  # emphasized samples not yet fully consumed
+        self._previous_sample = 0.0
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Float samples in, zero or more new frames out: (k, n_coefficients)."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.size == 0:
+            return np.zeros((0, self.params.n_coefficients), dtype=np.float32)
+        emphasized = preemphasize(chunk, self.params.preemphasis, self._previous_sample)
+        self._previous_sample = float(chunk[-1])
+        self._pending = np.concatenate((self._pending, emphasized))
+        frames = frames_from_emphasized(self._pending, self.params)
+        self._pending = self._pending[frames.shape[0] * self.params.hop_length :]
+        return frames

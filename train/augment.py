@@ -1,0 +1,76 @@
+"""On-the-fly augmentation: waveform (crop = time shift, speed, gain, noise), then SpecAugment masks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.features import FeatureParams, frame_features, window_features
+from edge.windowing import fit_to_length
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    enabled: bool = True
+    speed_range: tuple[float, float] = (0.9, 1.1)  # Ko et al. 2015 used 0.9 / 1.0 / 1.1
+    speed_probability: float = 0.5
+    gain_db: float = 6.0  # +-6 dB (DESIGN.md experiment)
+    snr_db: tuple[float, float] = (10.0, 35.0)
+    noise_probability: float = 0.8
+    time_masks: int = 2  # SpecAugment (Park et al. 2019), two of each as in DESIGN.md
+    time_mask_frames: int = 20
+    feature_masks: int = 2
+    feature_mask_width: int = 6
+
+
+def random_crop(signal: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `length`-sample window: the time shift (short clips are repeated first)."""
+    fitted = fit_to_length(signal, length)
+    start = int(rng.integers(0, fitted.size - length + 1))
+    return fitted[start:start + length]
+
+
+def change_speed(signal: np.ndarray, factor: float) -> np.ndarray:
+    """Play `factor` times faster (pitch moves with it), by linear interpolation."""
+    positions = np.arange(0, signal.size - 1, factor)
+    return np.interp(positions, np.arange(signal.size), signal).astype(np.float32)
+
+
+def add_noise(signal: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    power = float(np.mean(signal.astype(np.float64) ** 2)) or 1e-10
+    noise = rng.standard_normal(signal.size).astype(np.float32)
+    return signal + noise * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+
+
+def mask_features(matrix: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """SpecAugment on the normalised window: masked cells set to 0, the per-window mean."""
+    masked = matrix.copy()
+    frames, width = masked.shape
+    for _ in range(config.time_masks):
+        size = int(rng.integers(0, config.time_mask_frames + 1))
+        start = int(rng.integers(0, max(1, frames - size)))
+        masked[start:start + size, :] = 0
+    for _ in range(config.feature_masks):
+        size = int(rng.integers(0, config.feature_mask_width + 1))
+        start = int(rng.integers(0, max(1, width - size)))
+        masked[:, start:start + size] = 0
+    return masked
+
+
+def augmented_window(signal: np.ndarray, params: FeatureParams, config: AugmentConfig,
+                     rng: np.random.Generator) -> np.ndarray:
+    """One training example: an augmented random window of `signal` as model input."""
+    length = params.window_samples
+    if not config.enabled:
+        return window_features(frame_features(random_crop(signal, length, rng), params), params)
+    speed = 1.0
+    if rng.random() < config.speed_probability:
+        speed = float(rng.uniform(*config.speed_range))
+    window = random_crop(signal, int(np.ceil(length * speed)) + 1, rng)
+    if speed != 1.0:
+        window = change_speed(window, speed)
+    window = fit_to_length(window, length)[:length]
+    window = window * np.float32(10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20))
+    if rng.random() < config.noise_probability:
+        window = add_noise(window, float(rng.uniform(*config.snr_db)), rng)
+    return mask_features(window_features(frame_features(window, params), params), config, rng)

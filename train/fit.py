@@ -1,0 +1,136 @@
+"""Fitting the compact LSTM in Keras 3: Adam with warm-up + cosine decay, class weights,
+on-the-fly augmentation, best epoch by validation unweighted accuracy, early stopping."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402  (Keras 3, shipped with tensorflow)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from edge.features import FeatureParams  # noqa: E402
+from train.augment import AugmentConfig, augmented_window  # noqa: E402
+from train.evaluate import predict_clips, unweighted_accuracy  # noqa: E402
+from train.model import ModelConfig, build_model  # noqa: E402
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    warmup_epochs: int = 3
+    patience: int = 25  # epochs without a better validation UA before stopping
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class FitResult:
+    model: "keras.Model"
+    history: dict[str, list[float]]
+    best_epoch: int
+    seconds: float
+    device: str
+
+
+class AugmentedWindows(keras.utils.PyDataset):
+    """One augmented random window of every training clip per epoch, reshuffled each epoch."""
+
+    def __init__(self, audio: list[np.ndarray], targets: np.ndarray, params: FeatureParams,
+                 config: TrainConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.audio, self.targets, self.params, self.config = audio, targets, params, config
+        self.epoch = 0
+        self.order = np.random.default_rng([config.seed, 0]).permutation(len(audio))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.audio) / self.config.batch_size))
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        chosen = self.order[index * self.config.batch_size:(index + 1) * self.config.batch_size]
+        inputs = np.stack([augmented_window(self.audio[i], self.params, self.config.augment, rng) for i in chosen])
+        return inputs, self.targets[chosen]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = np.random.default_rng([self.config.seed, self.epoch]).permutation(len(self.audio))
+
+
+class BestByValidationUA(keras.callbacks.Callback):
+    """Scores the validation clips each epoch, keeps the best weights, stops after `patience`."""
+
+    def __init__(self, val_clips: list[np.ndarray], val_targets: np.ndarray, patience: int, epochs: int) -> None:
+        super().__init__()
+        self.val_clips, self.val_targets = val_clips, val_targets
+        self.patience, self.epochs = patience, epochs
+        self.best_ua, self.best_epoch, self.best_weights = -1.0, 0, None
+        self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_ua": [], "val_accuracy": []}
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        self.history["loss"].append(float(logs.get("loss", np.nan)))
+        self.history["accuracy"].append(float(logs.get("accuracy", np.nan)))
+        line = f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.3f}  acc {logs.get('accuracy', np.nan):.3f}"
+        if self.val_clips:
+            probabilities = predict_clips(lambda x: self.model(x, training=False).numpy(), self.val_clips)
+            ua = unweighted_accuracy(self.val_targets, probabilities)
+            self.history["val_ua"].append(ua)
+            self.history["val_accuracy"].append(float(np.mean(probabilities.argmax(1) == self.val_targets)))
+            if ua > self.best_ua:
+                self.best_ua, self.best_epoch, self.best_weights = ua, epoch + 1, self.model.get_weights()
+            line += f"  val UA {ua:.3f}  (best {self.best_ua:.3f} @ {self.best_epoch})"
+            if epoch + 1 - self.best_epoch >= self.patience:
+                self.model.stop_training = True
+                line += "  early stop"
+        print(f"{line}  {time.monotonic() - self.started:.0f}s", file=sys.stderr, flush=True)
+
+    def restore_best(self) -> int:
+        if self.best_weights is None:
+            return len(self.history["loss"])
+        self.model.set_weights(self.best_weights)
+        return self.best_epoch
+
+
+def class_weights(targets: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Balanced weights n / (k * count_c) (scikit-learn's 'balanced'); absent classes get 0."""
+    counts = np.bincount(targets, minlength=n_classes)
+    present = np.count_nonzero(counts)
+    return {c: float(len(targets) / (present * counts[c])) if counts[c] else 0.0 for c in range(n_classes)}
+
+
+def training_device() -> tuple[tf.distribute.Strategy, str]:
+    """MirroredStrategy over several GPUs, the one GPU, or the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
+    return tf.distribute.get_strategy(), "GPU" if gpus else "CPU"
+
+
+def fit(train_audio: list[np.ndarray], train_targets: np.ndarray, val_clips: list[np.ndarray],
+        val_targets: np.ndarray, labels: list[str], params: FeatureParams, config: TrainConfig) -> FitResult:
+    keras.utils.set_random_seed(config.seed)
+    strategy, device = training_device()
+    data = AugmentedWindows(train_audio, train_targets, params, config, workers=2, use_multiprocessing=False)
+    steps = len(data) * config.epochs
+    with strategy.scope():
+        model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, steps - len(data) * config.warmup_epochs),
+            warmup_target=config.learning_rate, warmup_steps=len(data) * config.warmup_epochs)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)
+    started = time.monotonic()
+    model.fit(data, epochs=config.epochs, class_weight=class_weights(train_targets, len(labels)),
+              callbacks=[tracker], verbose=1 if sys.stderr.isatty() else 0)
+    best_epoch = tracker.restore_best()
+    return FitResult(model, tracker.history, best_epoch, time.monotonic() - started, device)

@@ -1,0 +1,211 @@
+"""`edge-ser train`: corpora -> split -> fit -> evaluate -> one run folder with model and reports."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.corpora import CANONICAL_LABELS
+from edge.features import FeatureParams
+from edge.windowing import CLIP_HOP_SECONDS, clip_features
+from train.datasets import (CORPUS_LICENCES, Dataset, DatasetError, combine, default_cache_dir, discover,
+                            load_audio, warn_skipped)
+from train.splits import Split, random_split, speaker_split
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    data: tuple[Path, ...]
+    corpus: str = "auto"
+    split: str = "speaker"  # "speaker" or "random"
+    test_speakers: tuple[str, ...] = ()
+    val_speakers: tuple[str, ...] = ()
+    folds: int = 0
+    fold: int = 0
+    limit_per_corpus: int = 0  # 0 = all files; else an even slice (keeps every speaker)
+    runs_dir: Path = Path("runs")
+    name: str | None = None
+    params: FeatureParams = field(default_factory=FeatureParams)
+    cache_dir: Path | None = field(default_factory=default_cache_dir)
+
+
+def load_datasets(request: TrainRequest) -> Dataset:
+    loaded = []
+    for root in request.data:
+        found = discover(root, request.corpus)
+        if request.limit_per_corpus and len(found.utterances) > request.limit_per_corpus:
+            step = len(found.utterances) / request.limit_per_corpus
+            found.utterances = [found.utterances[int(i * step)] for i in range(request.limit_per_corpus)]
+        loaded.append(load_audio(found, request.params.sample_rate, request.cache_dir))
+    dataset = combine(loaded)
+    warn_skipped(dataset)
+    return dataset
+
+
+def make_split(dataset: Dataset, request: TrainRequest, seed: int) -> Split:
+    if request.split == "random":
+        return random_split(dataset.utterances, seed=seed)
+    if request.split != "speaker":
+        raise DatasetError(f"unknown split {request.split!r}; use 'speaker' or 'random'")
+    return speaker_split(dataset.utterances, list(request.test_speakers), list(request.val_speakers),
+                         request.folds, request.fold)
+
+
+def ordered_labels(dataset: Dataset) -> list[str]:
+    present = set(dataset.labels)
+    return [label for label in CANONICAL_LABELS if label in present]
+
+
+def eval_clips(dataset: Dataset, indices: tuple[int, ...], params: FeatureParams,
+               cache_dir: Path | None) -> list[np.ndarray]:
+    """Every window of every clip in `indices`, cached on disk by content."""
+    digest = hashlib.sha256(json.dumps([params.to_dict(), CLIP_HOP_SECONDS]).encode())
+    for i in indices:
+        digest.update(str(dataset.utterances[i].path).encode())
+        digest.update(np.ascontiguousarray(dataset.audio[i][:: 997]).tobytes())
+    cache_file = cache_dir / f"windows-{digest.hexdigest()[:20]}.npz" if cache_dir else None
+    if cache_file and cache_file.exists():
+        with np.load(cache_file) as cached:
+            return np.split(cached["windows"], np.cumsum(cached["counts"])[:-1]) if len(indices) else []
+    clips = [clip_features(dataset.audio[i], params) for i in indices]
+    if cache_file and clips:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_suffix(".tmp.npz")
+        np.savez(temporary, windows=np.concatenate(clips), counts=np.array([len(c) for c in clips]))
+        temporary.replace(cache_file)
+    return clips
+
+
+def run_training(request: TrainRequest, config=None) -> Path:
+    """The whole `train` verb; returns the run folder. Imports TensorFlow."""
+    from train.evaluate import classification_metrics, predict_clips
+    from train.fit import TrainConfig, fit
+    from train.report import write_reports
+
+    config = config or TrainConfig()
+    started = time.monotonic()
+    dataset = load_datasets(request)
+    labels = ordered_labels(dataset)
+    if len(labels) < 2:
+        raise DatasetError(f"need at least two emotions to train, found only {labels}")
+    split = make_split(dataset, request, config.seed)
+    print(f"{len(dataset.utterances)} utterances, {len(labels)} labels ({', '.join(labels)}); {split.description}",
+          file=sys.stderr)
+    targets = np.array([labels.index(u.label) for u in dataset.utterances])
+    val_clips = eval_clips(dataset, split.val, request.params, request.cache_dir)
+    test_clips = eval_clips(dataset, split.test, request.params, request.cache_dir)
+    result = fit([dataset.audio[i] for i in split.train], targets[list(split.train)], val_clips,
+                 targets[list(split.val)], labels, request.params, config)
+    predict = lambda x: result.model(x, training=False).numpy()  # noqa: E731
+    test_probabilities = predict_clips(predict, test_clips)
+    test_targets = targets[list(split.test)]
+    metrics = {
+        "split": split.to_dict(),
+        "labels": labels,
+        "n_params": int(result.model.count_params()),
+        "float32_bytes": int(result.model.count_params() * 4),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history["loss"]),
+        "train_seconds": round(result.seconds, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "device": result.device,
+        "test": classification_metrics(test_targets, test_probabilities, labels),
+        "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
+        "corpora": corpus_summary(dataset),
+        "skipped_files": [[str(p), why] for p, why in dataset.skipped],
+    }
+    if val_clips:
+        metrics["val"] = classification_metrics(targets[list(split.val)], predict_clips(predict, val_clips), labels)
+    bundle = model_bundle(request, config, labels, split, metrics)
+    run_dir = finish_run(request, dataset, lambda folder: (
+        result.model.save(folder / "model.keras"),
+        write_reports(folder, metrics, result.history, bundle),
+    ))
+    return run_dir
+
+
+def per_corpus_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
+                       labels: list[str]) -> dict[str, dict]:
+    from train.evaluate import classification_metrics
+
+    corpora = np.array([dataset.utterances[i].corpus for i in split.test])
+    return {name: classification_metrics(targets[corpora == name], probabilities[corpora == name], labels)
+            for name in sorted(set(corpora.tolist()))}
+
+
+def corpus_summary(dataset: Dataset) -> dict[str, dict]:
+    summary = {}
+    for name in dataset.corpora:
+        members = [u for u in dataset.utterances if u.corpus == name]
+        summary[name] = {"files": len(members), "speakers": len({u.speaker for u in members}),
+                         "licence": CORPUS_LICENCES.get(name, "unknown")}
+    return summary
+
+
+def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: dict) -> dict:
+    """Everything needed to use the model later (DESIGN.md contract 2); the converter embeds it."""
+    import tensorflow as tf
+
+    from dataclasses import asdict
+
+    return {
+        "format": "edge-ser-bundle/1",
+        "labels": labels,
+        "feature_params": request.params.to_dict(),
+        "normalisation": request.params.normalisation,
+        "window_seconds": request.params.window_seconds,
+        "clip_hop_seconds": CLIP_HOP_SECONDS,
+        "model_config": config.model.to_dict(),
+        "train_config": {**asdict(config), "model": config.model.to_dict()},
+        "corpora": metrics["corpora"],
+        "split": split.to_dict(),
+        "metrics": {k: metrics["test"][k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")},
+        "n_params": metrics["n_params"],
+        "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edge-ser")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def finish_run(request: TrainRequest, dataset: Dataset, write) -> Path:
+    """Write the run into a hidden folder, then rename it into place and point runs/latest at it."""
+    name = request.name or time.strftime("%Y%m%d-%H%M%S-") + "+".join(dataset.corpora)
+    final = request.runs_dir / name
+    partial = request.runs_dir / f".{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        write(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    point_latest(request.runs_dir, name)
+    return final
+
+
+def point_latest(runs_dir: Path, name: str) -> None:
+    latest = runs_dir / "latest"
+    temporary = runs_dir / ".latest.tmp"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(name)
+    temporary.replace(latest)
