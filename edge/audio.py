@@ -22,7 +22,7 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         dtype = "int16" if info.subtype == "PCM_16" else "float32"
         data, rate = soundfile.read(str(path), dtype=dtype, always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, OSError) as error:
-        raise AudioReadError(f"cannot read {path}: {_first_line(error)}") from None
+        raise AudioReadError(f"cannot read {path}: {_first_line(error).replace(str(path), path.name)}") from None
     if data.shape[0] == 0:
         raise AudioReadError(f"cannot read {path}: no samples")
     signal = pcm16_to_float(data) if dtype == "int16" else data.astype(np.float32)

@@ -189,14 +189,14 @@ def _read_cache(cache_file: Path, dataset: Dataset) -> Dataset:
     return Dataset(utterances, [(Path(p), why) for p, why in meta["skipped"]], list(audio))
 
 
-def warn_skipped(dataset: Dataset, stream=sys.stderr) -> None:
+def warn_skipped(dataset: Dataset, stream=None) -> None:
     """One warning naming the first few skipped files and counting the rest."""
     if not dataset.skipped:
         return
     shown = "; ".join(f"{p.name} ({why})" for p, why in dataset.skipped[:SHOW_SKIPPED])
     more = len(dataset.skipped) - SHOW_SKIPPED
     tail = f"; and {more} more" if more > 0 else ""
-    print(f"warning: skipped {len(dataset.skipped)} file(s): {shown}{tail}", file=stream)
+    print(f"warning: skipped {len(dataset.skipped)} file(s): {shown}{tail}", file=stream or sys.stderr)
 
 
 def default_cache_dir() -> Path:

@@ -1,0 +1,72 @@
+"""`edge-ser train` end to end on a tiny generated corpus (one epoch), and its user errors."""
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import emotional_tone, write_audio
+from edge.cli import app
+
+TINY = ["--epochs", "1", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8"]
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import conftest
+
+    root = tmp_path_factory.mktemp("corpus")
+    for actor in range(1, 6):
+        for e, code in enumerate(conftest.RAVDESS_CODES):
+            write_audio(root / f"Actor_{actor:02d}" / f"03-01-{code}-01-01-01-{actor:02d}.wav",
+                        emotional_tone(e, seed=actor))
+    (root / "Actor_01" / "03-01-05-01-02-01-01.wav").write_bytes(b"not audio at all")
+    write_audio(root / "Actor_01" / "interview take 3.wav", emotional_tone(0))
+    runs = tmp_path_factory.mktemp("runs")
+    result = run_cli("train", root, "--runs-dir", runs, "--name", "tiny", *TINY)
+    return result, runs
+
+
+def test_train_writes_a_complete_run_folder(tiny_run):
+    result, runs = tiny_run
+    assert result.exit_code == 0, result.output
+    run = runs / "tiny"
+    for name in ("model.keras", "metrics.json", "bundle.json", "feature_params.json", "report.md",
+                 "confusion.png", "curves.png", "history.json"):
+        assert (run / name).is_file(), name
+    assert (runs / "latest").resolve() == run.resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"]["kind"] == "speaker"
+    assert metrics["split"]["test_speakers"] == ["ravdess:05"]
+    assert metrics["n_params"] > 0
+    for key in ("accuracy", "unweighted_accuracy", "macro_f1", "per_class", "roc_auc_ovr"):
+        assert key in metrics["test"]
+    assert set(metrics["test"]["per_class"]) == {"neutral", "happy", "sad", "angry"}
+    bundle = json.loads((run / "bundle.json").read_text())
+    assert bundle["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert bundle["corpora"]["ravdess"]["licence"].startswith("CC BY-NC-SA 4.0")
+    assert "Split:" in (run / "report.md").read_text()
+
+
+def test_bad_files_are_named_in_one_warning(tiny_run):
+    result, _ = tiny_run
+    assert "warning: skipped 2 file(s)" in result.output
+    assert "interview take 3.wav" in result.output and "03-01-05-01-02-01-01.wav" in result.output
+
+
+def test_folder_without_audio_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio here")
+    result = run_cli("train", tmp_path / "empty", "--runs-dir", tmp_path / "runs", *TINY)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: no audio files (.wav, .flac, ...) found under {tmp_path / 'empty'}"]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_cli("train", tmp_path, "--lstm-units", "a,b").exit_code == 2
+    assert run_cli("train").exit_code == 2
