@@ -11,13 +11,15 @@ CORPUS ?= auto
 ARGS   ?=
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
-.PHONY: help venv sysdeps test test-slow train demo clean
+.PHONY: help venv sysdeps test test-slow train quantize compare tflite-runtime-env demo clean
 
 help:
 	@echo "make demo                 train + evaluate on a small slice of SER_DATA (default ../shared/data/ravdess)"
 	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
 	@echo "make test-slow            real-data training tests (minutes)"
 	@echo "make train DATA=path [CORPUS=ravdess] [ARGS='--epochs 30']"
+	@echo "make quantize [RUN=runs/latest] [MODE=dynamic]   TFLite + drift gate (exit 3 on drift)"
+	@echo "make compare [RUN=runs/latest]                    float vs every TFLite mode"
 
 venv: $(VENV)/.installed
 
@@ -50,6 +52,22 @@ test-slow: venv
 train: venv
 	@if [ -z "$(DATA)" ]; then echo "usage: make train DATA=/path/to/corpus [CORPUS=ravdess] [ARGS='...']"; exit 2; fi
 	$(CLI) train $(DATA) --corpus $(CORPUS) $(ARGS)
+
+RUN  ?= runs/latest
+MODE ?= dynamic
+quantize: venv
+	$(CLI) quantize $(RUN) --mode $(MODE) $(ARGS)
+
+compare: venv tflite-runtime-env
+	$(CLI) compare $(RUN) $(ARGS)
+
+# tflite-runtime 2.14 (the last release, Python <= 3.11) needs numpy<2: it lives in its own venv.
+tflite-runtime-env: .venv-tflite-runtime/.installed
+.venv-tflite-runtime/.installed:
+	$(PYTHON) -m venv .venv-tflite-runtime
+	.venv-tflite-runtime/bin/pip install -q 'tflite-runtime==2.14.*' 'numpy<2' || \
+	  echo "tflite-runtime cannot be installed for this Python: compare will say 'not tested'"
+	touch $@
 
 demo: venv
 	@if [ -z "$(SER_DATA)" ] || [ ! -d "$(SER_DATA)" ]; then \

@@ -69,6 +69,8 @@ def train(
     split: str = typer.Option("speaker", help="speaker (default, speaker-independent) or random."),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
+    validate: bool = typer.Option(True, help="Hold out validation speakers to pick the best epoch; "
+                                  "--no-validate trains on all development speakers and keeps the last epoch."),
     folds: int = typer.Option(0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, help="Which fold (0-based) is the test set when --folds is set."),
     epochs: int = typer.Option(60, min=1),
@@ -99,9 +101,94 @@ def train(
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                              model=model, augment=AugmentConfig(enabled=augment))
         request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
-                               folds, fold, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas))
+                               folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas))
         run_dir = run_training(request, config)
         _print_summary(run_dir)
+
+
+@app.command()
+def quantize(
+    run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
+    mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
+    max_drift: float = typer.Option(1.0, help="Fail (exit 3) when accuracy drops more than this many points."),
+    force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+    output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
+    int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
+) -> None:
+    """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
+    with user_errors():
+        from convert.compare import quantize as quantize_run
+        from convert.tflite import ConvertError
+
+        try:
+            result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
+        except ConvertError as error:
+            raise UserError(str(error)) from None
+    typer.echo(result.message)
+    if not result.passed:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def compare(
+    run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
+    modes: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated TFLite modes."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+    int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
+    json_output: bool = typer.Option(False, "--json", help="Print compare.json instead of the table."),
+) -> None:
+    """Float Keras vs every TFLite mode on the same held-out speakers: accuracy, agreement, size, latency."""
+    with user_errors():
+        from convert.compare import compare as compare_run
+        from convert.report import format_table, table_rows
+        from convert.tflite import ConvertError
+
+        chosen = _str_list(modes)
+        try:
+            report = compare_run(run, chosen, tuple(data or ()), int8_io)
+        except ConvertError as error:
+            raise UserError(str(error)) from None
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(format_table(table_rows(report, chosen)))
+    typer.echo(f"reports: {run}/compare.md, compare.json, compare.png")
+
+
+@app.command()
+def info(
+    model: Path = typer.Argument(..., help="A .tflite model made by edge-ser."),
+    json_output: bool = typer.Option(False, "--json", help="The whole bundle as JSON."),
+) -> None:
+    """Show the bundle inside a model: labels, feature params, corpora, metrics, versions."""
+    import json
+
+    from edge.bundle import ModelBundleError, read_bundle
+
+    try:
+        bundle = read_bundle(model)
+    except ModelBundleError as error:
+        fail(str(error))
+    if json_output:
+        typer.echo(json.dumps(bundle.raw, indent=2))
+        return
+    raw = bundle.raw
+    typer.echo(f"model: {model} ({model.stat().st_size / 1024:.0f} KiB)")
+    typer.echo(f"labels: {', '.join(bundle.labels)}")
+    typer.echo(f"window: {bundle.params.window_seconds} s ({bundle.params.frames_per_window} frames x "
+               f"{bundle.params.n_features} features), normalisation: {bundle.params.normalisation}")
+    typer.echo("feature params: " + ", ".join(f"{k}={v}" for k, v in bundle.params.to_dict().items()))
+    for name, corpus in raw.get("corpora", {}).items():
+        typer.echo(f"corpus: {name} ({corpus.get('files')} files, {corpus.get('speakers')} speakers) - licence {corpus.get('licence')}")
+    if "split" in raw:
+        typer.echo(f"split: {raw['split'].get('description')}")
+    if "metrics" in raw:
+        typer.echo("test metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items()))
+    if "versions" in raw:
+        typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in raw["versions"].items()))
 
 
 def _print_summary(run_dir: Path) -> None:

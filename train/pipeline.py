@@ -29,6 +29,7 @@ class TrainRequest:
     val_speakers: tuple[str, ...] = ()
     folds: int = 0
     fold: int = 0
+    validate: bool = True  # False: no validation speakers; train on all, keep the last epoch
     limit_per_corpus: int = 0  # 0 = all files; else an even slice (keeps every speaker)
     runs_dir: Path = Path("runs")
     name: str | None = None
@@ -51,11 +52,11 @@ def load_datasets(request: TrainRequest) -> Dataset:
 
 def make_split(dataset: Dataset, request: TrainRequest, seed: int) -> Split:
     if request.split == "random":
-        return random_split(dataset.utterances, seed=seed)
+        return random_split(dataset.utterances, seed=seed, validate=request.validate)
     if request.split != "speaker":
         raise DatasetError(f"unknown split {request.split!r}; use 'speaker' or 'random'")
     return speaker_split(dataset.utterances, list(request.test_speakers), list(request.val_speakers),
-                         request.folds, request.fold)
+                         request.folds, request.fold, request.validate)
 
 
 def ordered_labels(dataset: Dataset) -> list[str]:
@@ -166,12 +167,33 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "train_config": {**asdict(config), "model": config.model.to_dict()},
         "corpora": metrics["corpora"],
         "split": split.to_dict(),
+        "training_data": training_data(request, config.seed),
         "metrics": {k: metrics["test"][k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")},
         "n_params": metrics["n_params"],
         "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def training_data(request: TrainRequest, seed: int) -> dict:
+    """How to rebuild this run's data and split (the converter calibrates and evaluates with it)."""
+    return {"data": [str(Path(p).resolve()) for p in request.data], "corpus": request.corpus,
+            "split": request.split, "test_speakers": list(request.test_speakers),
+            "val_speakers": list(request.val_speakers), "folds": request.folds, "fold": request.fold,
+            "validate": request.validate, "limit_per_corpus": request.limit_per_corpus, "seed": seed}
+
+
+def request_from_bundle(bundle: dict, data: tuple[Path, ...] = ()) -> tuple[TrainRequest, int]:
+    """The TrainRequest (and seed) that made a bundle; `data` overrides the recorded paths."""
+    recorded = bundle["training_data"]
+    request = TrainRequest(
+        data=tuple(data) or tuple(Path(p) for p in recorded["data"]), corpus=recorded["corpus"],
+        split=recorded["split"], test_speakers=tuple(recorded["test_speakers"]),
+        val_speakers=tuple(recorded["val_speakers"]), folds=recorded["folds"], fold=recorded["fold"],
+        validate=recorded["validate"], limit_per_corpus=recorded["limit_per_corpus"],
+        params=FeatureParams.from_dict(bundle["feature_params"]))
+    return request, recorded["seed"]
 
 
 def _version() -> str:

@@ -55,7 +55,8 @@ def _tail_count(n: int, fraction: float, minimum_left: int) -> int:
 
 
 def speaker_split(utterances: list[Utterance], test_speakers: list[str] | None = None,
-                  val_speakers: list[str] | None = None, folds: int = 0, fold: int = 0) -> Split:
+                  val_speakers: list[str] | None = None, folds: int = 0, fold: int = 0,
+                  validate: bool = True) -> Split:
     """Per corpus, the last fifth of the speakers (natural order) test, the last eighth of the rest
     validate; or the named speakers; or fold `fold` of `folds` contiguous speaker folds tests."""
     by_corpus = speakers_by_corpus(utterances)
@@ -69,7 +70,9 @@ def speaker_split(utterances: list[Utterance], test_speakers: list[str] | None =
         else:
             test = speakers[len(speakers) - _tail_count(len(speakers), TEST_FRACTION, 1):]
         development = [s for s in speakers if s not in test]
-        if val_speakers:
+        if not validate:
+            val = []
+        elif val_speakers:
             val = [s for s in development if _matches(s, val_speakers)]
         else:
             val = development[len(development) - _tail_count(len(development), VAL_FRACTION_OF_DEV, 2):]
@@ -109,7 +112,7 @@ def random_split(utterances: list[Utterance], seed: int = 0, test_fraction: floa
     for members in by_label.values():
         order = rng.permutation(members).tolist()
         n_test = int(round(len(order) * test_fraction))
-        n_val = int(round((len(order) - n_test) * val_fraction))
+        n_val = int(round((len(order) - n_test) * val_fraction)) if validate else 0
         parts["test"] += order[:n_test]
         parts["val"] += order[n_test:n_test + n_val]
         parts["train"] += order[n_test + n_val:]

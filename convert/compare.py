@@ -1,0 +1,192 @@
+"""Drift check and gate: float Keras vs every TFLite mode on the same held-out speakers' windows."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convert.tflite import (CALIBRATION_WINDOWS, MODES, ConvertError, check_ops, convert, finish_flatbuffer,
+                            keras2_twin, load_run, write_atomically)
+from edge.runtime import EdgeModel
+
+DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")
+DEFAULT_MAX_DRIFT_PP = 1.0
+LATENCY_REPEATS = 100
+TFLITE_RUNTIME_PYTHON = Path(".venv-tflite-runtime/bin/python")  # made by `make tflite-runtime-env`
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    labels: list[str]
+    test_clips: list[np.ndarray]
+    test_targets: np.ndarray
+    calibration: np.ndarray  # (n, frames, features) from training speakers only
+
+
+def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData:
+    """Rebuild the run's split through the shared feature module (cached audio and windows)."""
+    from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
+
+    request, seed = request_from_bundle(bundle, data)
+    missing = [str(p) for p in request.data if not Path(p).exists()]
+    if missing:
+        raise ConvertError(f"training data not found at {', '.join(missing)}; pass --data to point at it")
+    dataset = load_datasets(request)
+    split = make_split(dataset, request, seed)
+    labels = bundle["labels"]
+    targets = np.array([labels.index(u.label) for u in dataset.utterances])
+    step = max(1, len(split.train) // CALIBRATION_WINDOWS)
+    calibration_clips = eval_clips(dataset, split.train[::step][:CALIBRATION_WINDOWS], request.params, request.cache_dir)
+    calibration = np.stack([clip[0] for clip in calibration_clips]) if calibration_clips else np.zeros((0,))
+    if len(calibration) == 0:
+        raise ConvertError("the calibration set is empty: the run's training speakers have no usable audio")
+    return EvaluationData(labels, eval_clips(dataset, split.test, request.params, request.cache_dir),
+                          targets[list(split.test)], calibration)
+
+
+def clip_probabilities(predict_batch, clips: list[np.ndarray]) -> np.ndarray:
+    from train.evaluate import predict_clips
+
+    return predict_clips(predict_batch, clips)
+
+
+def window_latency_ms(model: EdgeModel, window: np.ndarray) -> float:
+    model.predict(window)  # warm-up
+    times = []
+    for _ in range(LATENCY_REPEATS):
+        start = time.perf_counter()
+        model.predict(window)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
+    from train.evaluate import classification_metrics
+
+    scores = classification_metrics(data.test_targets, probabilities, data.labels)
+    difference = np.abs(probabilities - float_probabilities)
+    scores.update(agreement=float(np.mean(probabilities.argmax(1) == float_probabilities.argmax(1))),
+                  max_abs_prob_diff=float(difference.max()), mean_abs_prob_diff=float(difference.mean()))
+    return scores
+
+
+def build_variant(twin, mode: str, bundle: dict, data: EvaluationData, int8_io: bool = False) -> bytes:
+    """Convert, assert the op list (fused LSTM, no Flex), embed the bundle."""
+    representative = lambda: ([w[None]] for w in data.calibration)  # noqa: E731
+    raw = convert(twin, mode, representative, int8_io)
+    check_ops(raw)
+    return finish_flatbuffer(raw, bundle)
+
+
+def evaluate_variant(path: Path, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
+    model = EdgeModel(path, threads=1)
+    scores = variant_scores(clip_probabilities(model.predict_batch, data.test_clips), float_probabilities, data)
+    scores.update(size_bytes=path.stat().st_size, latency_ms=window_latency_ms(model, data.test_clips[0][0]))
+    return scores
+
+
+def float_scores(model, data: EvaluationData, keras_path: Path) -> tuple[dict, np.ndarray]:
+    predict = lambda x: model(x, training=False).numpy()  # noqa: E731
+    probabilities = clip_probabilities(predict, data.test_clips)
+    scores = variant_scores(probabilities, probabilities, data)
+    window = data.test_clips[0][:1]
+    predict(window)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        predict(window)
+        times.append(time.perf_counter() - start)
+    scores.update(size_bytes=keras_path.stat().st_size, latency_ms=float(np.median(times) * 1e3))
+    return scores, probabilities
+
+
+def loadable_by(paths: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Which runtimes load and run each file: ai-edge-litert, tf.lite, and tflite-runtime 2.14
+    (in its own numpy<2 environment; 'not tested' when that environment does not exist)."""
+    script = Path(__file__).with_name("try_load.py")
+    result = {mode: {} for mode in paths}
+    runtimes = [("ai-edge-litert", sys.executable), ("tensorflow", sys.executable),
+                ("tflite-runtime", str(TFLITE_RUNTIME_PYTHON) if TFLITE_RUNTIME_PYTHON.exists() else None)]
+    for runtime, python in runtimes:
+        if python is None:
+            for mode in paths:
+                result[mode][runtime] = "not tested (make tflite-runtime-env)"
+            continue
+        completed = subprocess.run([python, str(script), runtime, *map(str, paths.values())],
+                                   capture_output=True, text=True, timeout=300,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        answers = json.loads(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else {}
+        for mode, path in paths.items():
+            result[mode][runtime] = answers.get(str(path), f"error: {completed.stderr.strip()[-200:]}")
+    return result
+
+
+def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Path, ...] = (),
+            int8_io: bool = False) -> dict:
+    """Convert every mode, score all against float, write model-<mode>.tflite and compare.{json,md,png}."""
+    for mode in modes:
+        if mode not in MODES:
+            raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    model, bundle = load_run(run_dir)
+    data = evaluation_data(bundle, data_paths)
+    twin = keras2_twin(model, bundle)
+    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets), "modes": {}}
+    report["float"], float_probabilities = float_scores(model, data, Path(run_dir) / "model.keras")
+    paths = {}
+    for mode in modes:
+        print(f"converting {mode} ...", file=sys.stderr, flush=True)
+        paths[mode] = Path(run_dir) / f"model-{mode}.tflite"
+        write_atomically(paths[mode], build_variant(twin, mode, bundle, data, int8_io))
+        report[mode] = evaluate_variant(paths[mode], float_probabilities, data)
+    for mode, runtimes in loadable_by(paths).items():
+        report[mode]["loadable_by"] = runtimes
+    from convert.report import write_compare_reports
+
+    write_compare_reports(Path(run_dir), report, modes)
+    return report
+
+
+@dataclass
+class GateResult:
+    mode: str
+    passed: bool
+    drift_pp: float
+    float_accuracy: float
+    accuracy: float
+    path: Path | None
+    message: str
+
+
+def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFAULT_MAX_DRIFT_PP,
+             force: bool = False, data_paths: tuple[Path, ...] = (), output: Path | None = None,
+             int8_io: bool = False) -> GateResult:
+    """Convert one mode; write it only when its test accuracy is within `max_drift_pp` of float."""
+    if mode not in MODES:
+        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    model, bundle = load_run(run_dir)
+    data = evaluation_data(bundle, data_paths)
+    flatbuffer = build_variant(keras2_twin(model, bundle), mode, bundle, data, int8_io)
+    float_result, float_probabilities = float_scores(model, data, Path(run_dir) / "model.keras")
+    with tempfile.TemporaryDirectory() as scratch:
+        candidate = Path(scratch) / "candidate.tflite"
+        candidate.write_bytes(flatbuffer)
+        scores = evaluate_variant(candidate, float_probabilities, data)
+    drift = 100 * (float_result["accuracy"] - scores["accuracy"])
+    passed = drift <= max_drift_pp
+    target = Path(output) if output else Path(run_dir) / f"model-{mode}.tflite"
+    verdict = (f"{mode}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
+               f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f})")
+    if passed or force:
+        write_atomically(target, flatbuffer)
+    message = verdict + (f" -> {target}" if passed or force else " -> gate failed, nothing written")
+    if not passed and force:
+        message += " (written anyway: --force)"
+    return GateResult(mode, passed, drift, float_result["accuracy"], scores["accuracy"],
+                      target if passed or force else None, message)

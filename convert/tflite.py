@@ -1,0 +1,146 @@
+"""Keras run -> self-describing `.tflite` in four modes (float32, float16, dynamic-range, int8).
+
+Route (DESIGN.md toolchain facts, TF 2.21): a Keras 3 LSTM does not convert cleanly, so the trained
+weights are copied into a `tf_keras` (legacy Keras 2) twin built with batch size 1, which converts
+to the fused UNIDIRECTIONAL_SEQUENCE_LSTM op in every mode. The converter clips the LSTM cell state
+at 10; trained models exceed that, so `cell_clip` is set to 0 (off) in the flatbuffer, which
+restores parity with Keras. The edge-ser bundle is embedded as flatbuffer metadata.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import flatbuffers  # noqa: E402
+import numpy as np  # noqa: E402
+from ai_edge_litert import schema_py_generated as schema  # noqa: E402
+
+from edge.bundle import METADATA_NAME, ModelBundleError, bundle_from_dict  # noqa: E402
+
+MODES = ("float32", "float16", "dynamic", "int8")
+FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
+
+
+class ConvertError(Exception):
+    """A run folder, model or option the converter cannot use."""
+
+
+def load_run(run_dir: Path):
+    """(Keras model, bundle dict) from a training run folder."""
+    import keras
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConvertError(f"run folder {run_dir} does not exist (train first: make train DATA=...)")
+    bundle_path, model_path = run_dir / "bundle.json", run_dir / "model.keras"
+    if not bundle_path.is_file():
+        raise ConvertError(f"{run_dir} has no bundle.json (feature params, labels): not a complete training run")
+    try:
+        bundle = json.loads(bundle_path.read_text())
+        bundle_from_dict(bundle, str(bundle_path))
+    except (ValueError, ModelBundleError) as error:
+        raise ConvertError(f"{bundle_path} is unusable: {error}") from None
+    if "training_data" not in bundle:
+        raise ConvertError(f"{bundle_path} does not say which data trained it (made by an older edge-ser): retrain")
+    if not model_path.is_file():
+        raise ConvertError(f"{run_dir} has no model.keras")
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged file
+        raise ConvertError(f"cannot load {model_path}: {str(error).splitlines()[0][:200]}") from None
+    return model, bundle
+
+
+def keras2_twin(model, bundle: dict):
+    """The same network in tf_keras with batch size 1 and the trained weights."""
+    import tf_keras
+
+    from edge.features import FeatureParams
+    from train.model import ModelConfig, build_model
+
+    params = FeatureParams.from_dict(bundle["feature_params"])
+    twin = build_model(tf_keras, ModelConfig.from_dict(bundle["model_config"]), params.frames_per_window,
+                       params.n_features, len(bundle["labels"]), batch_size=1)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def convert(twin, mode: str, representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
+            int8_io: bool = False) -> bytes:
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ConvertError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(twin)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode == "int8":
+        if representative is None:
+            raise ConvertError("int8 needs a representative (calibration) data set")
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return bytes(converter.convert())
+
+
+def builtin_names() -> dict[int, str]:
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def operator_names(data: bytes) -> list[str]:
+    """The op of every node in every subgraph, e.g. ['CONV_2D', ..., 'UNIDIRECTIONAL_SEQUENCE_LSTM']."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    names = builtin_names()
+    result = []
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            result.append(code.customCode.decode() if code.customCode else names.get(builtin, str(builtin)))
+    return result
+
+
+def finish_flatbuffer(data: bytes, bundle: dict) -> bytes:
+    """Turn the LSTM cell clip off and embed the bundle as metadata `edge_ser_bundle`."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+                op.builtinOptions.cellClip = 0.0
+    payload = schema.BufferT()
+    payload.data = np.frombuffer(json.dumps(bundle).encode(), dtype=np.uint8)
+    model.buffers.append(payload)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def check_ops(data: bytes) -> list[str]:
+    """The fused LSTM must be there and nothing from TensorFlow (Flex / Select TF ops)."""
+    ops = operator_names(data)
+    if FUSED_LSTM not in ops:
+        raise ConvertError(f"conversion did not produce the fused {FUSED_LSTM} op (ops: {sorted(set(ops))})")
+    flex = [op for op in ops if op.startswith("Flex") or op == "WHILE"]
+    if flex:
+        raise ConvertError(f"conversion produced ops the TFLite runtimes cannot run alone: {sorted(set(flex))}")
+    return ops
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)

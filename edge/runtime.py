@@ -1,0 +1,166 @@
+"""Running a self-describing `.tflite` model: runtime discovery, delegates, one window at a time."""
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edge.bundle import Bundle, ModelBundleError, read_bundle
+
+# Preference order: the maintained runtime, its predecessor, then full TensorFlow.
+RUNTIMES = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+    ("tensorflow", "tensorflow.lite"),
+)
+# Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
+GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
+
+
+class RuntimeMissingError(Exception):
+    pass
+
+
+class DelegateError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    interpreter_class: Any
+    load_delegate: Callable[..., Any]
+
+
+def find_runtime(preferred: str | None = None) -> Runtime:
+    """The first TFLite runtime that imports (or exactly `preferred`)."""
+    candidates = [r for r in RUNTIMES if preferred in (None, r[0])]
+    if not candidates:
+        raise RuntimeMissingError(f"unknown runtime {preferred!r}; choose one of {', '.join(r[0] for r in RUNTIMES)}")
+    for name, module_name in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return Runtime(name, module.Interpreter, getattr(module, "load_delegate", None) or module.experimental.load_delegate)
+    raise RuntimeMissingError("no TFLite runtime is installed: pip install ai-edge-litert (or tflite-runtime)")
+
+
+@dataclass
+class DelegateReport:
+    requested: str
+    loaded: str | None = None  # library path that loaded
+    message: str = ""  # the one line a user sees
+    delegated_nodes: int = 0
+
+    @property
+    def in_use(self) -> str:
+        return f"delegate {self.loaded}" if self.loaded and self.delegated_nodes else "CPU (XNNPACK)"
+
+
+def load_delegates(runtime: Runtime, delegate: str) -> tuple[list, DelegateReport]:
+    """`none`, `gpu` (the usual GPU delegate names) or a library path; failures become a report."""
+    report = DelegateReport(delegate)
+    if delegate == "none":
+        return [], report
+    names = GPU_DELEGATE_NAMES if delegate == "gpu" else (delegate,)
+    errors = []
+    for name in names:
+        try:
+            loaded = runtime.load_delegate(name)
+        except (OSError, ValueError, RuntimeError) as error:
+            errors.append(f"{name}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+            continue
+        report.loaded = name
+        return [loaded], report
+    report.message = f"delegate {delegate!r} could not be loaded ({'; '.join(errors)}); running on CPU (XNNPACK)"
+    return [], report
+
+
+@dataclass
+class EdgeModel:
+    """A loaded `.tflite` model and its bundle; `predict` takes one normalised feature window."""
+
+    path: Path
+    threads: int = 1
+    delegate: str = "none"
+    require_delegate: bool = False
+    runtime_name: str | None = None
+    bundle: Bundle = field(init=False)
+    runtime: Runtime = field(init=False)
+    delegate_report: DelegateReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.bundle = read_bundle(self.path)
+        self.runtime = find_runtime(self.runtime_name)
+        delegates, self.delegate_report = load_delegates(self.runtime, self.delegate)
+        self.interpreter = self._interpreter(delegates)
+        self._check_delegation()
+        if self.require_delegate and self.delegate_report.in_use == "CPU (XNNPACK)":
+            raise DelegateError(self.delegate_report.message or f"delegate {self.delegate!r} runs no part of the model")
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        expected = (1, self.bundle.params.frames_per_window, self.bundle.params.n_features)
+        if tuple(self._input["shape"]) != expected:
+            raise ModelBundleError(f"{self.path}: input shape {tuple(self._input['shape'])} does not match its "
+                                   f"feature params {expected}")
+
+    def _interpreter(self, delegates: list):
+        try:
+            interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=self.threads,
+                                                         experimental_delegates=delegates or None)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelBundleError(f"{self.runtime.name} cannot load {self.path}: {str(error).strip().splitlines()[0]}") from None
+        return interpreter
+
+    def _check_delegation(self) -> None:
+        report = self.delegate_report
+        if not report.loaded:
+            return
+        try:
+            ops = self.interpreter._get_ops_details()
+        except AttributeError:  # runtime without introspection: trust the delegate
+            report.delegated_nodes = 1
+            return
+        report.delegated_nodes = sum("delegate" in str(op.get("op_name", "")).lower() for op in ops)
+        if not report.delegated_nodes:
+            report.message = (f"delegate {report.loaded} loaded but runs none of this model's ops "
+                              "(the fused LSTM is CPU-only in the classic GPU delegate); running on CPU (XNNPACK)")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
+
+    def predict(self, window: np.ndarray) -> np.ndarray:
+        """Probabilities for one (frames, features) window; LSTM state reset first (windows are independent)."""
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self._input["index"], self._quantize(window[None]))
+        self.interpreter.invoke()
+        return self._dequantize(self.interpreter.get_tensor(self._output["index"])[0])
+
+    def predict_batch(self, windows: np.ndarray) -> np.ndarray:
+        return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        if self._input["dtype"] == np.float32:
+            return x.astype(np.float32)
+        scale, zero_point = self._input["quantization"]
+        info = np.iinfo(self._input["dtype"])
+        return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(self._input["dtype"])
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self._output["dtype"] == np.float32:
+            return y.astype(np.float32)
+        scale, zero_point = self._output["quantization"]
+        return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def say(message: str) -> None:
+    if message:
+        print(message, file=sys.stderr)
