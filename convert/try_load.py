@@ -8,7 +8,7 @@ import json
 import sys
 
 MODULES = {"ai-edge-litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter",
-           "tensorflow": "tensorflow.lite"}
+           "tensorflow": "tensorflow"}
 
 
 def try_model(interpreter_class, path):
@@ -32,7 +32,8 @@ def main():
     except ImportError as error:
         print(json.dumps({p: f"not installed ({error})" for p in paths}))
         return
-    print(json.dumps({p: try_model(module.Interpreter, p) for p in paths}))
+    interpreter_class = module.lite.Interpreter if runtime == "tensorflow" else module.Interpreter
+    print(json.dumps({p: try_model(interpreter_class, p) for p in paths}))
 
 
 if __name__ == "__main__":

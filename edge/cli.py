@@ -69,8 +69,8 @@ def train(
     split: str = typer.Option("speaker", help="speaker (default, speaker-independent) or random."),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
-    validate: bool = typer.Option(True, help="Hold out validation speakers to pick the best epoch; "
-                                  "--no-validate trains on all development speakers and keeps the last epoch."),
+    validate: bool = typer.Option(False, help="Hold out validation speakers to pick the best epoch and stop "
+                                  "early; default: train on all development speakers for --epochs and keep the last."),
     folds: int = typer.Option(0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, help="Which fold (0-based) is the test set when --folds is set."),
     epochs: int = typer.Option(60, min=1),
@@ -80,7 +80,7 @@ def train(
     conv_filters: int = typer.Option(64, help="Conv1D front-end filters (0 = none)."),
     dropout: float = typer.Option(0.3),
     augment: bool = typer.Option(True, help="On-the-fly augmentation."),
-    n_mfcc: int = typer.Option(40, help="MFCC coefficients per frame (0 = 40 log-mel bands instead)."),
+    n_mfcc: int = typer.Option(0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
     deltas: int = typer.Option(0, help="0, 1 (+delta) or 2 (+delta-delta)."),
     seed: int = typer.Option(0),
     limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),

@@ -15,7 +15,7 @@ from edge.bundle import Bundle, ModelBundleError, read_bundle
 RUNTIMES = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),
     ("tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow", "tensorflow.lite"),
+    ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
 )
 # Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
@@ -46,7 +46,9 @@ def find_runtime(preferred: str | None = None) -> Runtime:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        return Runtime(name, module.Interpreter, getattr(module, "load_delegate", None) or module.experimental.load_delegate)
+        if name == "tensorflow":
+            return Runtime(name, module.lite.Interpreter, module.lite.experimental.load_delegate)
+        return Runtime(name, module.Interpreter, module.load_delegate)
     raise RuntimeMissingError("no TFLite runtime is installed: pip install ai-edge-litert (or tflite-runtime)")
 
 

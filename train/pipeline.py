@@ -29,7 +29,7 @@ class TrainRequest:
     val_speakers: tuple[str, ...] = ()
     folds: int = 0
     fold: int = 0
-    validate: bool = True  # False: no validation speakers; train on all, keep the last epoch
+    validate: bool = False  # True: validation speakers pick the best epoch (early stopping)
     limit_per_corpus: int = 0  # 0 = all files; else an even slice (keeps every speaker)
     runs_dir: Path = Path("runs")
     name: str | None = None
