@@ -43,7 +43,7 @@ sysdeps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: venv
+test: venv tflite-runtime-env
 	$(PY) -m pytest -q
 
 test-slow: venv

@@ -61,3 +61,10 @@ def test_no_speakers_needs_an_explicit_random_split():
     utterances = [Utterance(Path(f"{i}.wav"), "sad", None, "folder") for i in range(10)]
     with pytest.raises(DatasetError, match="--split random"):
         speaker_split(utterances)
+
+
+def test_without_validation_every_development_speaker_trains():
+    utterances = ravdess_utterances()
+    split = speaker_split(utterances, validate=False)
+    assert not split.val and len(speakers(utterances, split.train)) == 16
+    assert not random_split(utterances, validate=False).val

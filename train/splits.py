@@ -102,7 +102,7 @@ def _short(speakers: list[str]) -> str:
 
 
 def random_split(utterances: list[Utterance], seed: int = 0, test_fraction: float = TEST_FRACTION,
-                 val_fraction: float = 0.1) -> Split:
+                 val_fraction: float = 0.1, validate: bool = True) -> Split:
     """Stratified by label; the same speakers appear in every part, so scores are optimistic."""
     rng = np.random.default_rng(seed)
     parts = {"train": [], "val": [], "test": []}
