@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.tflite import (CALIBRATION_WINDOWS, MODES, ConvertError, check_ops, convert, finish_flatbuffer,
-                            keras2_twin, load_run, write_atomically)
+from convert.tflite import (CALIBRATION_WINDOWS, MODES, ConvertError, check_mode, check_ops, convert,
+                            finish_flatbuffer, keras2_twin, load_run, write_atomically)
 from edge.runtime import EdgeModel
 
 DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")
@@ -51,18 +51,13 @@ def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData
                           targets[list(split.test)], calibration)
 
 
-def clip_probabilities(predict_batch, clips: list[np.ndarray]) -> np.ndarray:
-    from train.evaluate import predict_clips
-
-    return predict_clips(predict_batch, clips)
-
-
-def window_latency_ms(model: EdgeModel, window: np.ndarray) -> float:
-    model.predict(window)  # warm-up
+def median_latency_ms(predict, window: np.ndarray, repeats: int = LATENCY_REPEATS) -> float:
+    """Median wall time of `predict(window)` after one warm-up call."""
+    predict(window)
     times = []
-    for _ in range(LATENCY_REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
-        model.predict(window)
+        predict(window)
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)
 
@@ -85,26 +80,19 @@ def build_variant(twin, mode: str, bundle: dict, data: EvaluationData, int8_io: 
     return finish_flatbuffer(raw, bundle)
 
 
-def evaluate_variant(path: Path, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
-    model = EdgeModel(path, threads=1)
-    scores = variant_scores(clip_probabilities(model.predict_batch, data.test_clips), float_probabilities, data)
-    scores.update(size_bytes=path.stat().st_size, latency_ms=window_latency_ms(model, data.test_clips[0][0]))
+def evaluate_variant(model: EdgeModel, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
+    from train.evaluate import predict_clips
+
+    scores = variant_scores(predict_clips(model.predict_batch, data.test_clips), float_probabilities, data)
+    scores["size_bytes"] = model.path.stat().st_size
     return scores
 
 
-def float_scores(model, data: EvaluationData, keras_path: Path) -> tuple[dict, np.ndarray]:
-    predict = lambda x: model(x, training=False).numpy()  # noqa: E731
-    probabilities = clip_probabilities(predict, data.test_clips)
-    scores = variant_scores(probabilities, probabilities, data)
-    window = data.test_clips[0][:1]
-    predict(window)
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        predict(window)
-        times.append(time.perf_counter() - start)
-    scores.update(size_bytes=keras_path.stat().st_size, latency_ms=float(np.median(times) * 1e3))
-    return scores, probabilities
+def float_scores(model, data: EvaluationData) -> tuple[dict, np.ndarray]:
+    from train.evaluate import predict_clips
+
+    probabilities = predict_clips(lambda x: model(x, training=False).numpy(), data.test_clips)
+    return variant_scores(probabilities, probabilities, data), probabilities
 
 
 def loadable_by(paths: dict[str, Path]) -> dict[str, dict[str, str]]:
@@ -132,19 +120,22 @@ def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Pat
             int8_io: bool = False) -> dict:
     """Convert every mode, score all against float, write model-<mode>.tflite and compare.{json,md,png}."""
     for mode in modes:
-        if mode not in MODES:
-            raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        check_mode(mode)
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
     twin = keras2_twin(model, bundle)
-    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets), "modes": {}}
-    report["float"], float_probabilities = float_scores(model, data, Path(run_dir) / "model.keras")
+    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets)}
+    report["float"], float_probabilities = float_scores(model, data)
+    report["float"]["size_bytes"] = (Path(run_dir) / "model.keras").stat().st_size
+    report["float"]["latency_ms"] = median_latency_ms(lambda x: model(x, training=False), data.test_clips[0][:1], 20)
     paths = {}
     for mode in modes:
         print(f"converting {mode} ...", file=sys.stderr, flush=True)
         paths[mode] = Path(run_dir) / f"model-{mode}.tflite"
         write_atomically(paths[mode], build_variant(twin, mode, bundle, data, int8_io))
-        report[mode] = evaluate_variant(paths[mode], float_probabilities, data)
+        edge_model = EdgeModel(paths[mode], threads=1)
+        report[mode] = evaluate_variant(edge_model, float_probabilities, data)
+        report[mode]["latency_ms"] = median_latency_ms(edge_model.predict, data.test_clips[0][0])
     for mode, runtimes in loadable_by(paths).items():
         report[mode]["loadable_by"] = runtimes
     from convert.report import write_compare_reports
@@ -168,16 +159,15 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
              force: bool = False, data_paths: tuple[Path, ...] = (), output: Path | None = None,
              int8_io: bool = False) -> GateResult:
     """Convert one mode; write it only when its test accuracy is within `max_drift_pp` of float."""
-    if mode not in MODES:
-        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    check_mode(mode)
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
     flatbuffer = build_variant(keras2_twin(model, bundle), mode, bundle, data, int8_io)
-    float_result, float_probabilities = float_scores(model, data, Path(run_dir) / "model.keras")
+    float_result, float_probabilities = float_scores(model, data)
     with tempfile.TemporaryDirectory() as scratch:
         candidate = Path(scratch) / "candidate.tflite"
         candidate.write_bytes(flatbuffer)
-        scores = evaluate_variant(candidate, float_probabilities, data)
+        scores = evaluate_variant(EdgeModel(candidate, threads=1), float_probabilities, data)
     drift = 100 * (float_result["accuracy"] - scores["accuracy"])
     passed = drift <= max_drift_pp
     target = Path(output) if output else Path(run_dir) / f"model-{mode}.tflite"

@@ -36,9 +36,9 @@ def markdown(report: dict, modes: tuple[str, ...]) -> str:
     for label in report["float"]["per_class"]:
         cells = [f"{report[m]['per_class'].get(label, {}).get('recall', 0):.3f}" for m in ("float", *modes)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "## Runtimes that load each file", "", "| mode | " + " | ".join(next(iter(
-        report[modes[0]]["loadable_by"].values())) and report[modes[0]]["loadable_by"]) + " |"]
-    lines.append("|---|" + "---|" * len(report[modes[0]]["loadable_by"]))
+    runtimes = list(report[modes[0]]["loadable_by"])
+    lines += ["", "## Runtimes that load each file", "", "| mode | " + " | ".join(runtimes) + " |",
+              "|---|" + "---|" * len(runtimes)]
     for mode in modes:
         lines.append(f"| {mode} | " + " | ".join(report[mode]["loadable_by"].values()) + " |")
     lines += ["", "![float vs int8 confusion](compare.png)", ""]

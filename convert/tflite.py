@@ -19,15 +19,12 @@ import flatbuffers  # noqa: E402
 import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
+from convert import ConvertError  # noqa: E402,F401  (re-exported for callers)
 from edge.bundle import METADATA_NAME, ModelBundleError, bundle_from_dict  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
-
-
-class ConvertError(Exception):
-    """A run folder, model or option the converter cannot use."""
 
 
 def load_run(run_dir: Path):
@@ -74,8 +71,7 @@ def convert(twin, mode: str, representative: Callable[[], Iterable[list[np.ndarr
             int8_io: bool = False) -> bytes:
     import tensorflow as tf
 
-    if mode not in MODES:
-        raise ConvertError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    check_mode(mode)
     converter = tf.lite.TFLiteConverter.from_keras_model(twin)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -90,6 +86,11 @@ def convert(twin, mode: str, representative: Callable[[], Iterable[list[np.ndarr
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
     return bytes(converter.convert())
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
 
 
 def builtin_names() -> dict[int, str]:

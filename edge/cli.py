@@ -36,10 +36,13 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
 @contextmanager
 def user_errors():
     """Turn the errors a user can cause into one clear line and a non-zero exit, not a traceback."""
+    from convert import ConvertError
     from edge.audio import AudioReadError
+    from edge.bundle import ModelBundleError
     from edge.features import FeatureParamsError
 
-    known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError)
+    known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError,
+                                              ModelBundleError, ConvertError)
     try:
         from train.datasets import DatasetError
 
@@ -119,12 +122,8 @@ def quantize(
     """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
     with user_errors():
         from convert.compare import quantize as quantize_run
-        from convert.tflite import ConvertError
 
-        try:
-            result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
-        except ConvertError as error:
-            raise UserError(str(error)) from None
+        result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
     typer.echo(result.message)
     if not result.passed:
         raise typer.Exit(EXIT_DRIFT)
@@ -142,13 +141,9 @@ def compare(
     with user_errors():
         from convert.compare import compare as compare_run
         from convert.report import format_table, table_rows
-        from convert.tflite import ConvertError
 
         chosen = _str_list(modes)
-        try:
-            report = compare_run(run, chosen, tuple(data or ()), int8_io)
-        except ConvertError as error:
-            raise UserError(str(error)) from None
+        report = compare_run(run, chosen, tuple(data or ()), int8_io)
     if json_output:
         import json
 
@@ -166,12 +161,10 @@ def info(
     """Show the bundle inside a model: labels, feature params, corpora, metrics, versions."""
     import json
 
-    from edge.bundle import ModelBundleError, read_bundle
+    from edge.bundle import read_bundle
 
-    try:
+    with user_errors():
         bundle = read_bundle(model)
-    except ModelBundleError as error:
-        fail(str(error))
     if json_output:
         typer.echo(json.dumps(bundle.raw, indent=2))
         return

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -161,8 +160,3 @@ class EdgeModel:
             return y.astype(np.float32)
         scale, zero_point = self._output["quantization"]
         return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def say(message: str) -> None:
-    if message:
-        print(message, file=sys.stderr)

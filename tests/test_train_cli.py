@@ -1,11 +1,8 @@
 """`edge-ser train` end to end on a tiny generated corpus (one epoch), and its user errors."""
 import json
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from conftest import emotional_tone, write_audio
 from edge.cli import app
 
 TINY = ["--epochs", "1", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8"]

@@ -176,23 +176,23 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
     }
 
 
+RECORDED_REQUEST_FIELDS = ("corpus", "split", "test_speakers", "val_speakers", "folds", "fold", "validate",
+                           "limit_per_corpus")
+
+
 def training_data(request: TrainRequest, seed: int) -> dict:
     """How to rebuild this run's data and split (the converter calibrates and evaluates with it)."""
-    return {"data": [str(Path(p).resolve()) for p in request.data], "corpus": request.corpus,
-            "split": request.split, "test_speakers": list(request.test_speakers),
-            "val_speakers": list(request.val_speakers), "folds": request.folds, "fold": request.fold,
-            "validate": request.validate, "limit_per_corpus": request.limit_per_corpus, "seed": seed}
+    recorded = {name: getattr(request, name) for name in RECORDED_REQUEST_FIELDS}
+    return {"data": [str(Path(p).resolve()) for p in request.data], **json.loads(json.dumps(recorded)), "seed": seed}
 
 
 def request_from_bundle(bundle: dict, data: tuple[Path, ...] = ()) -> tuple[TrainRequest, int]:
     """The TrainRequest (and seed) that made a bundle; `data` overrides the recorded paths."""
     recorded = bundle["training_data"]
-    request = TrainRequest(
-        data=tuple(data) or tuple(Path(p) for p in recorded["data"]), corpus=recorded["corpus"],
-        split=recorded["split"], test_speakers=tuple(recorded["test_speakers"]),
-        val_speakers=tuple(recorded["val_speakers"]), folds=recorded["folds"], fold=recorded["fold"],
-        validate=recorded["validate"], limit_per_corpus=recorded["limit_per_corpus"],
-        params=FeatureParams.from_dict(bundle["feature_params"]))
+    fields = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in recorded.items() if name in RECORDED_REQUEST_FIELDS}
+    request = TrainRequest(data=tuple(data) or tuple(Path(p) for p in recorded["data"]),
+                           params=FeatureParams.from_dict(bundle["feature_params"]), **fields)
     return request, recorded["seed"]
 
 
