@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from edge.features import pcm16_to_float
+from edge.features import float_to_pcm16, pcm16_to_float
 from edge.resample import resample
 
 
@@ -16,6 +16,18 @@ class AudioReadError(Exception):
 
 def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Decode `path`, average the channels and resample to `sample_rate`: float32 in [-1, 1)."""
+    mono, rate = read_mono(path)
+    return resample(mono, rate, sample_rate) if rate != sample_rate else mono
+
+
+def read_pcm16(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode `path` to mono int16 at its own rate: what a microphone would have delivered."""
+    mono, rate = read_mono(path)
+    return float_to_pcm16(mono), rate
+
+
+def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode `path` and average its channels: (float32 in [-1, 1), the file's sample rate)."""
     path = Path(path)
     try:
         info = soundfile.info(str(path))
@@ -26,8 +38,7 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if data.shape[0] == 0:
         raise AudioReadError(f"cannot read {path}: no samples")
     signal = pcm16_to_float(data) if dtype == "int16" else data.astype(np.float32)
-    mono = signal.mean(axis=1, dtype=np.float32)
-    return resample(mono, rate, sample_rate) if rate != sample_rate else mono
+    return signal.mean(axis=1, dtype=np.float32), int(rate)
 
 
 def _first_line(error: BaseException) -> str:

@@ -40,9 +40,12 @@ def user_errors():
     from edge.audio import AudioReadError
     from edge.bundle import ModelBundleError
     from edge.features import FeatureParamsError
+    from edge.runtime import DelegateError, RuntimeMissingError
+    from edge.sources import AudioSourceError
 
     known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError,
-                                              ModelBundleError, ConvertError)
+                                              ModelBundleError, ConvertError, DelegateError, RuntimeMissingError,
+                                              AudioSourceError)
     try:
         from train.datasets import DatasetError
 
@@ -182,6 +185,177 @@ def info(
         typer.echo("test metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items()))
     if "versions" in raw:
         typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in raw["versions"].items()))
+
+
+# ---------------------------------------------------------------- edge verbs (no TensorFlow)
+MODEL_HELP = "A .tflite model made by edge-ser (default: the model shipped with the package)."
+THREADS_HELP = "Interpreter threads."
+DELEGATE_HELP = "none, gpu (the usual GPU delegate library names) or the path of a delegate library."
+RUNTIME_HELP = "ai-edge-litert, tflite-runtime or tensorflow (default: the first installed)."
+
+
+def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool, runtime: Optional[str]):
+    """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back)."""
+    from edge.runtime import EdgeModel, model_or_default
+
+    loaded = EdgeModel(model_or_default(model), threads=threads, delegate=delegate,
+                       require_delegate=require_delegate, runtime_name=runtime)
+    if loaded.delegate_report.message:
+        typer.echo(loaded.delegate_report.message, err=True)
+    if delegate != "none" or require_delegate:
+        typer.echo(f"running on {loaded.delegate_report.in_use} ({loaded.runtime.name})", err=True)
+    return loaded
+
+
+@app.command()
+def classify(
+    files: List[Path] = typer.Argument(..., help="Audio files (any format soundfile reads, any rate or channels)."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    json_output: bool = typer.Option(False, "--json", help="One JSON object per file, one per line."),
+    windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction."),
+    trim: bool = typer.Option(True, help="Cut leading/trailing silence first (as training did)."),
+    hop: Optional[float] = typer.Option(None, help="Seconds between windows of a long file (default: the model's, 0.5)."),
+    threads: int = typer.Option(1, min=1, help=THREADS_HELP),
+    delegate: str = typer.Option("none", help=DELEGATE_HELP),
+    require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),
+    runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """Classify recorded files: each is windowed and the windows' probabilities averaged."""
+    import json
+
+    from edge.audio import AudioReadError
+    from edge.classify import classify_file
+
+    with user_errors():
+        loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        if hop is not None and hop <= 0:
+            raise UserError("--hop must be positive", EXIT_USAGE)
+    failed = 0
+    if not json_output:
+        typer.echo(f"{'file':<40} {'label':<10} confidence")
+    for path in files:
+        try:
+            result = classify_file(loaded, path, trim, hop)
+        except AudioReadError as error:
+            failed += 1
+            typer.echo(f"error: {error}", err=True)
+            if json_output:
+                typer.echo(json.dumps({"path": str(path), "error": str(error)}))
+            continue
+        if json_output:
+            typer.echo(json.dumps(result.to_dict(with_windows=windows)))
+            continue
+        typer.echo(f"{_short_path(path, 40):<40} {result.label:<10} {result.confidence:.2f}")
+        for w in result.windows if windows else ():
+            typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} {w.confidence:.2f}")
+    if failed:
+        typer.echo(f"{failed} of {len(files)} file(s) could not be classified", err=True)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
+def listen(
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    device: Optional[str] = typer.Option(None, help="Input device: index or part of its name (see `edge-ser devices`)."),
+    rate: Optional[int] = typer.Option(None, help="Open the microphone at this rate (default: the model's if the "
+                                       "device has it, else the device's own); resampled to the model's rate."),
+    source: Optional[Path] = typer.Option(None, help="Stream this audio file through the same path instead of a microphone."),
+    realtime: bool = typer.Option(False, help="With --source: pace the file at real time."),
+    hop: float = typer.Option(0.5, help="Seconds between decisions (the window is the model's, 2 s)."),
+    silence_db: float = typer.Option(-50.0, help="Windows quieter than this RMS level (dBFS) are reported as silence."),
+    smoothing: int = typer.Option(3, min=1, help="Average the probabilities of this many recent windows."),
+    threshold: float = typer.Option(0.35, min=0.0, max=1.0, help="Below this smoothed confidence, say 'uncertain'."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds of audio."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON object per window (time, label, confidence, "
+                                     "probabilities, level)."),
+    save_dir: Optional[Path] = typer.Option(None, help="Keep every classified window as a WAV with its prediction."),
+    stall_timeout: float = typer.Option(5.0, help="Give up when the microphone delivers nothing for this long (s)."),
+    threads: int = typer.Option(1, min=1, help=THREADS_HELP),
+    delegate: str = typer.Option("none", help=DELEGATE_HELP),
+    require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),
+    runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """Classify live microphone audio (or a file streamed like one) every hop; Ctrl-C stops with a summary."""
+    from edge.listen import Printer, WindowSaver, fan_out, run_stream
+    from edge.sources import FileSource, MicrophoneSource
+    from edge.stream import ListenSettings, StreamClassifier
+
+    with user_errors():
+        loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        settings = ListenSettings(hop, silence_db, smoothing, threshold)
+        if source is not None:
+            audio = FileSource(source, realtime)
+        else:
+            audio = MicrophoneSource(device, loaded.bundle.params.sample_rate, rate)
+        try:
+            classifier = StreamClassifier(loaded, audio.rate, settings)
+        except ValueError as error:
+            audio.close()
+            raise UserError(str(error), EXIT_USAGE) from None
+        resampled = f", resampled to {loaded.bundle.params.sample_rate} Hz" if audio.rate != loaded.bundle.params.sample_rate else ""
+        typer.echo(f"listening: {audio.describe()}{resampled}; window {loaded.bundle.params.window_seconds:g} s, "
+                   f"hop {hop:g} s; Ctrl-C stops", err=True)
+        printer = Printer(json_output)
+        handlers = [printer] + ([WindowSaver(save_dir, classifier)] if save_dir else [])
+        try:
+            result = run_stream(audio, classifier, fan_out(*handlers), duration, stall_timeout)
+        finally:
+            printer.finish()
+            if not audio.close():
+                typer.echo("warning: the audio device did not close in time", err=True)
+    typer.echo(result.summary(), err=True)
+
+
+@app.command()
+def devices(json_output: bool = typer.Option(False, "--json", help="A JSON list.")) -> None:
+    """List audio input devices with the sample rates they record at."""
+    import json
+
+    from edge.sources import list_input_devices
+
+    with user_errors():
+        found, default = list_input_devices()
+    if json_output:
+        typer.echo(json.dumps([dict(d.to_dict(), default=d.index == default) for d in found], indent=2))
+        return
+    if not found:
+        typer.echo("no audio input device found")
+        raise typer.Exit(EXIT_FAILURE)
+    for d in found:
+        mark = "*" if d.index == default else " "
+        typer.echo(f"{mark}{d.index:3d}  {d.name:<32} {d.host_api:<6} {d.max_channels:2d} ch  default {d.default_rate} Hz  "
+                   f"rates {', '.join(map(str, d.rates)) or '-'}")
+
+
+@app.command()
+def bench(
+    models: Optional[List[Path]] = typer.Argument(None, help="Models to compare (default: the shipped model)."),
+    threads: int = typer.Option(1, min=1, help=THREADS_HELP),
+    delegate: str = typer.Option("none", help=DELEGATE_HELP),
+    runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
+    repeats: int = typer.Option(200, min=5, help="Timed repetitions per figure."),
+    json_output: bool = typer.Option(False, "--json", help="A JSON list, one object per model."),
+) -> None:
+    """Per-window latency of features and inference (median, p95), real-time factor, peak RSS, cold start."""
+    import json
+
+    from edge.bench import bench_model, bench_table
+    from edge.runtime import model_or_default
+
+    with user_errors():
+        paths = [model_or_default(m) for m in models] if models else [model_or_default(None)]
+        results = [bench_model(p, threads, delegate, runtime, repeats) for p in paths]
+    if json_output:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    typer.echo(f"runtime {results[0].runtime}, {threads} thread(s), {results[0].delegate}; hop 0.5 s, "
+               f"median of {repeats}")
+    typer.echo(bench_table(results))
+
+
+def _short_path(path: Path, width: int) -> str:
+    text = str(path)
+    return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
 def _print_summary(run_dir: Path) -> None:

@@ -1,7 +1,10 @@
 """Running a self-describing `.tflite` model: runtime discovery, delegates, one window at a time."""
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,12 +19,37 @@ RUNTIMES = (
     ("tflite-runtime", "tflite_runtime.interpreter"),
     ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
 )
+# The model shipped in the package (trained and converted by this project: see README "Default model").
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default.tflite"
 # Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
 
 
 class RuntimeMissingError(Exception):
     pass
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence C-level chatter on fd 2 (the runtime's 'Created XNNPACK delegate' line, PortAudio's ALSA/JACK
+    probing); failures still reach the user as Python exceptions."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def model_or_default(path: Path | None) -> Path:
+    """The user's model, or the shipped default; a clear error when neither exists."""
+    chosen = Path(path) if path else DEFAULT_MODEL
+    if not chosen.is_file():
+        where = "" if path else " (the default model is missing from this install; pass --model)"
+        raise ModelBundleError(f"model not found: {chosen}{where}")
+    return chosen
 
 
 class DelegateError(Exception):
@@ -72,9 +100,11 @@ def load_delegates(runtime: Runtime, delegate: str) -> tuple[list, DelegateRepor
     errors = []
     for name in names:
         try:
+            ctypes.CDLL(name)  # check first: a failed load_delegate leaves a half-made Delegate that warns on __del__
             loaded = runtime.load_delegate(name)
         except (OSError, ValueError, RuntimeError) as error:
-            errors.append(f"{name}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            errors.append(reason if reason.startswith(name) else f"{name}: {reason}")
             continue
         report.loaded = name
         return [loaded], report
@@ -113,9 +143,10 @@ class EdgeModel:
 
     def _interpreter(self, delegates: list):
         try:
-            interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=self.threads,
-                                                         experimental_delegates=delegates or None)
-            interpreter.allocate_tensors()
+            with quiet_stderr():
+                interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=self.threads,
+                                                             experimental_delegates=delegates or None)
+                interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelBundleError(f"{self.runtime.name} cannot load {self.path}: {str(error).strip().splitlines()[0]}") from None
         return interpreter

@@ -2,6 +2,9 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 BLOCKED = ["tensorflow", "keras", "tf_keras", "librosa", "sklearn", "scipy", "matplotlib"]
 
@@ -12,7 +15,7 @@ def run_blocked(code: str) -> subprocess.CompletedProcess:
         for name in {BLOCKED!r}:
             sys.modules[name] = None  # makes `import name` raise ImportError
     """)
-    return subprocess.run([sys.executable, "-c", guard + textwrap.dedent(code)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", guard + textwrap.dedent(code)], capture_output=True, text=True, cwd=PROJECT)
 
 
 def test_edge_modules_import_without_host_libraries():
@@ -49,3 +52,26 @@ def test_host_verb_without_tensorflow_says_how_to_install():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1 error: this command needs")
     assert "pip install 'edge-ser[train]'" in result.stdout
+
+
+def test_classify_and_listen_run_without_host_libraries():
+    """The shipped model classifies a demo clip, and streams it, with TensorFlow and librosa blocked."""
+    result = run_blocked("""
+        import sys
+        from edge.cli import main
+        sys.argv = ["edge-ser", "classify", "--json", "assets/demo/03-01-05-02-01-01-17.flac"]
+        try:
+            main()
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        sys.argv = ["edge-ser", "listen", "--json", "--source", "assets/demo/03-01-05-02-01-01-17.flac"]
+        try:
+            main()
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        assert "tensorflow" not in [m for m in sys.modules if sys.modules[m] is not None]
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert '"label"' in lines[0] and '"probabilities"' in lines[0]
+    assert len(lines) >= 2  # the classify object and at least one listen window

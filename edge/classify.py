@@ -1,0 +1,76 @@
+"""Classifying recorded audio: a file -> trimmed clip -> overlapping windows -> mean probabilities.
+
+The same steps the training pipeline scores its test clips with (`train/evaluate.py`), so a file
+classified here gets the probabilities the evaluation report counted.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.audio import read_audio
+from edge.features import features_for_window
+from edge.runtime import EdgeModel
+from edge.windowing import clip_windows, fit_to_length, trim_silence, window_starts
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    start: float  # seconds into the (trimmed, unless --no-trim) clip
+    end: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    path: str
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    duration: float  # seconds of audio in the file
+    windows: list[WindowResult] = field(default_factory=list)
+
+    def to_dict(self, with_windows: bool = False) -> dict:
+        data = asdict(self)
+        if not with_windows:
+            data.pop("windows")
+        return data
+
+
+def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, float, dict[str, float]]:
+    """(top label, its probability, label -> probability rounded for printing and JSON)."""
+    best = int(np.argmax(probabilities))
+    return labels[best], float(probabilities[best]), {l: round(float(p), 6) for l, p in zip(labels, probabilities)}
+
+
+def window_probabilities(model: EdgeModel, signal: np.ndarray, hop_seconds: float) -> tuple[np.ndarray, list[int]]:
+    """Probabilities of every window of a clip (short clips repeated) and the windows' start samples."""
+    params = model.bundle.params
+    hop = max(1, int(round(hop_seconds * params.sample_rate)))
+    windows = clip_windows(signal, params.window_samples, hop)
+    starts = window_starts(fit_to_length(signal, params.window_samples).size, params.window_samples, hop)
+    return model.predict_batch(np.stack([features_for_window(w, params) for w in windows])), starts
+
+
+def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: bool = True,
+                    hop_seconds: float | None = None) -> ClipResult:
+    """One clip at the model's rate -> its label; `trim` cuts silence first, as training did."""
+    params = model.bundle.params
+    clip = trim_silence(signal) if trim else signal
+    hop_seconds = model.bundle.clip_hop_seconds if hop_seconds is None else hop_seconds
+    probabilities, starts = window_probabilities(model, clip, hop_seconds)
+    rate = params.sample_rate
+    windows = [WindowResult(s / rate, (s + params.window_samples) / rate, *labelled(p, model.labels))
+               for s, p in zip(starts, probabilities)]
+    label, confidence, table = labelled(probabilities.mean(axis=0), model.labels)
+    return ClipResult(path, label, confidence, table, signal.size / rate, windows)
+
+
+def classify_file(model: EdgeModel, path: str | Path, trim: bool = True, hop_seconds: float | None = None) -> ClipResult:
+    """Any file soundfile reads, any rate or channel count."""
+    signal = read_audio(path, model.bundle.params.sample_rate)
+    return classify_signal(model, signal, str(path), trim, hop_seconds)

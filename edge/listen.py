@@ -1,0 +1,141 @@
+"""`edge-ser listen`: the consumer loop, the terminal / JSON output and --save-dir."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, TextIO
+
+import numpy as np
+import soundfile
+
+from edge.features import float_to_pcm16
+from edge.sources import AudioSourceError
+from edge.stream import SILENCE, StreamClassifier, StreamStats, WindowPrediction
+
+POLL_SECONDS = 0.25
+DEFAULT_STALL_SECONDS = 5.0  # a live microphone delivers a chunk every 64 ms; 5 s of nothing means it is gone
+BAR_WIDTH = 20
+METER_FLOOR_DB = -60.0
+
+
+class AudioSource(Protocol):
+    rate: int
+    finished: bool
+
+    def read(self, timeout: float) -> bytes | None: ...
+    def alive(self) -> bool: ...
+    def close(self, timeout: float = 2.0) -> bool: ...
+    def describe(self) -> str: ...
+
+
+@dataclass
+class ListenResult:
+    stats: StreamStats
+    overflows: int
+    dropped: int
+    interrupted: bool = False
+
+    def summary(self) -> str:
+        return (f"listened to {self.stats.summary()}; input overflows {self.overflows}, "
+                f"dropped chunks {self.dropped}" + ("; stopped by Ctrl-C" if self.interrupted else ""))
+
+
+def run_stream(source: AudioSource, classifier: StreamClassifier, on_prediction: Callable[[WindowPrediction], None],
+               duration: float | None = None, stall_seconds: float = DEFAULT_STALL_SECONDS) -> ListenResult:
+    """Read chunks until the source ends, `duration` seconds of audio were heard, or Ctrl-C."""
+    result = ListenResult(classifier.stats, 0, 0)
+    try:
+        while duration is None or classifier.stats.seconds < duration:
+            chunk = source.read(POLL_SECONDS)
+            if chunk is None:
+                if source.finished:
+                    break
+                _check_alive(source, stall_seconds)
+                continue
+            for prediction in classifier.push(chunk):
+                on_prediction(prediction)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        result.overflows, result.dropped = source.chunks.overflows, source.chunks.dropped
+    return result
+
+
+def _check_alive(source: AudioSource, stall_seconds: float) -> None:
+    if not source.alive():
+        raise AudioSourceError("the audio stream stopped (microphone unplugged or sound server gone)")
+    silent_for = time.monotonic() - source.chunks.last_chunk_at
+    if silent_for > stall_seconds:
+        raise AudioSourceError(f"no audio from the microphone for {silent_for:.0f} s "
+                               "(device gone or blocked?); stopping")
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return "█" * filled + "·" * (width - filled)
+
+
+def meter(level_db: float, width: int = 10) -> str:
+    return bar((level_db - METER_FLOOR_DB) / -METER_FLOOR_DB, width)
+
+
+def terminal_line(p: WindowPrediction) -> str:
+    """`  12.5 s  angry      ██████████·········· 0.52   level ███████··· -21 dB`"""
+    confidence = f"{bar(p.confidence)} {p.confidence:.2f}" if p.label != SILENCE else " " * (BAR_WIDTH + 5)
+    return f"{p.time:7.1f} s  {p.label:<10} {confidence}   level {meter(p.level_db)} {p.level_db:4.0f} dB"
+
+
+class Printer:
+    """A live line that rewrites itself on a terminal; one line per window when piped; or JSON lines."""
+
+    def __init__(self, json_lines: bool, stream: TextIO | None = None) -> None:
+        self.json_lines, self.stream = json_lines, stream or sys.stdout
+        self.live = not json_lines and self.stream.isatty()
+
+    def __call__(self, prediction: WindowPrediction) -> None:
+        if self.json_lines:
+            self.stream.write(json.dumps(prediction.to_dict()) + "\n")
+        elif self.live:
+            self.stream.write("\r" + terminal_line(prediction) + "\033[K")
+        else:
+            self.stream.write(terminal_line(prediction) + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+class WindowSaver:
+    """--save-dir: each classified (non-silent) window as a WAV plus one JSON line in predictions.jsonl."""
+
+    def __init__(self, directory: Path, classifier: StreamClassifier) -> None:
+        self.directory, self.classifier = directory, classifier
+        directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def __call__(self, prediction: WindowPrediction) -> None:
+        if prediction.label == SILENCE:
+            return
+        self.count += 1
+        name = f"{self.count:05d}_{prediction.start:08.2f}s_{prediction.label}.wav"
+        audio = self.classifier.window_audio(prediction)
+        soundfile.write(self.directory / name, float_to_pcm16(audio), self.classifier.params.sample_rate,
+                        subtype="PCM_16")
+        with open(self.directory / "predictions.jsonl", "a") as log:
+            log.write(json.dumps({"file": name, **prediction.to_dict()}) + "\n")
+
+
+def fan_out(*handlers: Callable[[WindowPrediction], None]) -> Callable[[WindowPrediction], None]:
+    def handle(prediction: WindowPrediction) -> None:
+        for handler in handlers:
+            handler(prediction)
+    return handle
+
+
+def window_count(seconds: float, window_seconds: float, hop_seconds: float) -> int:
+    """Windows a stream of `seconds` yields (used by tests and the demo to check nothing was lost)."""
+    return 0 if seconds < window_seconds else int(np.floor((seconds - window_seconds) / hop_seconds + 1e-9)) + 1

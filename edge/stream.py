@@ -1,0 +1,163 @@
+"""Live audio -> window predictions: the consumer side of `edge-ser listen`, free of any audio API.
+
+Chunks of int16 audio at the microphone's rate go in (`StreamClassifier.push`); one
+`WindowPrediction` comes out every hop once a full window has been heard. Per chunk: one
+`pcm16_to_float`, the streaming resampler (when the mic runs at another rate), the streaming
+features (only the new frames are computed), then per hop: an energy gate, the per-window
+normalisation, one inference, smoothing and the confidence threshold.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.classify import labelled
+from edge.features import StreamingFeatures, pcm16_to_float, window_features
+from edge.resample import Resampler
+from edge.runtime import EdgeModel
+
+SILENCE, UNCERTAIN = "silence", "uncertain"
+DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
+DEFAULT_SILENCE_DB = -50.0  # window RMS in dBFS; a quiet room is about -60, speech at arm's length -35 to -20
+DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the default hop
+DEFAULT_THRESHOLD = 0.35  # below this smoothed probability: "uncertain" (chance is 1/8 = 0.125)
+LEVEL_FLOOR_DB = -100.0
+
+
+def level_db(signal: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (a full-scale square wave is 0 dBFS)."""
+    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
+    return max(LEVEL_FLOOR_DB, 20 * np.log10(rms)) if rms > 0 else LEVEL_FLOOR_DB
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    hop_seconds: float = DEFAULT_HOP_SECONDS
+    silence_db: float = DEFAULT_SILENCE_DB
+    smoothing: int = DEFAULT_SMOOTHING
+    threshold: float = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    time: float  # seconds of stream audio heard when the decision was made (= window end)
+    start: float  # the window, in seconds of stream audio at the model's rate
+    end: float
+    label: str  # an emotion, "uncertain" or "silence" (after smoothing)
+    confidence: float  # smoothed probability of `label` (0 for silence)
+    level_db: float  # RMS of the window, dBFS
+    window_label: str | None = None  # this window alone, before smoothing (None when silent)
+    probabilities: dict[str, float] = field(default_factory=dict)  # this window alone
+
+    def to_dict(self) -> dict:
+        return {"time": round(self.time, 3), "start": round(self.start, 3), "end": round(self.end, 3),
+                "label": self.label, "confidence": round(self.confidence, 4), "level_db": round(self.level_db, 1),
+                "window_label": self.window_label, "probabilities": self.probabilities}
+
+
+class Smoother:
+    """Mean of the last `size` window probabilities (micro_speech RecognizeCommands' averaging)."""
+
+    def __init__(self, size: int) -> None:
+        self.recent: deque[np.ndarray] = deque(maxlen=max(1, size))
+
+    def push(self, probabilities: np.ndarray) -> np.ndarray:
+        self.recent.append(probabilities)
+        return np.mean(self.recent, axis=0)
+
+    def reset(self) -> None:
+        self.recent.clear()
+
+
+@dataclass
+class StreamStats:
+    seconds: float = 0.0  # audio heard, at the model's rate
+    windows: int = 0
+    labels: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{label} {n}" for label, n in self.labels.most_common()) or "none"
+        return f"{self.seconds:.1f} s of audio, {self.windows} windows: {counts}"
+
+
+class StreamClassifier:
+    """Feed int16 chunks at `input_rate`; get a prediction every hop once a whole window is heard."""
+
+    def __init__(self, model: EdgeModel, input_rate: int, settings: ListenSettings = ListenSettings()) -> None:
+        self.model, self.settings = model, settings
+        self.params = model.bundle.params
+        self.hop_frames = self._hop_frames(settings.hop_seconds)
+        self.resampler = Resampler(input_rate, self.params.sample_rate) if input_rate != self.params.sample_rate else None
+        self.features = StreamingFeatures(self.params)
+        self.smoother = Smoother(settings.smoothing)
+        self.stats = StreamStats()
+        self._frames: deque[np.ndarray] = deque(maxlen=self.params.frames_per_window)
+        self._audio = np.zeros(0, dtype=np.float32)  # recent stream audio, enough to hold the next window
+        self._audio_start = 0  # stream index of self._audio[0]
+        self._frames_seen = 0
+        self._samples_seen = 0
+
+    def _hop_frames(self, hop_seconds: float) -> int:
+        """The hop in feature frames: windows must start on a frame boundary to reuse frames."""
+        frames = int(round(hop_seconds * self.params.sample_rate / self.params.hop_length))
+        if frames < 1 or frames > self.params.frames_per_window:
+            raise ValueError(f"hop must be between {self.params.hop_length / self.params.sample_rate:g} s and the "
+                             f"window length {self.params.window_seconds:g} s, got {hop_seconds:g} s")
+        return frames
+
+    def push(self, pcm16: bytes | np.ndarray) -> list[WindowPrediction]:
+        samples = pcm16_to_float(np.frombuffer(pcm16, dtype=np.int16) if isinstance(pcm16, bytes) else pcm16)
+        if self.resampler is not None:
+            samples = self.resampler.process(samples)
+        return self._consume(samples)
+
+    def _consume(self, samples: np.ndarray) -> list[WindowPrediction]:
+        self._samples_seen += samples.size
+        self.stats.seconds = self._samples_seen / self.params.sample_rate
+        self._audio = np.concatenate((self._audio, samples))
+        keep = self.params.window_samples + self.params.n_fft + samples.size  # frames lag the audio by < n_fft
+        if self._audio.size > keep:
+            self._audio_start += self._audio.size - keep
+            self._audio = self._audio[-keep:]
+        predictions = []
+        for frame in self.features.push(samples):
+            self._frames.append(frame)
+            self._frames_seen += 1
+            first = self._frames_seen - self.params.frames_per_window  # index of the window's first frame
+            if first >= 0 and first % self.hop_frames == 0:
+                predictions.append(self._predict(first))
+        return predictions
+
+    def window_audio(self, prediction: WindowPrediction) -> np.ndarray:
+        """The audio of a window predicted from the latest chunk, for --save-dir."""
+        return self._audio_slice(int(round(prediction.start * self.params.sample_rate)))
+
+    def _audio_slice(self, start: int) -> np.ndarray:
+        """The samples the window's frames cover: (frames - 1) * hop + win_length, 31,920 of the 32,000."""
+        offset = start - self._audio_start
+        if offset < 0:
+            raise RuntimeError("window audio already dropped from the ring buffer")
+        covered = (self.params.frames_per_window - 1) * self.params.hop_length + self.params.win_length
+        return self._audio[offset: offset + covered]
+
+    def _predict(self, first_frame: int) -> WindowPrediction:
+        rate, hop = self.params.sample_rate, self.params.hop_length
+        start = first_frame * hop
+        end = start + self.params.window_samples
+        window = self._audio_slice(start)
+        level = level_db(window)
+        self.stats.windows += 1
+        if level < self.settings.silence_db:
+            self.smoother.reset()
+            self.stats.labels[SILENCE] += 1
+            return WindowPrediction(end / rate, start / rate, end / rate, SILENCE, 0.0, level)
+        raw = self.model.predict(window_features(np.stack(self._frames), self.params))
+        smoothed = self.smoother.push(raw)
+        label, confidence, _ = labelled(smoothed, self.model.labels)
+        if confidence < self.settings.threshold:
+            label = UNCERTAIN
+        self.stats.labels[label] += 1
+        window_label, _, table = labelled(raw, self.model.labels)
+        return WindowPrediction(end / rate, start / rate, end / rate, label, confidence, level, window_label, table)

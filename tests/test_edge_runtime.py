@@ -1,0 +1,156 @@
+"""The edge verbs with the real shipped model and real files: classify, listen --source, bench, delegates."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from edge.cli import app
+from edge.corpora import parse_ravdess
+from edge.resample import resample
+from edge.runtime import DEFAULT_MODEL, EdgeModel
+from edge.stream import SILENCE, ListenSettings, StreamClassifier
+
+from conftest import PROJECT, write_audio
+
+DEMO = sorted((PROJECT / "assets" / "demo").glob("*.flac"))
+ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
+runner = CliRunner()
+
+
+def json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_default_model_is_shipped_and_self_describing():
+    model = EdgeModel(DEFAULT_MODEL)
+    assert len(model.labels) == 8 and "angry" in model.labels
+    assert model.bundle.raw["corpora"], "the bundle credits its training corpora"
+    assert len(DEMO) == 8 and {parse_ravdess(p).label for p in DEMO} == set(model.labels)
+
+
+def test_classify_json_gives_label_confidence_probabilities_per_file():
+    result = runner.invoke(app, ["classify", "--json", *map(str, DEMO[:3])])
+    assert result.exit_code == 0, result.output
+    objects = json_lines(result.stdout)
+    assert [o["path"] for o in objects] == [str(p) for p in DEMO[:3]]
+    for o in objects:
+        assert set(o) >= {"path", "label", "confidence", "probabilities"}
+        assert o["label"] == max(o["probabilities"], key=o["probabilities"].get)
+        assert abs(sum(o["probabilities"].values()) - 1) < 1e-3
+        assert o["confidence"] == pytest.approx(o["probabilities"][o["label"]], abs=1e-5)
+
+
+def test_classify_reports_a_bad_file_and_goes_on(tmp_path: Path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....not really")
+    result = runner.invoke(app, ["classify", "--json", str(bad), str(ANGRY), str(tmp_path / "missing.wav")])
+    assert result.exit_code == 1
+    objects = json_lines(result.stdout)
+    assert [("error" in o) for o in objects] == [True, False, True]
+    assert "2 of 3 file(s) could not be classified" in result.stderr
+
+
+def test_classify_any_rate_and_channel_count_gives_the_same_label(tmp_path: Path):
+    signal, rate = soundfile.read(ANGRY, dtype="float32")
+    stereo_44k = write_audio(tmp_path / "angry-44k-stereo.wav", resample(signal, rate, 44100), 44100, channels=2)
+    result = runner.invoke(app, ["classify", "--json", str(ANGRY), str(stereo_44k)])
+    first, second = json_lines(result.stdout)
+    assert first["label"] == second["label"]
+    assert abs(first["confidence"] - second["confidence"]) < 0.05
+
+
+def test_listen_source_matches_classify_window_by_window(tmp_path: Path):
+    """--source runs the microphone path; its windows equal classify's windows of the same (untrimmed) audio."""
+    listened = runner.invoke(app, ["listen", "--json", "--source", str(ANGRY), "--silence-db", "-100"])
+    assert listened.exit_code == 0, listened.output
+    windows = json_lines(listened.stdout)
+    classified = json_lines(runner.invoke(app, ["classify", "--json", "--windows", "--no-trim", str(ANGRY)]).stdout)[0]
+    assert len(windows) >= 3
+    assert_same_windows(windows, classified["windows"])
+
+
+def assert_same_windows(listened: list[dict], classified: list[dict], tolerance: float = 2e-3) -> None:
+    by_start = {round(w["start"], 3): w for w in classified}
+    for window in listened:
+        expected = by_start[round(window["start"], 3)]
+        assert window["window_label"] == expected["label"]
+        difference = max(abs(window["probabilities"][k] - v) for k, v in expected["probabilities"].items())
+        assert difference < tolerance, (window["start"], difference)
+
+
+def test_stream_classifier_at_48k_matches_16k(tmp_path: Path):
+    """A 48 kHz microphone is resampled on the fly: the same decisions as the clip at 16 kHz."""
+    model = EdgeModel(DEFAULT_MODEL)
+    signal, rate = soundfile.read(ANGRY, dtype="int16")
+    at_48k = (resample(signal / 32768.0, rate, 48000) * 32768).round().astype(np.int16)
+    results = {}
+    for name, pcm, pcm_rate in (("16k", signal, rate), ("48k", at_48k, 48000)):
+        classifier = StreamClassifier(model, pcm_rate, ListenSettings(silence_db=-100))
+        results[name] = [p for start in range(0, pcm.size, 3072) for p in classifier.push(pcm[start:start + 3072])]
+    assert [p.start for p in results["16k"]] == [p.start for p in results["48k"]]
+    for a, b in zip(results["16k"], results["48k"]):
+        assert a.window_label == b.window_label
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 0.02
+
+
+def test_silence_is_reported_as_silence_not_an_emotion():
+    model = EdgeModel(DEFAULT_MODEL)
+    classifier = StreamClassifier(model, 16000)
+    quiet_room = (np.random.default_rng(0).standard_normal(16000 * 4) * 30).astype(np.int16)  # about -61 dBFS
+    predictions = classifier.push(quiet_room)
+    assert predictions and all(p.label == SILENCE for p in predictions)
+    assert classifier.stats.labels[SILENCE] == len(predictions)
+
+
+def test_listen_save_dir_keeps_each_window_with_its_prediction(tmp_path: Path):
+    result = runner.invoke(app, ["listen", "--source", str(ANGRY), "--save-dir", str(tmp_path / "kept"),
+                                 "--silence-db", "-100"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "kept" / "predictions.jsonl").read_text().splitlines()]
+    assert records
+    for record in records:
+        audio, rate = soundfile.read(tmp_path / "kept" / record["file"], dtype="int16")
+        heard = (198 - 1) * 160 + 400  # the samples a window's 198 frames cover (its last 80 of 32000 are unused)
+        assert rate == 16000 and audio.size == heard
+        original, _ = soundfile.read(ANGRY, dtype="int16", start=int(round(record["start"] * 16000)), frames=heard)
+        assert np.array_equal(audio, original)
+
+
+def test_listen_bad_inputs_exit_cleanly(tmp_path: Path):
+    missing = runner.invoke(app, ["listen", "--source", str(tmp_path / "nope.wav")])
+    assert missing.exit_code == 1 and "error:" in missing.stderr and "Traceback" not in missing.output
+    bad_hop = runner.invoke(app, ["listen", "--source", str(ANGRY), "--hop", "5"])
+    assert bad_hop.exit_code == 2 and "hop must be between" in bad_hop.stderr
+    no_model = runner.invoke(app, ["classify", "--model", str(tmp_path / "none.tflite"), str(ANGRY)])
+    assert no_model.exit_code == 1 and "model not found" in no_model.stderr
+
+
+def test_missing_delegate_falls_back_to_cpu_with_one_line(tmp_path: Path):
+    missing = tmp_path / "libnot_a_delegate.so"
+    result = runner.invoke(app, ["classify", "--delegate", str(missing), str(ANGRY)])
+    assert result.exit_code == 0, result.output
+    assert "could not be loaded" in result.stderr and "running on CPU (XNNPACK)" in result.stderr
+    gpu = runner.invoke(app, ["classify", "--delegate", "gpu", str(ANGRY)])
+    assert gpu.exit_code == 0 and "libtensorflowlite_gpu_delegate.so" in gpu.stderr
+
+
+def test_require_delegate_turns_the_fallback_into_exit_1(tmp_path: Path):
+    result = runner.invoke(app, ["classify", "--delegate", "gpu", "--require-delegate", str(ANGRY)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: delegate 'gpu' could not be loaded")
+
+
+def test_bench_json_reports_features_and_inference_separately():
+    result = runner.invoke(app, ["bench", "--json", "--repeats", "5"])
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    for key in ("features_stream", "features_window", "inference"):
+        assert 0 < report[key]["median_ms"] <= report[key]["p95_ms"]
+    assert report["real_time_factor"] == pytest.approx(report["per_window_ms"] / 500, rel=1e-2)
+    assert report["peak_rss_mib"] > 10 and report["cold_start_ms"] > 0
+    assert report["runtime"] == "ai-edge-litert" and report["delegate"] == "CPU (XNNPACK)"

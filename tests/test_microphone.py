@@ -1,0 +1,133 @@
+"""`edge-ser listen` reading a real PulseAudio virtual microphone through PyAudio (no mocks).
+
+Each test starts its own daemon (tests/virtual_mic.py) and runs `edge-ser listen` as a separate
+process, as a user would. Skips when PulseAudio or PyAudio is missing (`make test` installs both).
+"""
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import PROJECT, write_audio
+from test_edge_runtime import ANGRY, assert_same_windows, json_lines
+from virtual_mic import VirtualMic, pulseaudio_available
+
+pytest.importorskip("pyaudio")
+pytestmark = pytest.mark.skipif(not pulseaudio_available(), reason="PulseAudio is not installed (make sysdeps)")
+
+EDGE_SER = [sys.executable, "-c", "from edge.cli import main; main()"]
+
+
+class Listener:
+    """`edge-ser listen` in its own process, with its stdout and stderr collected line by line."""
+
+    def __init__(self, mic: VirtualMic, *args: str) -> None:
+        self.process = subprocess.Popen(EDGE_SER + ["listen", *args], env=mic.env, cwd=PROJECT, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stdout: queue.Queue = queue.Queue()
+        self.stderr: list[str] = []
+        threading.Thread(target=self._collect, args=(self.process.stdout, self.stdout.put), daemon=True).start()
+        threading.Thread(target=self._collect, args=(self.process.stderr, self.stderr.append), daemon=True).start()
+
+    @staticmethod
+    def _collect(stream, sink) -> None:
+        for line in stream:
+            sink(line)
+
+    def wait_for_stderr(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stderr:
+                if text in line:
+                    return line
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} on stderr: {''.join(self.stderr)}")
+
+    def next_json(self, timeout: float = 30) -> dict:
+        return json.loads(self.stdout.get(timeout=timeout))
+
+    def finish(self, timeout: float = 60) -> tuple[int, list[dict]]:
+        code = self.process.wait(timeout)
+        time.sleep(0.1)  # let the reader threads drain
+        lines = []
+        while not self.stdout.empty():
+            lines.append(self.stdout.get())
+        return code, json_lines("".join(lines))
+
+
+def clip_pcm(rate: int, tmp_path: Path) -> tuple[np.ndarray, Path]:
+    """The demo clip as int16 at `rate`, and a file holding exactly those samples."""
+    from edge.resample import resample
+
+    signal, clip_rate = soundfile.read(ANGRY, dtype="int16")
+    if rate == clip_rate:
+        return signal, ANGRY
+    pcm = np.clip(np.round(resample(signal / 32768.0, clip_rate, rate) * 32768), -32768, 32767).astype(np.int16)
+    return pcm, write_audio(tmp_path / f"clip-{rate}.wav", pcm / 32768.0, rate)
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_microphone_windows_match_classify(tmp_path: Path, rate: int):
+    pcm, clip_file = clip_pcm(rate, tmp_path)
+    seconds = pcm.size / rate
+    with VirtualMic(tmp_path, rate) as mic:
+        listener = Listener(mic, "--json", "--silence-db", "-100", "--rate", str(rate), "--duration", f"{seconds:.3f}")
+        opened = listener.wait_for_stderr("listening:")
+        assert f"at {rate} Hz" in opened
+        assert ("resampled to 16000 Hz" in opened) == (rate != 16000)
+        mic.write(pcm)
+        mic.feed_silence()  # keeps audio flowing so the last chunk arrives
+        code, windows = listener.finish()
+    assert code == 0, "".join(listener.stderr)
+    classified = subprocess.run(EDGE_SER + ["classify", "--json", "--windows", "--no-trim", str(clip_file)],
+                                capture_output=True, text=True, cwd=PROJECT, check=True)
+    inside = [w for w in windows if w["end"] <= seconds + 1e-6]
+    assert len(inside) >= 3
+    assert_same_windows(inside, json_lines(classified.stdout)[0]["windows"])
+    assert "input overflows 0, dropped chunks 0" in "".join(listener.stderr)
+
+
+def test_microphone_silence_is_reported_as_silence(tmp_path: Path):
+    with VirtualMic(tmp_path, 16000) as mic:
+        listener = Listener(mic, "--json", "--duration", "4")
+        listener.wait_for_stderr("listening:")
+        mic.feed_silence()
+        code, windows = listener.finish()
+    assert code == 0, "".join(listener.stderr)
+    assert len(windows) == 5  # a 2 s window every 0.5 s over 4 s of audio
+    assert {w["label"] for w in windows} == {"silence"}
+
+
+def test_sound_server_killed_mid_run_gives_a_clear_exit(tmp_path: Path):
+    with VirtualMic(tmp_path, 16000) as mic:
+        listener = Listener(mic, "--json", "--stall-timeout", "3")
+        listener.wait_for_stderr("listening:")
+        mic.feed_silence()
+        assert listener.next_json()["label"] == "silence"  # it is really listening
+        mic.kill()
+        code = listener.process.wait(timeout=30)  # not a hang
+    stderr = "".join(listener.stderr)
+    assert code == 1, stderr
+    assert "error:" in stderr and ("stream stopped" in stderr or "no audio from the microphone" in stderr)
+    assert "Traceback" not in stderr
+
+
+def test_devices_lists_the_microphone_with_its_rates(tmp_path: Path):
+    with VirtualMic(tmp_path, 16000) as mic:
+        result = subprocess.run(EDGE_SER + ["devices", "--json"], env=mic.env, capture_output=True, text=True,
+                                cwd=PROJECT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    devices = json.loads(result.stdout)
+    default = [d for d in devices if d["default"]]
+    assert default and {16000, 48000} <= set(default[0]["rates"])
