@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 CLI    := $(VENV)/bin/edge-ser
+EDGE_VENV ?= .venv-edge
+EDGE_CLI  := $(EDGE_VENV)/bin/edge-ser
 SHARED_DATA := $(abspath ../shared/data)
 SER_DATA ?= $(if $(wildcard $(SHARED_DATA)/ravdess),$(SHARED_DATA)/ravdess,)
 DATA   ?=
@@ -11,11 +13,14 @@ CORPUS ?= auto
 ARGS   ?=
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
-.PHONY: help venv sysdeps test test-slow train quantize compare tflite-runtime-env demo clean
+.PHONY: help venv edge-venv sysdeps test test-slow train quantize compare tflite-runtime-env demo listen bench \
+        default-model clean
 
 help:
-	@echo "make demo                 train + evaluate on a small slice of SER_DATA (default ../shared/data/ravdess)"
+	@echo "make demo                 edge install + the shipped model on the demo clips (no dataset needed)"
+	@echo "make listen [ARGS=...]    edge-ser listen on the default microphone"
 	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
+	@echo "make bench                features / inference / listen CPU, as ratios against peers"
 	@echo "make test-slow            real-data training tests (minutes)"
 	@echo "make train DATA=path [CORPUS=ravdess] [ARGS='--epochs 30']"
 	@echo "make quantize [RUN=runs/latest] [MODE=dynamic]   TFLite + drift gate (exit 3 on drift)"
@@ -32,6 +37,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps 'tf-keras==2.21.*'
 	touch $@
 
+# The device install: only the `edge` extra (no TensorFlow, no librosa), as on a Raspberry Pi.
+edge-venv: $(EDGE_VENV)/.installed
+
+$(EDGE_VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory sysdeps
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/pip install -q -U pip
+	$(EDGE_VENV)/bin/pip install -q -e '.[edge]'
+	touch $@
+
 # System libraries: PortAudio headers for PyAudio, espeak-ng/sox for test fixtures, PulseAudio for the
 # virtual microphone. Installed with apt-get when missing (as root, or through sudo).
 sysdeps:
@@ -43,7 +58,7 @@ sysdeps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: venv tflite-runtime-env
+test: venv edge-venv tflite-runtime-env
 	$(PY) -m pytest -q
 
 test-slow: venv
@@ -69,11 +84,26 @@ tflite-runtime-env: .venv-tflite-runtime/.installed
 	  echo "tflite-runtime cannot be installed for this Python: compare will say 'not tested'"
 	touch $@
 
-demo: venv
-	@if [ -z "$(SER_DATA)" ] || [ ! -d "$(SER_DATA)" ]; then \
-	  echo "make demo needs a corpus: set SER_DATA=/path/to/ravdess (e.g. the RAVDESS speech download)"; exit 1; fi
-	$(CLI) train $(SER_DATA) --limit 240 --epochs 8 --name demo
-	@echo "report: runs/demo/report.md"
+# The main job on a fresh machine, no dataset needed: the shipped model on eight RAVDESS clips of
+# held-out speakers (true label from the file name), then one clip streamed through `listen`.
+demo: edge-venv
+	$(EDGE_CLI) info | grep -E "^(model|labels|corpus|test metrics)"
+	$(EDGE_CLI) classify assets/demo/*.flac
+	$(EDGE_CLI) listen --source assets/demo/03-01-05-02-01-01-17.flac --realtime
+
+listen: edge-venv
+	$(EDGE_CLI) listen $(ARGS)
+
+# Figures as ratios against peers measured in the same run (these machines are shared and noisy).
+bench: venv edge-venv
+	$(PY) benchmarks/bench.py --edge-python $(EDGE_VENV)/bin/python $(ARGS)
+
+# Rebuild the shipped model: train on RAVDESS actors 01-16 + all of TESS (actors 17-20 held out for
+# the report and the demo), convert to float16 with the drift gate, copy into the package.
+DEFAULT_RUN := runs/default-ravdess-tess
+default-model: venv
+	$(CLI) train $(SHARED_DATA)/ravdess $(SHARED_DATA)/tess --test-speakers 17,18,19,20 --name default-ravdess-tess
+	$(CLI) quantize $(DEFAULT_RUN) --mode float16 --output edge/models/default.tflite
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) .venv-tflite-runtime runs .pytest_cache

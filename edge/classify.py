@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import read_audio
+from edge.corpora import is_audio_file, parse_any
 from edge.features import features_for_window
 from edge.runtime import EdgeModel
 from edge.windowing import clip_windows, fit_to_length, trim_silence, window_starts
@@ -74,3 +75,17 @@ def classify_file(model: EdgeModel, path: str | Path, trim: bool = True, hop_sec
     """Any file soundfile reads, any rate or channel count."""
     signal = read_audio(path, model.bundle.params.sample_rate)
     return classify_signal(model, signal, str(path), trim, hop_seconds)
+
+
+def expand_audio_paths(paths: list[Path]) -> list[Path]:
+    """Files as given (even if not audio: the error is reported per file); folders -> their audio files."""
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        expanded += sorted(p for p in path.rglob("*") if is_audio_file(p)) if path.is_dir() else [path]
+    return expanded
+
+
+def true_label(path: Path) -> str | None:
+    """The label a corpus-convention file name carries (RAVDESS, TESS, CREMA-D, SAVEE, EmoDB), else None."""
+    parsed = parse_any(Path(path))
+    return parsed[1].label if parsed else None

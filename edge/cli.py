@@ -17,6 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Speech emotion recognition on edge devices.")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+MODEL_HELP = "A .tflite model made by edge-ser (default: the model shipped with the package)."
 HOST_EXTRA_HINT = "install the host extras: pip install 'edge-ser[train]' (or run `make train`, which does it)"
 
 
@@ -158,15 +159,17 @@ def compare(
 
 @app.command()
 def info(
-    model: Path = typer.Argument(..., help="A .tflite model made by edge-ser."),
+    model: Optional[Path] = typer.Argument(None, help=MODEL_HELP),
     json_output: bool = typer.Option(False, "--json", help="The whole bundle as JSON."),
 ) -> None:
     """Show the bundle inside a model: labels, feature params, corpora, metrics, versions."""
     import json
 
     from edge.bundle import read_bundle
+    from edge.runtime import model_or_default
 
     with user_errors():
+        model = model_or_default(model)
         bundle = read_bundle(model)
     if json_output:
         typer.echo(json.dumps(bundle.raw, indent=2))
@@ -188,7 +191,6 @@ def info(
 
 
 # ---------------------------------------------------------------- edge verbs (no TensorFlow)
-MODEL_HELP = "A .tflite model made by edge-ser (default: the model shipped with the package)."
 THREADS_HELP = "Interpreter threads."
 DELEGATE_HELP = "none, gpu (the usual GPU delegate library names) or the path of a delegate library."
 RUNTIME_HELP = "ai-edge-litert, tflite-runtime or tensorflow (default: the first installed)."
@@ -220,20 +222,24 @@ def classify(
     require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),
     runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
 ) -> None:
-    """Classify recorded files: each is windowed and the windows' probabilities averaged."""
+    """Classify recorded files (or every audio file in a folder): windows averaged per file.
+
+    When a file's name follows a corpus convention (RAVDESS, TESS, ...), its true label is shown too."""
     import json
 
     from edge.audio import AudioReadError
-    from edge.classify import classify_file
+    from edge.classify import classify_file, expand_audio_paths, true_label
+    from edge.listen import bar
 
     with user_errors():
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         if hop is not None and hop <= 0:
             raise UserError("--hop must be positive", EXIT_USAGE)
-    failed = 0
+        paths = expand_audio_paths(files)
+    failed, known, correct = 0, 0, 0
     if not json_output:
-        typer.echo(f"{'file':<40} {'label':<10} confidence")
-    for path in files:
+        typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")
+    for path in paths:
         try:
             result = classify_file(loaded, path, trim, hop)
         except AudioReadError as error:
@@ -242,14 +248,20 @@ def classify(
             if json_output:
                 typer.echo(json.dumps({"path": str(path), "error": str(error)}))
             continue
+        truth = true_label(path)
+        known += truth is not None
+        correct += truth == result.label
         if json_output:
-            typer.echo(json.dumps(result.to_dict(with_windows=windows)))
+            typer.echo(json.dumps(dict(result.to_dict(with_windows=windows), true_label=truth)))
             continue
-        typer.echo(f"{_short_path(path, 40):<40} {result.label:<10} {result.confidence:.2f}")
+        typer.echo(f"{_short_path(path, 40):<40} {truth or '-':<10} {result.label:<10} "
+                   f"{bar(result.confidence, 10)} {result.confidence:.2f}")
         for w in result.windows if windows else ():
             typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} {w.confidence:.2f}")
+    if known and not json_output:
+        typer.echo(f"correct: {correct} of {known} files whose names carry a label")
     if failed:
-        typer.echo(f"{failed} of {len(files)} file(s) could not be classified", err=True)
+        typer.echo(f"{failed} of {len(paths)} file(s) could not be classified", err=True)
         raise typer.Exit(EXIT_FAILURE)
 
 

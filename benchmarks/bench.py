@@ -1,0 +1,204 @@
+"""`make bench`: edge-ser's figures as ratios against peers measured in the same run.
+
+1. Model cost (`edge-ser bench`, run in the edge-only environment): the shipped model, and the
+   other conversion modes of the run it came from when that run folder exists.
+2. Features for one 2 s window: ours (whole window; one 0.5 s hop streamed) against librosa and
+   python_speech_features computing the same log-mel frames.
+3. `edge-ser listen` CPU over real-time audio from the PulseAudio virtual microphone, against a bare
+   PyAudio capture of the same microphone (the floor any Python listener pays).
+4. The edge-only environment's size against the host environment's.
+
+Writes runs/bench/bench.json and bench.md, and prints the Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "tests"))
+sys.path.insert(0, str(PROJECT))
+
+from edge.features import FeatureParams, StreamingFeatures, features_for_window, window_features  # noqa: E402
+
+CLIP = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
+BARE_CAPTURE = """
+import sys, time, pyaudio, queue
+q = queue.Queue()
+pa = pyaudio.PyAudio()
+s = pa.open(format=pyaudio.paInt16, channels=1, rate=16000, input=True, frames_per_buffer=1024,
+            stream_callback=lambda d, n, t, st: (q.put(d), (None, pyaudio.paContinue))[1])
+print("listening:", flush=True, file=sys.stderr)
+got = 0
+while got < float(sys.argv[1]) * 16000:
+    got += len(q.get()) // 2
+"""
+
+
+def median_ms(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def model_section(edge_python: str, repeats: int) -> list[dict]:
+    from edge.runtime import DEFAULT_MODEL
+
+    run = PROJECT / "runs" / "default-ravdess-tess"
+    peers = [run / f"model-{mode}.tflite" for mode in ("float32", "dynamic", "int8")]
+    models = [str(DEFAULT_MODEL)] + [str(p) for p in peers if p.is_file()]
+    output = subprocess.run([edge_python, "-m", "edge.cli", "bench", "--json", "--repeats", str(repeats), *models],
+                            capture_output=True, text=True, cwd=PROJECT, check=True)
+    return json.loads(output.stdout)
+
+
+def feature_section(repeats: int) -> dict:
+    import librosa
+    import python_speech_features as psf
+
+    params = FeatureParams()
+    window = (np.random.default_rng(0).standard_normal(params.window_samples) * 0.1).astype(np.float32)
+    hop = window[: params.sample_rate // 2]
+    streaming = StreamingFeatures(params)
+    recent = list(streaming.push(window))
+
+    def ours_hop() -> None:
+        nonlocal recent
+        recent = (recent + list(streaming.push(hop)))[-params.frames_per_window:]
+        window_features(np.stack(recent), params)
+
+    def with_librosa() -> None:
+        mel = librosa.feature.melspectrogram(y=librosa.effects.preemphasis(window, coef=0.97), sr=16000, n_fft=512,
+                                             win_length=400, hop_length=160, center=False, n_mels=40, fmin=20,
+                                             fmax=8000, htk=True, norm=None, window="hann")
+        np.log(mel + 1e-6)
+
+    def with_psf() -> None:
+        psf.logfbank(window, samplerate=16000, winlen=0.025, winstep=0.01, nfilt=40, nfft=512, lowfreq=20,
+                     highfreq=8000, preemph=0.97)
+
+    figures = {"ours_window_ms": median_ms(lambda: features_for_window(window, params), repeats),
+               "ours_stream_hop_ms": median_ms(ours_hop, repeats),
+               "librosa_window_ms": median_ms(with_librosa, repeats),
+               "python_speech_features_window_ms": median_ms(with_psf, repeats)}
+    figures["ours_vs_librosa"] = figures["ours_window_ms"] / figures["librosa_window_ms"]
+    figures["ours_vs_python_speech_features"] = figures["ours_window_ms"] / figures["python_speech_features_window_ms"]
+    figures["stream_hop_vs_librosa_window"] = figures["ours_stream_hop_ms"] / figures["librosa_window_ms"]
+    return figures
+
+
+def cpu_seconds_of(command: list[str], mic, seconds: float, audio: np.ndarray) -> float:
+    """CPU time (user + system) a process spends while `seconds` of audio play into the mic at real time."""
+    process = subprocess.Popen(command, env=mic.env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    for line in process.stderr:
+        if "listening:" in line:
+            break
+    threading.Thread(target=lambda: [line for line in process.stderr], daemon=True).start()
+    start = time.monotonic()
+    step = mic.rate // 20  # 50 ms writes, paced at real time
+    for i, offset in enumerate(range(0, int(seconds * mic.rate) + 2 * mic.rate, step)):
+        chunk = audio[offset % audio.size: offset % audio.size + step]
+        mic.write(chunk)
+        time.sleep(max(0.0, start + (i + 1) * step / mic.rate - time.monotonic()))
+        if process.poll() is not None:
+            break
+    _, status, usage = os.wait4(process.pid, 0)
+    if status:
+        raise RuntimeError(f"{command[:3]} exited with status {status}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def listen_section(edge_python: str, seconds: float) -> dict:
+    import soundfile
+
+    from virtual_mic import VirtualMic, pulseaudio_available
+
+    if not pulseaudio_available():
+        return {"skipped": "PulseAudio not installed"}
+    speech, _ = soundfile.read(CLIP, dtype="int16")
+    audio = np.concatenate([speech, np.zeros(8000, np.int16)])  # speech with short pauses, looped
+    with tempfile.TemporaryDirectory() as tmp:
+        with VirtualMic(Path(tmp) / "listen", 16000) as mic:
+            listen = cpu_seconds_of([edge_python, "-m", "edge.cli", "listen", "--json", "--duration", str(seconds)],
+                                    mic, seconds, audio)
+        with VirtualMic(Path(tmp) / "bare", 16000) as mic:
+            bare = cpu_seconds_of([edge_python, "-c", BARE_CAPTURE, str(seconds)], mic, seconds, audio)
+    return {"audio_seconds": seconds, "listen_cpu_seconds": listen, "listen_percent_of_one_core": 100 * listen / seconds,
+            "bare_capture_cpu_seconds": bare, "bare_percent_of_one_core": 100 * bare / seconds,
+            "listen_vs_bare_capture": listen / bare if bare else None}
+
+
+def size_section(edge_python: str) -> dict:
+    def megabytes(path: Path) -> float:
+        return int(subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True).stdout.split()[0]) / 1024
+
+    edge_env = Path(edge_python).parents[1]
+    has_tf = subprocess.run([edge_python, "-c", "import tensorflow"], capture_output=True).returncode == 0
+    host = megabytes(PROJECT / ".venv") if (PROJECT / ".venv").is_dir() else None
+    edge = megabytes(edge_env)
+    return {"edge_env_mb": edge, "edge_env_has_tensorflow": has_tf, "host_env_mb": host,
+            "edge_vs_host": edge / host if host else None}
+
+
+def markdown(report: dict) -> str:
+    lines = ["# edge-ser benchmark", "", "## Model cost per window (one thread, CPU)", ""]
+    from edge.bench import BenchResult, Timing, bench_table
+
+    results = [BenchResult(**{k: (Timing(**v) if isinstance(v, dict) and "median_ms" in v else v) for k, v in r.items()})
+               for r in report["models"]]
+    lines += [bench_table(results), ""]
+    f = report["features"]
+    lines += ["## Features for one 2 s window (40 log-mel bands)", "",
+              "| implementation | ms | ratio to librosa |", "|---|---|---|",
+              f"| edge-ser, whole window | {f['ours_window_ms']:.3f} | {f['ours_vs_librosa']:.2f} |",
+              f"| edge-ser, one 0.5 s hop streamed (what listen pays) | {f['ours_stream_hop_ms']:.3f} | "
+              f"{f['stream_hop_vs_librosa_window']:.2f} |",
+              f"| librosa | {f['librosa_window_ms']:.3f} | 1.00 |",
+              f"| python_speech_features | {f['python_speech_features_window_ms']:.3f} | "
+              f"{f['python_speech_features_window_ms'] / f['librosa_window_ms']:.2f} |", ""]
+    listen = report["listen"]
+    if "skipped" not in listen:
+        lines += ["## listen CPU over real-time audio from the virtual microphone", "",
+                  f"- edge-ser listen: {listen['listen_cpu_seconds']:.2f} s CPU for {listen['audio_seconds']:.0f} s of "
+                  f"audio = **{listen['listen_percent_of_one_core']:.2f} % of one core**",
+                  f"- bare PyAudio capture (peer): {listen['bare_percent_of_one_core']:.2f} % of one core; "
+                  f"listen / bare = {listen['listen_vs_bare_capture']:.2f}", ""]
+    size = report["size"]
+    lines += ["## Environment size", "",
+              f"- edge-only environment: **{size['edge_env_mb']:.0f} MB**, TensorFlow importable: "
+              f"{size['edge_env_has_tensorflow']}",
+              f"- host environment (peer): {size['host_env_mb'] or 0:.0f} MB; edge / host = {size['edge_vs_host'] or 0:.2f}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edge-python", default=sys.executable, help="Python of the edge-only environment.")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--listen-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    report = {"models": model_section(args.edge_python, args.repeats), "features": feature_section(args.repeats),
+              "listen": listen_section(args.edge_python, args.listen_seconds), "size": size_section(args.edge_python)}
+    out = PROJECT / "runs" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(report, indent=2))
+    text = markdown(report)
+    (out / "bench.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

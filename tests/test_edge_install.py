@@ -1,0 +1,42 @@
+"""The device install (`make edge-venv`: `pip install .[edge]` only) is small, has no TensorFlow, and works."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT
+
+EDGE_VENV = PROJECT / ".venv-edge"
+SIZE_LIMIT_MB = 250  # issue 4 acceptance: the edge-only environment stays under 250 MB
+
+
+@pytest.fixture(scope="module")
+def edge_python() -> Path:
+    python = EDGE_VENV / "bin" / "python"
+    if not (EDGE_VENV / ".installed").is_file():
+        pytest.skip("no edge-only environment: run `make edge-venv` (make test builds it)")
+    return python
+
+
+def test_edge_environment_is_small_and_has_no_host_libraries(edge_python: Path):
+    size_kb = int(subprocess.run(["du", "-sk", str(EDGE_VENV)], capture_output=True, text=True).stdout.split()[0])
+    assert size_kb / 1024 <= SIZE_LIMIT_MB, f"{size_kb / 1024:.0f} MB"
+    for module in ("tensorflow", "librosa", "sklearn", "keras"):
+        probe = subprocess.run([str(edge_python), "-c", f"import {module}"], capture_output=True)
+        assert probe.returncode != 0, f"{module} is importable in the edge environment"
+
+
+def test_edge_environment_classifies_like_the_host(edge_python: Path):
+    clip = PROJECT / "assets" / "demo" / "03-01-07-02-01-01-19.flac"
+    results = []
+    for python in (edge_python, PROJECT / ".venv" / "bin" / "python"):
+        if not python.is_file():
+            pytest.skip(f"{python} missing")
+        output = subprocess.run([str(python), "-m", "edge.cli", "classify", "--json", str(clip)],
+                                capture_output=True, text=True, cwd=PROJECT, check=True)
+        results.append(json.loads(output.stdout))
+    assert results[0]["label"] == results[1]["label"]
+    assert abs(results[0]["confidence"] - results[1]["confidence"]) < 1e-4
