@@ -72,12 +72,12 @@ def feature_section(repeats: int) -> dict:
     window = (np.random.default_rng(0).standard_normal(params.window_samples) * 0.1).astype(np.float32)
     hop = window[: params.sample_rate // 2]
     streaming = StreamingFeatures(params)
-    recent = list(streaming.push(window))
+    recent = streaming.push(window)
 
     def ours_hop() -> None:
         nonlocal recent
-        recent = (recent + list(streaming.push(hop)))[-params.frames_per_window:]
-        window_features(np.stack(recent), params)
+        recent = np.concatenate((recent, streaming.push(hop)))[-params.frames_per_window:]
+        window_features(recent, params)
 
     def with_librosa() -> None:
         mel = librosa.feature.melspectrogram(y=librosa.effects.preemphasis(window, coef=0.97), sr=16000, n_fft=512,

@@ -78,13 +78,13 @@ def _time(function, repeats: int) -> list[float]:
 def stream_feature_times(params, signal: np.ndarray, hop: int, repeats: int) -> list[float]:
     """Time `repeats` hops of streaming features (the frames of one hop, then the window's normalisation)."""
     features = StreamingFeatures(params)
-    recent = list(features.push(signal[: params.window_samples]))[-params.frames_per_window:]
+    recent = features.push(signal[: params.window_samples])[-params.frames_per_window:]
     times = []
     for i in range(repeats):
         chunk = signal[(i % 8) * hop: (i % 8 + 1) * hop]
         start = time.perf_counter()
-        recent = (recent + list(features.push(chunk)))[-params.frames_per_window:]
-        window_features(np.stack(recent), params)
+        recent = np.concatenate((recent, features.push(chunk)))[-params.frames_per_window:]
+        window_features(recent, params)
         times.append(time.perf_counter() - start)
     return times
 

@@ -184,7 +184,10 @@ def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.
     if count == 0:
         return np.zeros((0, params.n_coefficients), dtype=np.float32)
     framed = np.lib.stride_tricks.sliding_window_view(emphasized, params.win_length)[:: params.hop_length][:count]
-    spectrum = np.fft.rfft(framed * analysis_window(params), n=params.n_fft, axis=1)
+    # Zero-padded to n_fft in float64: numpy's float64 FFT is ~2.5x faster than its float32 one (numpy 2.x).
+    padded = np.zeros((count, params.n_fft), dtype=np.float64)
+    np.multiply(framed, analysis_window(params), out=padded[:, : params.win_length])
+    spectrum = np.fft.rfft(padded, axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
     log_mel = np.log(power @ mel_filterbank(params) + np.float32(params.log_floor))
     if params.n_mfcc == 0:

@@ -93,7 +93,7 @@ class StreamClassifier:
         self.features = StreamingFeatures(self.params)
         self.smoother = Smoother(settings.smoothing)
         self.stats = StreamStats()
-        self._frames: deque[np.ndarray] = deque(maxlen=self.params.frames_per_window)
+        self._frames = np.zeros((0, self.params.n_coefficients), dtype=np.float32)  # the last window - 1 frames
         self._audio = np.zeros(0, dtype=np.float32)  # recent stream audio, enough to hold the next window
         self._audio_start = 0  # stream index of self._audio[0]
         self._frames_seen = 0
@@ -121,13 +121,17 @@ class StreamClassifier:
         if self._audio.size > keep:
             self._audio_start += self._audio.size - keep
             self._audio = self._audio[-keep:]
+        new = self.features.push(samples)
+        window = self.params.frames_per_window
+        frames = np.concatenate((self._frames, new)) if len(self._frames) else new
+        first_new = self._frames_seen - len(self._frames)  # stream index of frames[0]
         predictions = []
-        for frame in self.features.push(samples):
-            self._frames.append(frame)
-            self._frames_seen += 1
-            first = self._frames_seen - self.params.frames_per_window  # index of the window's first frame
+        for i in range(len(self._frames), len(frames)):
+            first = first_new + i - window + 1  # stream index of the window's first frame
             if first >= 0 and first % self.hop_frames == 0:
-                predictions.append(self._predict(first))
+                predictions.append(self._predict(first, frames[i - window + 1: i + 1]))
+        self._frames_seen += len(new)
+        self._frames = frames[-(window - 1):]
         return predictions
 
     def window_audio(self, prediction: WindowPrediction) -> np.ndarray:
@@ -142,7 +146,7 @@ class StreamClassifier:
         covered = (self.params.frames_per_window - 1) * self.params.hop_length + self.params.win_length
         return self._audio[offset: offset + covered]
 
-    def _predict(self, first_frame: int) -> WindowPrediction:
+    def _predict(self, first_frame: int, frames: np.ndarray) -> WindowPrediction:
         rate, hop = self.params.sample_rate, self.params.hop_length
         start = first_frame * hop
         end = start + self.params.window_samples
@@ -153,7 +157,7 @@ class StreamClassifier:
             self.smoother.reset()
             self.stats.labels[SILENCE] += 1
             return WindowPrediction(end / rate, start / rate, end / rate, SILENCE, 0.0, level)
-        raw = self.model.predict(window_features(np.stack(self._frames), self.params))
+        raw = self.model.predict(window_features(frames, self.params))
         smoothed = self.smoother.push(raw)
         label, confidence, _ = labelled(smoothed, self.model.labels)
         if confidence < self.settings.threshold:

@@ -154,3 +154,31 @@ def test_bench_json_reports_features_and_inference_separately():
     assert report["real_time_factor"] == pytest.approx(report["per_window_ms"] / 500, rel=1e-2)
     assert report["peak_rss_mib"] > 10 and report["cold_start_ms"] > 0
     assert report["runtime"] == "ai-edge-litert" and report["delegate"] == "CPU (XNNPACK)"
+
+
+def test_device_choice_by_index_or_name_and_rate_fallback():
+    from edge.sources import AudioSourceError, InputDevice, choose_rate, find_device
+
+    usb = InputDevice(2, "USB PnP Sound Device: Audio (hw:1,0)", "ALSA", 1, 48000, (44100, 48000))
+    pulse = InputDevice(5, "pulse", "ALSA", 32, 44100, (8000, 16000, 44100, 48000))
+    devices = [usb, pulse]
+    assert find_device(devices, 5, None) is pulse
+    assert find_device(devices, 5, "2") is usb and find_device(devices, 5, "usb pnp") is usb
+    with pytest.raises(AudioSourceError, match="matches no input device"):
+        find_device(devices, 5, "bluetooth")
+    with pytest.raises(AudioSourceError, match="matches several"):
+        find_device(devices + [InputDevice(7, "USB headset", "ALSA", 1, 16000, (16000,))], 5, "usb")
+    assert choose_rate(pulse, 16000, None) == 16000  # the model's rate when the device has it
+    assert choose_rate(usb, 16000, None) == 48000  # else the device's own, resampled on the fly
+    with pytest.raises(AudioSourceError, match="does not record at 22050"):
+        choose_rate(usb, 16000, 22050)
+
+
+def test_a_full_queue_drops_and_counts_instead_of_raising():
+    from edge.sources import ChunkQueue
+
+    chunks = ChunkQueue(16000)
+    for _ in range(chunks.queue.maxsize + 7):
+        chunks.offer(b"\0\0" * chunks.chunk_samples)
+    assert chunks.dropped == 7 and chunks.queue.full()
+    assert chunks.read(0.01) is not None
