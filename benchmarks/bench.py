@@ -56,7 +56,7 @@ def median_ms(function, repeats: int) -> float:
 def model_section(edge_python: str, repeats: int) -> list[dict]:
     from edge.runtime import DEFAULT_MODEL
 
-    run = PROJECT / "runs" / "default-ravdess-tess"
+    run = PROJECT / "runs" / "default-model"  # made by `make default-model`
     peers = [run / f"model-{mode}.tflite" for mode in ("float32", "dynamic", "int8")]
     models = [str(DEFAULT_MODEL)] + [str(p) for p in peers if p.is_file()]
     output = subprocess.run([edge_python, "-m", "edge.cli", "bench", "--json", "--repeats", str(repeats), *models],

@@ -85,6 +85,7 @@ def train(
     learning_rate: float = typer.Option(2e-3),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
     conv_filters: int = typer.Option(64, help="Conv1D front-end filters (0 = none)."),
+    pool: int = typer.Option(4, min=1, help="Max-pooling over time after the Conv1D: the LSTM runs frames/pool steps."),
     dropout: float = typer.Option(0.3),
     augment: bool = typer.Option(True, help="On-the-fly augmentation."),
     n_mfcc: int = typer.Option(0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
@@ -104,7 +105,7 @@ def train(
 
         if fold >= max(folds, 1):
             raise UserError(f"--fold {fold} is outside --folds {folds}", EXIT_USAGE)
-        model = ModelConfig(conv_filters=conv_filters, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
+        model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                              model=model, augment=AugmentConfig(enabled=augment))
         request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
@@ -200,7 +201,7 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back)."""
     from edge.runtime import EdgeModel, model_or_default
 
-    loaded = EdgeModel(model_or_default(model), threads=threads, delegate=delegate,
+    loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
                        require_delegate=require_delegate, runtime_name=runtime)
     if loaded.delegate_report.message:
         typer.echo(loaded.delegate_report.message, err=True)
@@ -355,7 +356,7 @@ def bench(
     from edge.runtime import model_or_default
 
     with user_errors():
-        paths = [model_or_default(m) for m in models] if models else [model_or_default(None)]
+        paths = [model_or_default(m) for m in models] if models else [model_or_default(None, runtime)]
         results = [bench_model(p, threads, delegate, runtime, repeats) for p in paths]
     if json_output:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))

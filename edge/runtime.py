@@ -19,8 +19,11 @@ RUNTIMES = (
     ("tflite-runtime", "tflite_runtime.interpreter"),
     ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
 )
-# The model shipped in the package (trained and converted by this project: see README "Default model").
+# The model shipped in the package (trained and converted by this project: see README "Default model"):
+# dynamic-range (fastest here), and the same weights in float16 for tflite-runtime, which cannot load
+# dynamic-range models made by TF 2.21 (FULLY_CONNECTED v12).
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.tflite"
+DEFAULT_MODEL_FLOAT16 = Path(__file__).parent / "models" / "default-float16.tflite"
 # Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
 
@@ -43,9 +46,12 @@ def quiet_stderr():
         os.close(saved)
 
 
-def model_or_default(path: Path | None) -> Path:
-    """The user's model, or the shipped default; a clear error when neither exists."""
-    chosen = Path(path) if path else DEFAULT_MODEL
+def model_or_default(path: Path | None, runtime_name: str | None = None) -> Path:
+    """The user's model, or the shipped default for the runtime that will run it; a clear error when missing."""
+    if path:
+        chosen = Path(path)
+    else:
+        chosen = DEFAULT_MODEL_FLOAT16 if find_runtime(runtime_name).name == "tflite-runtime" else DEFAULT_MODEL
     if not chosen.is_file():
         where = "" if path else " (the default model is missing from this install; pass --model)"
         raise ModelBundleError(f"model not found: {chosen}{where}")

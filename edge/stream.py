@@ -96,6 +96,7 @@ class StreamClassifier:
         self._frames = np.zeros((0, self.params.n_coefficients), dtype=np.float32)  # the last window - 1 frames
         self._audio = np.zeros(0, dtype=np.float32)  # recent stream audio, enough to hold the next window
         self._audio_start = 0  # stream index of self._audio[0]
+        self._unfed: list[np.ndarray] = []  # samples not yet given to the feature extractor
         self._frames_seen = 0
         self._samples_seen = 0
 
@@ -116,12 +117,12 @@ class StreamClassifier:
     def _consume(self, samples: np.ndarray) -> list[WindowPrediction]:
         self._samples_seen += samples.size
         self.stats.seconds = self._samples_seen / self.params.sample_rate
-        self._audio = np.concatenate((self._audio, samples))
-        keep = self.params.window_samples + self.params.n_fft + samples.size  # frames lag the audio by < n_fft
-        if self._audio.size > keep:
-            self._audio_start += self._audio.size - keep
-            self._audio = self._audio[-keep:]
-        new = self.features.push(samples)
+        self._remember(samples)
+        self._unfed.append(samples)
+        if self._samples_seen < self._samples_for_next_window():
+            return []  # features are computed once per hop, not per chunk: numpy's per-call cost dominates
+        new = self.features.push(np.concatenate(self._unfed))
+        self._unfed = []
         window = self.params.frames_per_window
         frames = np.concatenate((self._frames, new)) if len(self._frames) else new
         first_new = self._frames_seen - len(self._frames)  # stream index of frames[0]
@@ -133,6 +134,20 @@ class StreamClassifier:
         self._frames_seen += len(new)
         self._frames = frames[-(window - 1):]
         return predictions
+
+    def _samples_for_next_window(self) -> int:
+        """Stream samples needed before the next window's last frame can be computed."""
+        next_first = -(-max(0, self._frames_seen - self.params.frames_per_window + 1) // self.hop_frames) * self.hop_frames
+        last_frame = next_first + self.params.frames_per_window - 1
+        return last_frame * self.params.hop_length + self.params.win_length
+
+    def _remember(self, samples: np.ndarray) -> None:
+        """Keep enough recent audio for the level gate and --save-dir of the windows still to come."""
+        self._audio = np.concatenate((self._audio, samples))
+        keep = self.params.window_samples + (self.hop_frames + 4) * self.params.hop_length + samples.size
+        if self._audio.size > keep:
+            self._audio_start += self._audio.size - keep
+            self._audio = self._audio[-keep:]
 
     def window_audio(self, prediction: WindowPrediction) -> np.ndarray:
         """The audio of a window predicted from the latest chunk, for --save-dir."""

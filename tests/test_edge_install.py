@@ -40,3 +40,25 @@ def test_edge_environment_classifies_like_the_host(edge_python: Path):
         results.append(json.loads(output.stdout))
     assert results[0]["label"] == results[1]["label"]
     assert abs(results[0]["confidence"] - results[1]["confidence"]) < 1e-4
+
+
+def test_tflite_runtime_gets_the_float16_default_and_agrees_with_litert():
+    """tflite-runtime 2.14 cannot load dynamic-range models from TF 2.21, so it is given the float16 twin."""
+    python = PROJECT / ".venv-tflite-runtime" / "bin" / "python"
+    if not python.is_file() or subprocess.run([str(python), "-c", "import tflite_runtime"]).returncode:
+        pytest.skip("no tflite-runtime environment (make tflite-runtime-env)")
+    code = ("import json, numpy as np; from edge.audio import read_audio; from edge.classify import classify_signal; "
+            "from edge.runtime import EdgeModel, model_or_default; m = EdgeModel(model_or_default(None)); "
+            "r = classify_signal(m, read_audio('assets/demo/03-01-06-02-01-01-18.flac', 16000)); "
+            "print(json.dumps([m.runtime.name, m.path.name, r.label, r.confidence]))")
+    output = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=PROJECT,
+                            env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+    if output.returncode and "No module named" in output.stderr:
+        pytest.skip(f"tflite-runtime environment lacks an edge dependency: {output.stderr.strip().splitlines()[-1]}")
+    assert output.returncode == 0, output.stderr
+    runtime, name, label, confidence = json.loads(output.stdout)
+    assert (runtime, name) == ("tflite-runtime", "default-float16.tflite")
+    from edge.classify import classify_file
+    from edge.runtime import EdgeModel, DEFAULT_MODEL
+    reference = classify_file(EdgeModel(DEFAULT_MODEL), PROJECT / "assets/demo/03-01-06-02-01-01-18.flac")
+    assert label == reference.label and abs(confidence - reference.confidence) < 0.02
