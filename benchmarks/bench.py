@@ -109,13 +109,16 @@ def cpu_seconds_of(command: list[str], mic, seconds: float, audio: np.ndarray) -
     threading.Thread(target=lambda: [line for line in process.stderr], daemon=True).start()
     start = time.monotonic()
     step = mic.rate // 20  # 50 ms writes, paced at real time
-    for i, offset in enumerate(range(0, int(seconds * mic.rate) + 2 * mic.rate, step)):
+    for i, offset in enumerate(range(0, int(seconds * mic.rate) + 5 * mic.rate, step)):
         chunk = audio[offset % audio.size: offset % audio.size + step]
         mic.write(chunk)
         time.sleep(max(0.0, start + (i + 1) * step / mic.rate - time.monotonic()))
-        if process.poll() is not None:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # reaps it once it is done; rusage is its own
+        if pid:
             break
-    _, status, usage = os.wait4(process.pid, 0)
+    else:
+        raise RuntimeError(f"{command[:3]} did not finish after {seconds} s of audio")
+    process.returncode = status
     if status:
         raise RuntimeError(f"{command[:3]} exited with status {status}")
     return usage.ru_utime + usage.ru_stime

@@ -178,21 +178,34 @@ def preemphasize(signal: np.ndarray, coefficient: float, previous: float = 0.0) 
     return x - np.float32(coefficient) * shifted
 
 
+FFT_BLOCK_FRAMES = 64  # frames per FFT call: ~260 KB work buffers stay in cache (one call for 198 frames: 2x slower)
+
+
 def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Per-frame MFCC (or log-mel) of an already pre-emphasized signal: (n_frames, n_coefficients)."""
     count = n_frames(emphasized.shape[0], params)
     if count == 0:
         return np.zeros((0, params.n_coefficients), dtype=np.float32)
-    framed = np.lib.stride_tricks.sliding_window_view(emphasized, params.win_length)[:: params.hop_length][:count]
+    emphasized = np.ascontiguousarray(emphasized)
+    step = emphasized.strides[0]  # frames as a strided view (sliding_window_view's Python checks cost 60 us a hop)
+    framed = np.lib.stride_tricks.as_strided(emphasized, shape=(count, params.win_length),
+                                             strides=(params.hop_length * step, step), writeable=False)
+    log_mel = np.empty((count, params.n_mels), dtype=np.float32)
+    for start in range(0, count, FFT_BLOCK_FRAMES):
+        log_mel[start: start + FFT_BLOCK_FRAMES] = _log_mel(framed[start: start + FFT_BLOCK_FRAMES], params)
+    if params.n_mfcc == 0:
+        return log_mel
+    return (log_mel @ dct_matrix(params.n_mels, params.n_mfcc)).astype(np.float32)
+
+
+def _log_mel(framed: np.ndarray, params: FeatureParams) -> np.ndarray:
     # Zero-padded to n_fft in float64: numpy's float64 FFT is ~2.5x faster than its float32 one (numpy 2.x).
-    padded = np.zeros((count, params.n_fft), dtype=np.float64)
+    padded = np.zeros((framed.shape[0], params.n_fft), dtype=np.float64)
     np.multiply(framed, analysis_window(params), out=padded[:, : params.win_length])
     spectrum = np.fft.rfft(padded, axis=1)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-    log_mel = np.log(power @ mel_filterbank(params) + np.float32(params.log_floor))
-    if params.n_mfcc == 0:
-        return log_mel.astype(np.float32)
-    return (log_mel @ dct_matrix(params.n_mels, params.n_mfcc)).astype(np.float32)
+    power = np.square(spectrum.real, dtype=np.float32)
+    power += np.square(spectrum.imag, dtype=np.float32)
+    return np.log(power @ mel_filterbank(params) + np.float32(params.log_floor))
 
 
 def frame_features(signal: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -219,7 +232,8 @@ def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
         stacked.append(deltas(stacked[1]))
     matrix = np.concatenate(stacked, axis=1) if len(stacked) > 1 else frames
     if params.normalisation == "window":
-        matrix = (matrix - matrix.mean(axis=0)) / (matrix.std(axis=0) + np.float32(1e-5))
+        centred = matrix - matrix.mean(axis=0)  # = (x - mean) / (std + 1e-5), np.std's arithmetic, 30 % faster
+        matrix = centred / (np.sqrt(np.mean(np.square(centred), axis=0)) + np.float32(1e-5))
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
