@@ -182,3 +182,17 @@ def test_a_full_queue_drops_and_counts_instead_of_raising():
         chunks.offer(b"\0\0" * chunks.chunk_samples)
     assert chunks.dropped == 7 and chunks.queue.full()
     assert chunks.read(0.01) is not None
+
+
+def test_edge_classify_reproduces_the_training_report_on_held_out_actors():
+    """The edge path (numpy features + TFLite) on RAVDESS actors 17-20 scores what the bundle's report says."""
+    from conftest import real_corpus
+    from edge.classify import classify_file, true_label
+
+    root = real_corpus("ravdess")
+    model = EdgeModel(DEFAULT_MODEL)
+    files = sorted(p for actor in (17, 18, 19, 20) for p in (root / f"Actor_{actor}").glob("*.flac"))
+    assert len(files) == 240
+    correct = sum(classify_file(model, p).label == true_label(p) for p in files)
+    reported = model.bundle.raw["metrics"]["accuracy"]
+    assert abs(correct / len(files) - reported) <= 1.5 / len(files), (correct, reported)
