@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, TextIO
 
-import numpy as np
 import soundfile
 
 from edge.features import float_to_pcm16
-from edge.sources import AudioSourceError
+from edge.sources import AudioSourceError, ChunkQueue
 from edge.stream import SILENCE, StreamClassifier, StreamStats, WindowPrediction
 
 POLL_SECONDS = 0.25
@@ -24,6 +23,7 @@ METER_FLOOR_DB = -60.0
 class AudioSource(Protocol):
     rate: int
     finished: bool
+    chunks: ChunkQueue
 
     def read(self, timeout: float) -> bytes | None: ...
     def alive(self) -> bool: ...
@@ -135,7 +135,3 @@ def fan_out(*handlers: Callable[[WindowPrediction], None]) -> Callable[[WindowPr
             handler(prediction)
     return handle
 
-
-def window_count(seconds: float, window_seconds: float, hop_seconds: float) -> int:
-    """Windows a stream of `seconds` yields (used by tests and the demo to check nothing was lost)."""
-    return 0 if seconds < window_seconds else int(np.floor((seconds - window_seconds) / hop_seconds + 1e-9)) + 1

@@ -131,3 +131,18 @@ def test_devices_lists_the_microphone_with_its_rates(tmp_path: Path):
     devices = json.loads(result.stdout)
     default = [d for d in devices if d["default"]]
     assert default and {16000, 48000} <= set(default[0]["rates"])
+
+
+def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path):
+    import signal
+
+    with VirtualMic(tmp_path, 16000) as mic:
+        listener = Listener(mic, "--json")
+        listener.wait_for_stderr("listening:")
+        mic.feed_silence()
+        listener.next_json()
+        listener.process.send_signal(signal.SIGINT)
+        code = listener.process.wait(timeout=30)
+    stderr = "".join(listener.stderr)
+    assert code == 0, stderr
+    assert "stopped by Ctrl-C" in stderr and "input overflows 0" in stderr and "Traceback" not in stderr
