@@ -196,3 +196,13 @@ def test_edge_classify_reproduces_the_training_report_on_held_out_actors():
     correct = sum(classify_file(model, p).label == true_label(p) for p in files)
     reported = model.bundle.raw["metrics"]["accuracy"]
     assert abs(correct / len(files) - reported) <= 1.5 / len(files), (correct, reported)
+
+
+def test_tf_lite_runtime_gives_the_same_answer_as_litert():
+    pytest.importorskip("tensorflow")
+    answers = [json_lines(runner.invoke(app, ["classify", "--json", "--runtime", name, str(ANGRY)]).stdout)[0]
+               for name in ("ai-edge-litert", "tensorflow")]
+    assert answers[0]["label"] == answers[1]["label"]
+    assert abs(answers[0]["confidence"] - answers[1]["confidence"]) < 1e-4
+    unknown = runner.invoke(app, ["classify", "--runtime", "onnx", str(ANGRY)])
+    assert unknown.exit_code == 1 and "unknown runtime 'onnx'" in unknown.stderr
