@@ -13,7 +13,7 @@ CORPUS ?= auto
 ARGS   ?=
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
-.PHONY: help venv edge-venv sysdeps test test-slow train quantize compare tflite-runtime-env demo listen bench \
+.PHONY: help venv edge-venv sysdeps test test-slow explore train quantize compare tflite-runtime-env demo listen bench \
         default-model clean
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
 	@echo "make bench                features / inference / listen CPU, as ratios against peers"
 	@echo "make test-slow            real-data training tests (minutes)"
+	@echo "make explore DATA=path    counts, waveforms, spectrograms, feature distributions per label"
 	@echo "make train DATA=path [CORPUS=ravdess] [ARGS='--epochs 30']"
 	@echo "make quantize [RUN=runs/latest] [MODE=dynamic]   TFLite + drift gate (exit 3 on drift)"
 	@echo "make compare [RUN=runs/latest]                    float vs every TFLite mode"
@@ -63,6 +64,10 @@ test: venv edge-venv tflite-runtime-env
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # 5 = none collected
+
+explore: venv
+	@if [ -z "$(DATA)" ]; then echo "usage: make explore DATA=/path/to/corpus [ARGS='--limit 400']"; exit 2; fi
+	$(CLI) explore $(DATA) --corpus $(CORPUS) $(ARGS)
 
 train: venv
 	@if [ -z "$(DATA)" ]; then echo "usage: make train DATA=/path/to/corpus [CORPUS=ravdess] [ARGS='...']"; exit 2; fi

@@ -115,6 +115,27 @@ def train(
 
 
 @app.command()
+def explore(
+    data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
+    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
+    limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    runs_dir: Path = typer.Option(Path("runs")),
+    name: Optional[str] = typer.Option(None, help="Output folder name (default: explore-<corpora>)."),
+) -> None:
+    """Look at corpora before training: counts, waveforms, spectrograms, feature distributions per label."""
+    with user_errors():
+        from train.explore import explore as explore_corpora
+
+        out_dir = runs_dir / (name or "explore-" + "-".join(p.name for p in data))
+        summary = explore_corpora(tuple(data), out_dir, corpus, limit)
+    for corpus_name, info in summary.items():
+        labels = ", ".join(f"{label} {n}" for label, n in info["labels"].items())
+        typer.echo(f"{corpus_name}: {info['files']} files, {info['speakers']} speakers, "
+                   f"{info['seconds']['total'] / 60:.1f} min; {labels}")
+    typer.echo(f"report: {out_dir}/report.md (plots beside it)")
+
+
+@app.command()
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
     mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
