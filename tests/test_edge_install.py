@@ -62,3 +62,17 @@ def test_tflite_runtime_gets_the_float16_default_and_agrees_with_litert():
     from edge.runtime import EdgeModel, DEFAULT_MODEL
     reference = classify_file(EdgeModel(DEFAULT_MODEL), PROJECT / "assets/demo/03-01-06-02-01-01-18.flac")
     assert label == reference.label and abs(confidence - reference.confidence) < 0.02
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_default_models(tmp_path: Path):
+    """`pip install edge-ser[edge]` from a wheel must find its model with no --model."""
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(PROJECT)],
+                   check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("edge_ser-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"edge/models/default.tflite", "edge/models/default-float16.tflite"} <= set(names)
+    assert not [n for n in names if n.startswith(("assets/", "tests/", "runs/"))]

@@ -206,3 +206,20 @@ def test_tf_lite_runtime_gives_the_same_answer_as_litert():
     assert abs(answers[0]["confidence"] - answers[1]["confidence"]) < 1e-4
     unknown = runner.invoke(app, ["classify", "--runtime", "onnx", str(ANGRY)])
     assert unknown.exit_code == 1 and "unknown runtime 'onnx'" in unknown.stderr
+
+
+def test_terminal_line_shows_label_confidence_bar_and_level():
+    import io
+
+    from edge.listen import Printer, terminal_line
+    from edge.stream import WindowPrediction
+
+    speech = WindowPrediction(12.5, 10.5, 12.5, "angry", 0.5, -21.0, "angry", {"angry": 0.5})
+    line = terminal_line(speech)
+    assert line.startswith("   12.5 s  angry") and "██████████··········" in line and "0.50" in line
+    assert line.endswith("-21 dB") and "level ██████····" in line
+    quiet = terminal_line(WindowPrediction(3.0, 1.0, 3.0, "silence", 0.0, -70.0))
+    assert "silence" in quiet and "0.00" not in quiet and "level ··········" in quiet
+    piped = io.StringIO()
+    Printer(json_lines=False, stream=piped)(speech)
+    assert piped.getvalue() == line + "\n"  # not a terminal: one line per window, no carriage returns
