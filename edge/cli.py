@@ -326,7 +326,11 @@ def listen(
         except ValueError as error:
             audio.close()
             raise UserError(str(error), EXIT_USAGE) from None
-        resampled = f", resampled to {loaded.bundle.params.sample_rate} Hz" if audio.rate != loaded.bundle.params.sample_rate else ""
+        model_rate = loaded.bundle.params.sample_rate
+        resampled = f", resampled to {model_rate} Hz" if audio.rate != model_rate else ""
+        if audio.rate < model_rate:
+            typer.echo(f"warning: {audio.rate} Hz audio has nothing above {audio.rate // 2} Hz; the model was trained on "
+                       f"{model_rate} Hz audio (up to {model_rate // 2} Hz), so expect different answers", err=True)
         typer.echo(f"listening: {audio.describe()}{resampled}; window {loaded.bundle.params.window_seconds:g} s, "
                    f"hop {hop:g} s; Ctrl-C stops", err=True)
         printer = Printer(json_output)
