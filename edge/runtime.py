@@ -67,6 +67,7 @@ class Runtime:
     name: str
     interpreter_class: Any
     load_delegate: Callable[..., Any]
+    op_resolver_type: Any = None  # the runtime's OpResolverType enum (None when it has none)
 
 
 def find_runtime(preferred: str | None = None) -> Runtime:
@@ -80,8 +81,9 @@ def find_runtime(preferred: str | None = None) -> Runtime:
         except ImportError:
             continue
         if name == "tensorflow":
-            return Runtime(name, module.lite.Interpreter, module.lite.experimental.load_delegate)
-        return Runtime(name, module.Interpreter, module.load_delegate)
+            return Runtime(name, module.lite.Interpreter, module.lite.experimental.load_delegate,
+                           getattr(module.lite.experimental, "OpResolverType", None))
+        return Runtime(name, module.Interpreter, module.load_delegate, getattr(module, "OpResolverType", None))
     raise RuntimeMissingError("no TFLite runtime is installed: pip install ai-edge-litert (or tflite-runtime)")
 
 
@@ -89,8 +91,13 @@ def find_runtime(preferred: str | None = None) -> Runtime:
 class DelegateReport:
     requested: str
     loaded: str | None = None  # library path that loaded
-    message: str = ""  # the one line a user sees
+    problem: str = ""  # why the delegate is not in use ("" when it is, or none was asked for)
     delegated_nodes: int = 0
+
+    @property
+    def message(self) -> str:
+        """The one line a user sees when a requested delegate falls back."""
+        return f"{self.problem}; running on CPU (XNNPACK)" if self.problem else ""
 
     @property
     def in_use(self) -> str:
@@ -106,16 +113,27 @@ def load_delegates(runtime: Runtime, delegate: str) -> tuple[list, DelegateRepor
     errors = []
     for name in names:
         try:
-            ctypes.CDLL(name)  # check first: a failed load_delegate leaves a half-made Delegate that warns on __del__
+            _check_delegate_library(name)
             loaded = runtime.load_delegate(name)
-        except (OSError, ValueError, RuntimeError) as error:
+        except (OSError, ValueError, RuntimeError, AttributeError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             errors.append(reason if reason.startswith(name) else f"{name}: {reason}")
             continue
         report.loaded = name
         return [loaded], report
-    report.message = f"delegate {delegate!r} could not be loaded ({'; '.join(errors)}); running on CPU (XNNPACK)"
+    report.problem = f"delegate {delegate!r} could not be loaded ({'; '.join(errors)})"
     return [], report
+
+
+DELEGATE_ENTRY_POINT = "tflite_plugin_create_delegate"  # what TFLite's Python load_delegate calls in the library
+
+
+def _check_delegate_library(name: str) -> None:
+    """Open the library and look for the external-delegate entry point before TFLite does: a failed
+    load_delegate leaves a half-made Delegate whose __del__ prints a traceback."""
+    library = ctypes.CDLL(name)
+    if not hasattr(library, DELEGATE_ENTRY_POINT):
+        raise OSError(f"{name} is not a TFLite external delegate (no {DELEGATE_ENTRY_POINT})")
 
 
 @dataclass
@@ -139,7 +157,8 @@ class EdgeModel:
         self.interpreter = self._interpreter(delegates)
         self._check_delegation()
         if self.require_delegate and self.delegate_report.in_use == "CPU (XNNPACK)":
-            raise DelegateError(self.delegate_report.message or f"delegate {self.delegate!r} runs no part of the model")
+            raise DelegateError(f"{self.delegate_report.problem or f'delegate {self.delegate!r} runs no part of the model'}"
+                                "; --require-delegate forbids falling back to the CPU")
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         expected = (1, self.bundle.params.frames_per_window, self.bundle.params.n_features)
@@ -161,15 +180,25 @@ class EdgeModel:
         report = self.delegate_report
         if not report.loaded:
             return
-        try:
-            ops = self.interpreter._get_ops_details()
-        except AttributeError:  # runtime without introspection: trust the delegate
-            report.delegated_nodes = 1
-            return
-        report.delegated_nodes = sum("delegate" in str(op.get("op_name", "")).lower() for op in ops)
+        report.delegated_nodes = self._delegated_nodes(report.loaded)
         if not report.delegated_nodes:
-            report.message = (f"delegate {report.loaded} loaded but runs none of this model's ops "
-                              "(the fused LSTM is CPU-only in the classic GPU delegate); running on CPU (XNNPACK)")
+            report.problem = (f"delegate {report.loaded} loaded but runs none of this model's ops "
+                              "(the fused LSTM is CPU-only in the classic GPU delegate)")
+
+    def _delegated_nodes(self, library: str) -> int:
+        """DELEGATE nodes of a probe interpreter without the default XNNPACK delegate, i.e. the nodes
+        `library` claimed (the live interpreter's DELEGATE nodes include XNNPACK's)."""
+        if self.runtime.op_resolver_type is None:
+            return 1  # this runtime cannot tell: trust the delegate
+        try:
+            with quiet_stderr():
+                probe = self.runtime.interpreter_class(
+                    model_path=str(self.path), experimental_delegates=[self.runtime.load_delegate(library)],
+                    experimental_op_resolver_type=self.runtime.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                probe.allocate_tensors()
+            return sum(op.get("op_name") == "DELEGATE" for op in probe._get_ops_details())
+        except (ValueError, RuntimeError, AttributeError, TypeError):
+            return 1
 
     @property
     def labels(self) -> tuple[str, ...]:

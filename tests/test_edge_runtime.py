@@ -226,3 +226,58 @@ def test_terminal_line_shows_label_confidence_bar_and_level():
     piped = io.StringIO()
     Printer(json_lines=False, stream=piped)(speech)
     assert piped.getvalue() == line + "\n"  # not a terminal: one line per window, no carriage returns
+
+
+NULL_DELEGATE_C = r"""
+/* A real TFLite external delegate that claims no node: Prepare() returns kTfLiteOk and replaces nothing. */
+#include <stdint.h>
+#include <stdlib.h>
+typedef struct NullDelegate {
+  void* data_;
+  int (*Prepare)(void* context, struct NullDelegate* delegate);
+  void* copy_from_buffer_handle;
+  void* copy_to_buffer_handle;
+  void* free_buffer_handle;
+  int64_t flags;
+  void* opaque_delegate_builder;
+  char reserved[256]; /* zeroed room for fields newer runtimes may add */
+} NullDelegate;
+static int prepare(void* context, NullDelegate* delegate) { return 0; }
+NullDelegate* tflite_plugin_create_delegate(char** keys, char** values, size_t n, void (*report)(const char*)) {
+  NullDelegate* d = calloc(1, sizeof(NullDelegate));
+  d->Prepare = prepare;
+  return d;
+}
+void tflite_plugin_destroy_delegate(NullDelegate* d) { free(d); }
+"""
+
+
+def compile_library(tmp_path: Path, name: str, source: str) -> Path:
+    import shutil
+    import subprocess
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        pytest.skip("no C compiler to build a test delegate")
+    (tmp_path / f"{name}.c").write_text(source)
+    library = tmp_path / f"lib{name}.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(tmp_path / f"{name}.c")], check=True)
+    return library
+
+
+def test_a_real_delegate_that_claims_nothing_is_reported_and_falls_back(tmp_path: Path):
+    library = compile_library(tmp_path, "null_delegate", NULL_DELEGATE_C)
+    result = runner.invoke(app, ["classify", "--json", "--delegate", str(library), str(ANGRY)])
+    assert result.exit_code == 0, result.output
+    assert "loaded but runs none of this model's ops" in result.stderr and "running on CPU (XNNPACK)" in result.stderr
+    reference = json_lines(runner.invoke(app, ["classify", "--json", str(ANGRY)]).stdout)[0]
+    assert json_lines(result.stdout)[0]["probabilities"] == reference["probabilities"]
+    required = runner.invoke(app, ["classify", "--delegate", str(library), "--require-delegate", str(ANGRY)])
+    assert required.exit_code == 1 and "--require-delegate forbids" in required.stderr
+
+
+def test_a_library_that_is_not_a_delegate_falls_back_without_a_traceback(tmp_path: Path):
+    library = compile_library(tmp_path, "not_a_delegate", "int not_a_delegate(void) { return 0; }\n")
+    result = runner.invoke(app, ["classify", "--delegate", str(library), str(ANGRY)])
+    assert result.exit_code == 0, result.output
+    assert "is not a TFLite external delegate" in result.stderr and "Traceback" not in result.output
