@@ -258,6 +258,8 @@ def classify(
         if hop is not None and hop <= 0:
             raise UserError("--hop must be positive", EXIT_USAGE)
         paths = expand_audio_paths(files)
+        if not paths:
+            raise UserError(f"no audio files in {', '.join(map(str, files))}")
     failed, known, correct = 0, 0, 0
     if not json_output:
         typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")

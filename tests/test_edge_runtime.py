@@ -55,6 +55,14 @@ def test_classify_reports_a_bad_file_and_goes_on(tmp_path: Path):
     assert "2 of 3 file(s) could not be classified" in result.stderr
 
 
+def test_classify_a_folder_recurses_and_an_empty_one_is_an_error(tmp_path: Path):
+    folder = runner.invoke(app, ["classify", str(PROJECT / "assets")])
+    assert folder.exit_code == 0 and "correct: " in folder.stdout and folder.stdout.count(".flac") == 8
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["classify", str(tmp_path / "empty")])
+    assert empty.exit_code == 1 and "no audio files in" in empty.stderr
+
+
 def test_classify_any_rate_and_channel_count_gives_the_same_label(tmp_path: Path):
     signal, rate = soundfile.read(ANGRY, dtype="float32")
     stereo_44k = write_audio(tmp_path / "angry-44k-stereo.wav", resample(signal, rate, 44100), 44100, channels=2)
