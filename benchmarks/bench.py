@@ -28,7 +28,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "tests"))
 sys.path.insert(0, str(PROJECT))
 
-from edge.bench import stream_feature_times  # noqa: E402
+from edge.bench import stream_feature_times, time_calls  # noqa: E402
 from edge.features import FeatureParams, features_for_window  # noqa: E402
 
 CLIP = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
@@ -46,12 +46,7 @@ while got < float(sys.argv[1]) * 16000:
 
 
 def median_ms(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    return float(np.median(time_calls(function, repeats)) * 1e3)
 
 
 def model_section(edge_python: str, repeats: int) -> list[dict]:
@@ -153,10 +148,9 @@ def size_section(edge_python: str) -> dict:
 
 def markdown(report: dict) -> str:
     lines = ["# edge-ser benchmark", "", "## Model cost per window (one thread, CPU)", ""]
-    from edge.bench import BenchResult, Timing, bench_table
+    from edge.bench import BenchResult, bench_table
 
-    results = [BenchResult(**{k: (Timing(**v) if isinstance(v, dict) and "median_ms" in v else v) for k, v in r.items()})
-               for r in report["models"]]
+    results = [BenchResult.from_dict(r) for r in report["models"]]
     lines += [bench_table(results), ""]
     f = report["features"]
     lines += ["## Features for one 2 s window (40 log-mel bands)", "",

@@ -46,6 +46,9 @@ class Timing:
         return cls(round(float(np.median(ms)), 4), round(float(np.percentile(ms, 95)), 4))
 
 
+TIMINGS = ("features_stream", "features_window", "inference")
+
+
 @dataclass(frozen=True)
 class BenchResult:
     model: str
@@ -65,8 +68,13 @@ class BenchResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "BenchResult":
+        return cls(**{k: Timing(**v) if k in TIMINGS else v for k, v in data.items()})
 
-def _time(function, repeats: int) -> list[float]:
+
+def time_calls(function, repeats: int) -> list[float]:
+    """Seconds each of `repeats` calls of `function` took."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -105,8 +113,8 @@ def bench_model(model_path: Path, threads: int = 1, delegate: str = "none", runt
     matrix = features_for_window(window, params)
     model.predict(matrix)  # warm-up
     streamed = Timing.of(stream_feature_times(params, signal, hop, repeats))
-    whole = Timing.of(_time(lambda: features_for_window(window, params), repeats))
-    inference = Timing.of(_time(lambda: model.predict(matrix), repeats))
+    whole = Timing.of(time_calls(lambda: features_for_window(window, params), repeats))
+    inference = Timing.of(time_calls(lambda: model.predict(matrix), repeats))
     per_window = streamed.median_ms + inference.median_ms
     cold = cold_start(model_path, threads, delegate, model.runtime.name)
     return BenchResult(str(model_path), round(model_path.stat().st_size / 1024, 1), model.runtime.name,

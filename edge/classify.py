@@ -12,9 +12,8 @@ import numpy as np
 
 from edge.audio import read_audio
 from edge.corpora import is_audio_file, parse_any
-from edge.features import features_for_window
 from edge.runtime import EdgeModel
-from edge.windowing import clip_windows, fit_to_length, trim_silence, window_starts
+from edge.windowing import clip_features, trim_silence, window_starts
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,12 @@ def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, f
 
 
 def window_probabilities(model: EdgeModel, signal: np.ndarray, hop_seconds: float) -> tuple[np.ndarray, list[int]]:
-    """Probabilities of every window of a clip (short clips repeated) and the windows' start samples."""
+    """Probabilities of every window of a clip and the windows' start samples. The windows and their
+    features come from `clip_features`, the function the training evaluation scores clips with."""
     params = model.bundle.params
-    hop = max(1, int(round(hop_seconds * params.sample_rate)))
-    windows = clip_windows(signal, params.window_samples, hop)
-    starts = window_starts(fit_to_length(signal, params.window_samples).size, params.window_samples, hop)
-    return model.predict_batch(np.stack([features_for_window(w, params) for w in windows])), starts
+    hop = max(1, int(round(hop_seconds * params.sample_rate)))  # as clip_features rounds it
+    starts = window_starts(max(signal.size, params.window_samples), params.window_samples, hop)  # short clips repeat
+    return model.predict_batch(clip_features(signal, params, hop_seconds)), starts
 
 
 def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: bool = True,

@@ -80,16 +80,18 @@ def input_devices(pa) -> list[InputDevice]:
     return devices
 
 
+def default_input_index(pa) -> int | None:
+    try:
+        return int(pa.get_default_input_device_info()["index"])
+    except (IOError, OSError):
+        return None
+
+
 def list_input_devices() -> tuple[list[InputDevice], int | None]:
     """Every input device and the index of the default one (None when there is none)."""
     _, pa = open_pyaudio()
     try:
-        devices = input_devices(pa)
-        try:
-            default = int(pa.get_default_input_device_info()["index"])
-        except (IOError, OSError):
-            default = None
-        return devices, default
+        return input_devices(pa), default_input_index(pa)
     finally:
         pa.terminate()
 
@@ -162,12 +164,7 @@ class MicrophoneSource:
     def __init__(self, device: str | None, model_rate: int, rate: int | None = None) -> None:
         self.pyaudio, self.pa = open_pyaudio()
         try:
-            devices = input_devices(self.pa)
-            try:
-                default = int(self.pa.get_default_input_device_info()["index"])
-            except (IOError, OSError):
-                default = None
-            self.device = find_device(devices, default, device)
+            self.device = find_device(input_devices(self.pa), default_input_index(self.pa), device)
             self.rate = choose_rate(self.device, model_rate, rate)
             self.channels = _channels_for(self.pa, self.device.index, self.device.max_channels, self.rate) or 1
             self.chunks = ChunkQueue(self.rate)

@@ -68,23 +68,21 @@ class VirtualMic:
         thread.start()
         return thread
 
-    def kill(self) -> None:
-        """Kill the daemon the hard way, as a crash would."""
+    def _signal_daemon(self, number: int) -> None:
         pid = self.pid
         if pid:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, number)
             except ProcessLookupError:
                 pass
 
+    def kill(self) -> None:
+        """Kill the daemon the hard way, as a crash would."""
+        self._signal_daemon(signal.SIGKILL)
+
     def stop(self) -> None:
         self._stop.set()
-        pid = self.pid
-        if pid:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        self._signal_daemon(signal.SIGTERM)
         if self._writer is not None:
             try:
                 self._writer.close()

@@ -189,6 +189,22 @@ def _read_cache(cache_file: Path, dataset: Dataset) -> Dataset:
     return Dataset(utterances, [(Path(p), why) for p, why in meta["skipped"]], list(audio))
 
 
+def load_corpora(roots: tuple[Path, ...], corpus: str, limit_per_corpus: int, sample_rate: int,
+                 cache_dir: Path | None) -> Dataset:
+    """Discover every root, keep an even slice of at most `limit_per_corpus` files of each, decode, combine,
+    and warn once about the files that were skipped."""
+    loaded = []
+    for root in roots:
+        found = discover(root, corpus)
+        if limit_per_corpus and len(found.utterances) > limit_per_corpus:
+            step = len(found.utterances) / limit_per_corpus
+            found.utterances = [found.utterances[int(i * step)] for i in range(limit_per_corpus)]
+        loaded.append(load_audio(found, sample_rate, cache_dir))
+    dataset = combine(loaded)
+    warn_skipped(dataset)
+    return dataset
+
+
 def warn_skipped(dataset: Dataset, stream=None) -> None:
     """One warning naming the first few skipped files and counting the rest."""
     if not dataset.skipped:

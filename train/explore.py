@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.features import FeatureParams, frame_features  # noqa: E402
-from train.datasets import DatasetError, combine, discover, load_audio, warn_skipped  # noqa: E402
+from train.datasets import DatasetError, default_cache_dir, load_corpora  # noqa: E402
 
 PITCH_RANGE_HZ = (65.0, 500.0)  # adult speech f0, male low to female/child high (yin search range)
 N_MFCC_SHOWN = 13  # the classic MFCC count (Davis & Mermelstein 1980) for the per-label means
@@ -48,21 +48,6 @@ def utterance_stats(signal: np.ndarray, rate: int, label: str, corpus: str) -> U
     return UtteranceStats(label, corpus, signal.size / rate, 20 * np.log10(rms) if rms > 0 else -100.0,
                           float(np.median(voiced)) if voiced.size else float("nan"),
                           float(centroid.mean()), float(zcr.mean()))
-
-
-def load_corpora(data: tuple[Path, ...], corpus: str, limit: int, sample_rate: int):
-    loaded = []
-    for root in data:
-        found = discover(root, corpus)
-        if limit and len(found.utterances) > limit:
-            step = len(found.utterances) / limit
-            found.utterances = [found.utterances[int(i * step)] for i in range(limit)]
-        loaded.append(load_audio(found, sample_rate))
-    dataset = combine(loaded)
-    warn_skipped(dataset)
-    if not dataset.utterances:
-        raise DatasetError("no readable labelled audio to explore")
-    return dataset
 
 
 def summarise(dataset, stats: list[UtteranceStats]) -> dict:
@@ -93,6 +78,12 @@ def _cell(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _save(fig, path: Path, dpi: int = 90) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def plot_class_balance(summary: dict, path: Path) -> None:
     labels = sorted({label for c in summary.values() for label in c["labels"]})
     fig, axis = plt.subplots(figsize=(8, 3.5))
@@ -103,9 +94,7 @@ def plot_class_balance(summary: dict, path: Path) -> None:
     axis.set_ylabel("files")
     axis.legend()
     axis.set_title("Class balance")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_examples(dataset, params: FeatureParams, folder: Path) -> None:
@@ -128,10 +117,8 @@ def plot_examples(dataset, params: FeatureParams, folder: Path) -> None:
         specs_axes[row, 0].set_title(name, fontsize=8, loc="right")
     waves_axes[-1, 0].set_xlabel("seconds (trimmed)")
     specs_axes[-1, 0].set_xlabel("seconds (log-mel bands as the model sees them, before per-window normalisation)")
-    for fig, name in ((waves, "waveforms.png"), (specs, "spectrograms.png")):
-        fig.tight_layout()
-        fig.savefig(folder / name, dpi=90)
-        plt.close(fig)
+    _save(waves, folder / "waveforms.png")
+    _save(specs, folder / "spectrograms.png")
 
 
 def plot_distributions(stats: list[UtteranceStats], path: Path) -> None:
@@ -145,9 +132,7 @@ def plot_distributions(stats: list[UtteranceStats], path: Path) -> None:
         axis.set_xticks(range(1, len(labels) + 1), labels)
         axis.set_ylabel(title)
     fig.suptitle("Feature distributions per label")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_mfcc_by_label(dataset, rate: int, path: Path) -> None:
@@ -161,9 +146,7 @@ def plot_mfcc_by_label(dataset, rate: int, path: Path) -> None:
     axis.set_xticks(range(N_MFCC_SHOWN - 1), [f"c{i}" for i in range(1, N_MFCC_SHOWN)])
     axis.set_title("Mean MFCC (librosa, c1-c12) per label")
     fig.colorbar(image)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def markdown(summary: dict) -> str:
@@ -186,7 +169,9 @@ def markdown(summary: dict) -> str:
 
 def explore(data: tuple[Path, ...], out_dir: Path, corpus: str = "auto", limit: int = 0,
             params: FeatureParams = FeatureParams()) -> dict:
-    dataset = load_corpora(data, corpus, limit, params.sample_rate)
+    dataset = load_corpora(data, corpus, limit, params.sample_rate, default_cache_dir())
+    if not dataset.utterances:
+        raise DatasetError("no readable labelled audio to explore")
     stats = [utterance_stats(a, params.sample_rate, u.label, u.corpus) for a, u in zip(dataset.audio, dataset.utterances)]
     summary = summarise(dataset, stats)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,7 @@ import numpy as np
 from edge.corpora import CANONICAL_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
-from train.datasets import (CORPUS_LICENCES, Dataset, DatasetError, combine, default_cache_dir, discover,
-                            load_audio, warn_skipped)
+from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora
 from train.splits import Split, random_split, speaker_split
 
 
@@ -38,16 +37,8 @@ class TrainRequest:
 
 
 def load_datasets(request: TrainRequest) -> Dataset:
-    loaded = []
-    for root in request.data:
-        found = discover(root, request.corpus)
-        if request.limit_per_corpus and len(found.utterances) > request.limit_per_corpus:
-            step = len(found.utterances) / request.limit_per_corpus
-            found.utterances = [found.utterances[int(i * step)] for i in range(request.limit_per_corpus)]
-        loaded.append(load_audio(found, request.params.sample_rate, request.cache_dir))
-    dataset = combine(loaded)
-    warn_skipped(dataset)
-    return dataset
+    return load_corpora(request.data, request.corpus, request.limit_per_corpus, request.params.sample_rate,
+                        request.cache_dir)
 
 
 def make_split(dataset: Dataset, request: TrainRequest, seed: int) -> Split:
