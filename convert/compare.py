@@ -1,4 +1,5 @@
-"""Drift check and gate: float Keras vs every TFLite mode on the same held-out speakers' windows."""
+"""Drift check and gate: float Keras vs every TFLite mode on the same held-out speakers' windows
+(for a final fit, which holds nobody out, on its training utterances: drift, not accuracy)."""
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ class EvaluationData:
     test_clips: list[np.ndarray]
     test_targets: np.ndarray
     calibration: np.ndarray  # (n, frames, features) from training speakers only
+    evaluated_on: str  # which utterances test_clips are, for every report and the embedded record
 
 
 def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData:
@@ -47,8 +49,13 @@ def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData
     calibration = np.stack([clip[0] for clip in calibration_clips]) if calibration_clips else np.zeros((0,))
     if len(calibration) == 0:
         raise ConvertError("the calibration set is empty: the run's training speakers have no usable audio")
-    return EvaluationData(labels, eval_clips(dataset, split.test, request.params, request.cache_dir),
-                          targets[list(split.test)], calibration)
+    scored, evaluated_on = split.test, f"{len(split.test)} test utterances ({split.description})"
+    if not scored:
+        scored = split.train
+        evaluated_on = (f"the {len(scored)} training utterances of a final fit (no held-out speakers: the drift "
+                        "is measured, the accuracy is not an estimate)")
+    return EvaluationData(labels, eval_clips(dataset, scored, request.params, request.cache_dir),
+                          targets[list(scored)], calibration, evaluated_on)
 
 
 def median_latency_ms(predict, window: np.ndarray, repeats: int = LATENCY_REPEATS) -> float:
@@ -72,12 +79,12 @@ def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, d
     return scores
 
 
-def build_variant(twin, mode: str, bundle: dict, data: EvaluationData, int8_io: bool = False) -> bytes:
-    """Convert, assert the op list (fused LSTM, no Flex), embed the bundle."""
+def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False) -> bytes:
+    """Convert and assert the op list (fused LSTM, no Flex); `finish_flatbuffer` embeds the bundle."""
     representative = lambda: ([w[None]] for w in data.calibration)  # noqa: E731
     raw = convert(twin, mode, representative, int8_io)
     check_ops(raw)
-    return finish_flatbuffer(raw, bundle)
+    return raw
 
 
 def evaluate_variant(model: EdgeModel, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
@@ -124,7 +131,7 @@ def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Pat
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
     twin = keras2_twin(model, bundle)
-    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets)}
+    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets), "evaluated_on": data.evaluated_on}
     report["float"], float_probabilities = float_scores(model, data)
     report["float"]["size_bytes"] = (Path(run_dir) / "model.keras").stat().st_size
     report["float"]["latency_ms"] = median_latency_ms(lambda x: model(x, training=False), data.test_clips[0][:1], 20)
@@ -132,7 +139,7 @@ def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Pat
     for mode in modes:
         print(f"converting {mode} ...", file=sys.stderr, flush=True)
         paths[mode] = Path(run_dir) / f"model-{mode}.tflite"
-        write_atomically(paths[mode], build_variant(twin, mode, bundle, data, int8_io))
+        write_atomically(paths[mode], finish_flatbuffer(build_variant(twin, mode, data, int8_io), bundle))
         edge_model = EdgeModel(paths[mode], threads=1)
         report[mode] = evaluate_variant(edge_model, float_probabilities, data)
         report[mode]["latency_ms"] = median_latency_ms(edge_model.predict, data.test_clips[0][0])
@@ -162,17 +169,21 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
     check_mode(mode)
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
-    flatbuffer = build_variant(keras2_twin(model, bundle), mode, bundle, data, int8_io)
+    converted = build_variant(keras2_twin(model, bundle), mode, data, int8_io)
     float_result, float_probabilities = float_scores(model, data)
     with tempfile.TemporaryDirectory() as scratch:
         candidate = Path(scratch) / "candidate.tflite"
-        candidate.write_bytes(flatbuffer)
+        candidate.write_bytes(finish_flatbuffer(converted, bundle))
         scores = evaluate_variant(EdgeModel(candidate, threads=1), float_probabilities, data)
     drift = 100 * (float_result["accuracy"] - scores["accuracy"])
     passed = drift <= max_drift_pp
+    flatbuffer = finish_flatbuffer(converted, {**bundle, "conversion": {
+        "mode": mode, "accuracy": scores["accuracy"], "float_accuracy": float_result["accuracy"],
+        "drift_pp": drift, "agreement": scores["agreement"], "evaluated_on": data.evaluated_on}})
     target = Path(output) if output else Path(run_dir) / f"model-{mode}.tflite"
     verdict = (f"{mode}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
-               f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f})")
+               f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "
+               f"on {data.evaluated_on}")
     if passed or force:
         write_atomically(target, flatbuffer)
     message = verdict + (f" -> {target}" if passed or force else " -> gate failed, nothing written")

@@ -27,7 +27,7 @@ def format_table(rows: list[list[str]]) -> str:
 
 def markdown(report: dict, modes: tuple[str, ...]) -> str:
     rows = table_rows(report, modes)
-    lines = ["# Float vs quantized", "", f"Test set: {report['n_test']} utterances, {report['split']}.",
+    lines = ["# Float vs quantized", "", f"Evaluated on {report.get('evaluated_on') or report['split']}.",
              "Latency: one window, one thread, median of 100 (Keras: eager call, for reference only).", "",
              "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]

@@ -73,7 +73,8 @@ def _root() -> None:
 def train(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
     corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
-    split: str = typer.Option("speaker", help="speaker (default, speaker-independent) or random."),
+    split: str = typer.Option("speaker", help="speaker (default, speaker-independent), random, or none (final "
+                              "fit on every file: no test set; see --estimate-from)."),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
     validate: bool = typer.Option(False, help="Hold out validation speakers to pick the best epoch and stop "
@@ -92,6 +93,8 @@ def train(
     deltas: int = typer.Option(0, help="0, 1 (+delta) or 2 (+delta-delta)."),
     seed: int = typer.Option(0),
     limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    estimate_from: List[Path] = typer.Option([], help="With --split none: speaker-independent runs of the same "
+                                             "recipe (e.g. the --folds runs) whose mean test score the model carries."),
     runs_dir: Path = typer.Option(Path("runs")),
     name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
 ) -> None:
@@ -109,7 +112,8 @@ def train(
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                              model=model, augment=AugmentConfig(enabled=augment))
         request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
-                               folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas))
+                               folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
+                               estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
         _print_summary(run_dir)
 
@@ -207,7 +211,12 @@ def info(
     if "split" in raw:
         typer.echo(f"split: {raw['split'].get('description')}")
     if "metrics" in raw:
-        typer.echo("test metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items()))
+        typer.echo("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items())
+                   + (f" - {raw['metrics_source']}" if "metrics_source" in raw else ""))
+    if "conversion" in raw:
+        conversion = raw["conversion"]
+        typer.echo(f"conversion: {conversion['mode']}, accuracy {conversion['accuracy']:.4f} vs float "
+                   f"{conversion['float_accuracy']:.4f} (drift {conversion['drift_pp']:+.2f} pp) on {conversion['evaluated_on']}")
     if "versions" in raw:
         typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in raw["versions"].items()))
 
@@ -405,6 +414,12 @@ def _print_summary(run_dir: Path) -> None:
     test = metrics["test"]
     typer.echo(f"run: {run_dir}")
     typer.echo(f"split: {metrics['split']['description']}")
+    if not test:
+        from train.report import score_lines
+
+        for line in score_lines(metrics):
+            typer.echo(line.replace("**", "").strip())
+        return
     typer.echo(f"test: accuracy {test['accuracy']:.3f}  UA {test['unweighted_accuracy']:.3f}  "
                f"macro-F1 {test['macro_f1']:.3f}  ({test['n']} utterances, {metrics['n_params']:,} parameters)")
     for corpus, scores in metrics["per_corpus"].items():

@@ -16,14 +16,14 @@ from edge.corpora import CANONICAL_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
 from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora
-from train.splits import Split, random_split, speaker_split
+from train.splits import Split, no_split, random_split, speaker_split
 
 
 @dataclass(frozen=True)
 class TrainRequest:
     data: tuple[Path, ...]
     corpus: str = "auto"
-    split: str = "speaker"  # "speaker" or "random"
+    split: str = "speaker"  # "speaker", "random" or "none" (final fit on everything)
     test_speakers: tuple[str, ...] = ()
     val_speakers: tuple[str, ...] = ()
     folds: int = 0
@@ -34,6 +34,7 @@ class TrainRequest:
     name: str | None = None
     params: FeatureParams = field(default_factory=FeatureParams)
     cache_dir: Path | None = field(default_factory=default_cache_dir)
+    estimate_from: tuple[Path, ...] = ()  # held-out runs of the same recipe that estimate a final fit
 
 
 def load_datasets(request: TrainRequest) -> Dataset:
@@ -44,8 +45,10 @@ def load_datasets(request: TrainRequest) -> Dataset:
 def make_split(dataset: Dataset, request: TrainRequest, seed: int) -> Split:
     if request.split == "random":
         return random_split(dataset.utterances, seed=seed, validate=request.validate)
+    if request.split == "none":
+        return no_split(dataset.utterances)
     if request.split != "speaker":
-        raise DatasetError(f"unknown split {request.split!r}; use 'speaker' or 'random'")
+        raise DatasetError(f"unknown split {request.split!r}; use 'speaker', 'random' or 'none'")
     return speaker_split(dataset.utterances, list(request.test_speakers), list(request.val_speakers),
                          request.folds, request.fold, request.validate)
 
@@ -75,18 +78,39 @@ def eval_clips(dataset: Dataset, indices: tuple[int, ...], params: FeatureParams
     return clips
 
 
+def check_request(request: TrainRequest) -> None:
+    """Option combinations that cannot work, refused before any data is read."""
+    if request.split == "none" and request.validate:
+        raise DatasetError("--validate needs held-out speakers; a final fit (--split none) trains for a fixed --epochs")
+    if request.estimate_from and request.split != "none":
+        raise DatasetError("--estimate-from is for a final fit (--split none); other splits have their own test set")
+
+
+def recipe(request: TrainRequest, config) -> dict:
+    """Features, model and training settings as the bundle records them (train.estimate compares these)."""
+    from dataclasses import asdict
+
+    train_config = {**asdict(config), "model": config.model.to_dict()}
+    train_config.pop("seed")
+    return json.loads(json.dumps({"feature_params": request.params.to_dict(), "model_config": config.model.to_dict(),
+                                  "train_config": train_config}))
+
+
 def run_training(request: TrainRequest, config=None) -> Path:
     """The whole `train` verb; returns the run folder. Imports TensorFlow."""
+    from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
     from train.fit import TrainConfig, fit
     from train.report import write_reports
 
     config = config or TrainConfig()
+    check_request(request)
     started = time.monotonic()
     dataset = load_datasets(request)
     labels = ordered_labels(dataset)
     if len(labels) < 2:
         raise DatasetError(f"need at least two emotions to train, found only {labels}")
+    estimate_runs = check_estimate_runs(request.estimate_from, labels, recipe(request, config), dataset.corpora)
     split = make_split(dataset, request, config.seed)
     print(f"{len(dataset.utterances)} utterances, {len(labels)} labels ({', '.join(labels)}); {split.description}",
           file=sys.stderr)
@@ -108,13 +132,17 @@ def run_training(request: TrainRequest, config=None) -> Path:
         "train_seconds": round(result.seconds, 1),
         "total_seconds": round(time.monotonic() - started, 1),
         "device": result.device,
-        "test": classification_metrics(test_targets, test_probabilities, labels),
+        "test": classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
         "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
         "corpora": corpus_summary(dataset),
         "skipped_files": [[str(p), why] for p, why in dataset.skipped],
     }
     if val_clips:
         metrics["val"] = classification_metrics(targets[list(split.val)], predict_clips(predict, val_clips), labels)
+    if split.kind == "none":
+        seen_clips = eval_clips(dataset, split.train, request.params, request.cache_dir)
+        metrics["seen"] = classification_metrics(targets[list(split.train)], predict_clips(predict, seen_clips), labels)
+        metrics["estimate"] = held_out_estimate(estimate_runs) if estimate_runs else None
     bundle = model_bundle(request, config, labels, split, metrics)
     run_dir = finish_run(request, dataset, lambda folder: (
         result.model.save(folder / "model.keras"),
@@ -159,12 +187,24 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "corpora": metrics["corpora"],
         "split": split.to_dict(),
         "training_data": training_data(request, config.seed),
-        "metrics": {k: metrics["test"][k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")},
+        **bundle_metrics(metrics),
         "n_params": metrics["n_params"],
         "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def bundle_metrics(metrics: dict) -> dict:
+    """The scores a model carries, and where they come from: its own test set, or for a final fit
+    the held-out estimate (none when no estimate was given: better nothing than a seen-speaker score)."""
+    names = ("accuracy", "unweighted_accuracy", "macro_f1")
+    if metrics["test"]:
+        return {"metrics": {k: metrics["test"][k] for k in names},
+                "metrics_source": f"this model's test set: {metrics['split']['description']}"}
+    if metrics.get("estimate"):
+        return {"metrics": {k: metrics["estimate"][k] for k in names}, "metrics_source": metrics["estimate"]["source"]}
+    return {}
 
 
 RECORDED_REQUEST_FIELDS = ("corpus", "split", "test_speakers", "val_speakers", "folds", "fold", "validate",

@@ -20,7 +20,8 @@ def write_reports(folder: Path, metrics: dict, history: dict, bundle: dict) -> N
     write_json(folder / "history.json", history)
     write_json(folder / "bundle.json", bundle)
     write_json(folder / "feature_params.json", bundle["feature_params"])
-    plot_confusion(metrics["test"], folder / "confusion.png", "Test confusion matrix (rows: true)")
+    if metrics["test"]:
+        plot_confusion(metrics["test"], folder / "confusion.png", "Test confusion matrix (rows: true)")
     plot_curves(history, metrics.get("best_epoch"), folder / "curves.png")
     (folder / "report.md").write_text(markdown_report(metrics, bundle))
 
@@ -72,24 +73,24 @@ def plot_curves(history: dict, best_epoch: int | None, path: Path) -> None:
 
 
 def markdown_report(metrics: dict, bundle: dict) -> str:
-    test = metrics["test"]
     lines = [
         "# edge-ser training run",
         "",
         f"**Split:** {metrics['split']['description']}  ",
-        f"**Test:** {test['n']} utterances — accuracy (WA) {test['accuracy']:.3f}, unweighted accuracy (UA) "
-        f"{test['unweighted_accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}, ROC-AUC (OvR) {_num(test['roc_auc_ovr'])}  ",
+        *score_lines(metrics),
         f"**Model:** {metrics['n_params']:,} parameters ({metrics['float32_bytes'] / 1024:.0f} KiB as float32), "
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, trained in {metrics['train_seconds']:.0f} s on "
         f"{metrics['device']}",
-        "",
-        "## Per class (test)",
-        "",
-        "| label | precision | recall | F1 | support |",
-        "|---|---|---|---|---|",
     ]
-    lines += [f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
-              for label, s in test["per_class"].items()]
+    if metrics["test"]:
+        lines += ["", "## Per class (test)", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
+                  for label, s in metrics["test"]["per_class"].items()]
+    if metrics.get("estimate"):
+        lines += ["", "## Held-out runs behind the estimate", "", "| run | held-out speakers | n | accuracy | UA | macro-F1 |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['run']} | {', '.join(r['test_speakers'])} | {r['n']} | {r['accuracy']:.3f} | "
+                  f"{r['unweighted_accuracy']:.3f} | {r['macro_f1']:.3f} |" for r in metrics["estimate"]["runs"]]
     if len(metrics["per_corpus"]) > 1:
         lines += ["", "## Per corpus (test)", "", "| corpus | n | accuracy | UA | macro-F1 |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {s['n']} | {s['accuracy']:.3f} | {s['unweighted_accuracy']:.3f} | {s['macro_f1']:.3f} |"
@@ -99,8 +100,25 @@ def markdown_report(metrics: dict, bundle: dict) -> str:
     if metrics["skipped_files"]:
         lines += ["", f"Skipped {len(metrics['skipped_files'])} file(s); see `metrics.json`."]
     lines += ["", "## Features", "", "```json", json.dumps(bundle["feature_params"], indent=1), "```", "",
-              "![confusion matrix](confusion.png)", "", "![training curves](curves.png)", ""]
+              *(["![confusion matrix](confusion.png)", ""] if metrics["test"] else []), "![training curves](curves.png)", ""]
     return "\n".join(lines)
+
+
+def score_lines(metrics: dict) -> list[str]:
+    """The headline: the test score, or for a final fit its held-out estimate and the (seen) training score."""
+    test = metrics["test"]
+    if test:
+        return [f"**Test:** {test['n']} utterances — accuracy (WA) {test['accuracy']:.3f}, unweighted accuracy (UA) "
+                f"{test['unweighted_accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}, ROC-AUC (OvR) "
+                f"{_num(test['roc_auc_ovr'])}  "]
+    estimate, seen = metrics.get("estimate"), metrics["seen"]
+    lines = [f"**Held-out estimate:** accuracy {estimate['accuracy']:.3f} ± {estimate['std']['accuracy']:.3f}, UA "
+             f"{estimate['unweighted_accuracy']:.3f} ± {estimate['std']['unweighted_accuracy']:.3f}, macro-F1 "
+             f"{estimate['macro_f1']:.3f} — {estimate['source']}  " if estimate else
+             "**Held-out estimate:** none (train with --estimate-from RUN... to record one)  "]
+    lines.append(f"**Seen speakers (training data, NOT an estimate):** accuracy {seen['accuracy']:.3f}, "
+                 f"UA {seen['unweighted_accuracy']:.3f} on {seen['n']} utterances  ")
+    return lines
 
 
 def _num(value) -> str:

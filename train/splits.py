@@ -15,7 +15,7 @@ VAL_FRACTION_OF_DEV = 0.125  # RAVDESS: 2 of the 16 development actors validate 
 
 @dataclass(frozen=True)
 class Split:
-    kind: str  # "speaker" or "random"
+    kind: str  # "speaker", "random" or "none" (final fit: everything trains)
     description: str  # one line every report prints
     train: tuple[int, ...]
     val: tuple[int, ...]
@@ -119,3 +119,11 @@ def random_split(utterances: list[Utterance], seed: int = 0, test_fraction: floa
     description = (f"RANDOM stratified {100 - 100 * test_fraction:.0f}/{100 * test_fraction:.0f} split "
                    "(speakers shared between train and test: optimistic, not speaker-independent)")
     return Split("random", description, *(tuple(sorted(parts[k])) for k in ("train", "val", "test")))
+
+
+def no_split(utterances: list[Utterance]) -> Split:
+    """Final fit: every utterance trains and nothing is held out, so the run has no test score of
+    its own; its estimate comes from held-out runs of the same recipe (`--estimate-from`)."""
+    description = ("FINAL FIT on every utterance: no test set (scores on these speakers are not an estimate; "
+                   "see the held-out estimate)")
+    return Split("none", description, tuple(range(len(utterances))), (), ())

@@ -1,0 +1,66 @@
+"""The held-out estimate of a final fit: scores from speaker-independent runs of the same recipe.
+
+A final fit (`--split none`) trains on every speaker, so it cannot score itself. Its honest
+estimate is the mean test score of runs that used the same features, model and training settings
+but held speakers out, e.g. the five `--folds 5` runs: together they test every speaker once.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from train.datasets import DatasetError
+
+SCORES = ("accuracy", "unweighted_accuracy", "macro_f1")
+MUST_MATCH = ("labels", "feature_params", "model_config")
+
+
+def _read_run(run_dir: Path) -> tuple[dict, dict]:
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        bundle = json.loads((run_dir / "bundle.json").read_text())
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"--estimate-from {run_dir}: not a readable training run ({error})") from None
+    return metrics, bundle
+
+
+def _recipe(bundle: dict) -> dict:
+    """What must be equal for a run to estimate another: everything but the seed and the data split."""
+    train_config = {k: v for k, v in bundle.get("train_config", {}).items() if k != "seed"}
+    return {**{k: bundle.get(k) for k in MUST_MATCH}, "train_config": train_config}
+
+
+def check_estimate_runs(run_dirs: tuple[Path, ...], labels: list[str], recipe: dict, corpora: list[str]) -> list[tuple]:
+    """Load and check every run before any training starts (a mistake should cost seconds, not minutes)."""
+    runs = []
+    for run_dir in run_dirs:
+        metrics, bundle = _read_run(Path(run_dir))
+        if metrics["split"]["kind"] != "speaker" or not metrics.get("test"):
+            raise DatasetError(f"--estimate-from {run_dir}: its split is {metrics['split']['kind']!r}; only "
+                               "speaker-independent runs give an honest estimate")
+        theirs = _recipe(bundle)
+        different = [k for k in theirs if theirs[k] != {**recipe, "labels": labels}[k]]
+        if different:
+            raise DatasetError(f"--estimate-from {run_dir}: trained with a different {', '.join(different)}; "
+                               "an estimate must come from the same recipe")
+        if sorted(metrics["corpora"]) != sorted(corpora):
+            raise DatasetError(f"--estimate-from {run_dir}: trained on {', '.join(sorted(metrics['corpora']))}, "
+                               f"not {', '.join(sorted(corpora))}")
+        runs.append((Path(run_dir), metrics))
+    return runs
+
+
+def held_out_estimate(runs: list[tuple]) -> dict:
+    """Mean and spread of the runs' test scores, and which speakers they held out between them."""
+    per_run = [{"run": run_dir.name, "test_speakers": m["split"]["test_speakers"], "n": m["test"]["n"],
+                **{k: m["test"][k] for k in SCORES}} for run_dir, m in runs]
+    speakers = sorted({s for run in per_run for s in run["test_speakers"]})
+    estimate = {k: float(np.mean([run[k] for run in per_run])) for k in SCORES}
+    estimate["std"] = {k: float(np.std([run[k] for run in per_run])) for k in SCORES}
+    estimate["n"] = int(sum(run["n"] for run in per_run))
+    estimate["source"] = (f"mean of {len(per_run)} speaker-independent run(s) of the same recipe "
+                          f"({', '.join(run['run'] for run in per_run)}), testing {len(speakers)} held-out speakers")
+    estimate["runs"] = per_run
+    return estimate
