@@ -103,7 +103,7 @@ listen: edge-venv
 bench: venv edge-venv
 	$(PY) benchmarks/bench.py --edge-python $(EDGE_VENV)/bin/python $(ARGS)
 
-# Rebuild the shipped model (about 35 min on 2 cores). First the estimate: `make train`'s recipe in
+# Rebuild the shipped model (about 25 min on 2 cores). First the estimate: `make train`'s recipe in
 # 5 speaker folds of RAVDESS actors 01-20 (4 actors held out each, every actor tested once). Then the
 # final fit: the same recipe on all 20 actors, carrying the folds' mean test score as its estimate.
 # Converted with the drift gate to dynamic-range (the default) and float16 (for tflite-runtime, which

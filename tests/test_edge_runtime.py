@@ -82,13 +82,21 @@ def test_listen_source_matches_classify_window_by_window(tmp_path: Path):
     assert_same_windows(windows, classified["windows"])
 
 
+def assert_same_decision(label: str, probabilities: dict, expected_label: str, expected: dict, tolerance: float) -> None:
+    """Probabilities within `tolerance`; the same label unless the expected top two are closer than
+    that (a near tie may flip by a difference the tolerance allows, nothing more)."""
+    difference = max(abs(probabilities[k] - v) for k, v in expected.items())
+    assert difference < tolerance, difference
+    first, second = sorted(expected.values(), reverse=True)[:2]
+    assert label == expected_label or first - second < 2 * tolerance, (label, expected_label, first, second)
+
+
 def assert_same_windows(listened: list[dict], classified: list[dict], tolerance: float = 2e-3) -> None:
     by_start = {round(w["start"], 3): w for w in classified}
     for window in listened:
         expected = by_start[round(window["start"], 3)]
-        assert window["window_label"] == expected["label"]
-        difference = max(abs(window["probabilities"][k] - v) for k, v in expected["probabilities"].items())
-        assert difference < tolerance, (window["start"], difference)
+        assert_same_decision(window["window_label"], window["probabilities"], expected["label"],
+                             expected["probabilities"], tolerance)
 
 
 @pytest.mark.parametrize("mic_rate", [44100, 48000])
@@ -105,8 +113,7 @@ def test_stream_classifier_at_other_mic_rates_matches_16k(mic_rate: int):
     assert len(results["16k"]) >= 3
     assert [p.start for p in results["16k"]] == [p.start for p in results["other"]]
     for a, b in zip(results["16k"], results["other"]):
-        assert a.window_label == b.window_label
-        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 0.02
+        assert_same_decision(b.window_label, b.probabilities, a.window_label, a.probabilities, 0.02)
 
 
 def test_silence_is_reported_as_silence_not_an_emotion():
@@ -195,18 +202,21 @@ def test_a_full_queue_drops_and_counts_instead_of_raising():
     assert chunks.read(0.01) is not None
 
 
-def test_edge_classify_reproduces_the_training_report_on_held_out_actors():
-    """The edge path (numpy features + TFLite) on RAVDESS actors 17-20 scores what the bundle's report says."""
+def test_edge_classify_reproduces_the_converters_record_of_the_shipped_model():
+    """The edge path (numpy features + TFLite) on the shipped model's evaluation set (its final fit's
+    1200 training utterances, RAVDESS actors 01-20) scores what the converter embedded in the model."""
     from conftest import real_corpus
     from edge.classify import classify_file, true_label
 
     root = real_corpus("ravdess")
     model = EdgeModel(DEFAULT_MODEL)
-    files = sorted(p for actor in (17, 18, 19, 20) for p in (root / f"Actor_{actor}").glob("*.flac"))
-    assert len(files) == 240
+    conversion = model.bundle.raw["conversion"]
+    assert "1200 training utterances of a final fit" in conversion["evaluated_on"]
+    assert "speaker-independent run(s)" in model.bundle.raw["metrics_source"]
+    files = sorted(root.glob("Actor_*/*.flac"))
+    assert len(files) == 1200
     correct = sum(classify_file(model, p).label == true_label(p) for p in files)
-    reported = model.bundle.raw["metrics"]["accuracy"]
-    assert abs(correct / len(files) - reported) <= 1.5 / len(files), (correct, reported)
+    assert abs(correct / len(files) - conversion["accuracy"]) <= 1.5 / len(files), (correct, conversion)
 
 
 def test_tf_lite_runtime_gives_the_same_answer_as_litert():

@@ -18,12 +18,13 @@ def corpus_of(run: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def final_fit(tiny_run):
+def final_fit(tiny_run, tmp_path_factory):
     _, runs = tiny_run
+    own_runs = tmp_path_factory.mktemp("final-runs")  # not the shared runs folder: its `latest` stays the tiny run
     result = run_cli("train", corpus_of(runs / "tiny"), "--split", "none", "--estimate-from", runs / "tiny",
-                     "--runs-dir", runs, "--name", "final", *TINY_TRAIN_ARGS)
+                     "--runs-dir", own_runs, "--name", "final", *TINY_TRAIN_ARGS)
     assert result.exit_code == 0, result.output
-    return result, runs / "final", runs / "tiny"
+    return result, own_runs / "final", runs / "tiny"
 
 
 def test_final_fit_trains_on_everything_and_carries_the_held_out_estimate(final_fit):
