@@ -179,6 +179,7 @@ def compare(
 
         typer.echo(json.dumps(report, indent=2))
         return
+    typer.echo(f"evaluated on {report['evaluated_on']}")
     typer.echo(format_table(table_rows(report, chosen)))
     typer.echo(f"reports: {run}/compare.md, compare.json, compare.png")
 

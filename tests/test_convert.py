@@ -45,6 +45,7 @@ def test_compare_json_has_the_promised_fields(compared):
     assert saved["float32"]["max_abs_prob_diff"] < 1e-4
     assert saved["dynamic"]["size_bytes"] < saved["float32"]["size_bytes"]
     assert (run / "compare.md").is_file() and (run / "compare.png").is_file()
+    assert saved["evaluated_on"].startswith("12 test utterances (speaker-independent")
     assert all(saved[m]["loadable_by"]["ai-edge-litert"] == "ok" for m in MODES)
 
 
