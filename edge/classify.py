@@ -1,7 +1,9 @@
 """Classifying recorded audio: a file -> trimmed clip -> overlapping windows -> mean probabilities.
 
-The same steps the training pipeline scores its test clips with (`train/evaluate.py`), so a file
-classified here gets the probabilities the evaluation report counted.
+By default the same steps the training pipeline scores its test clips with (`train/evaluate.py`),
+so a file classified here gets the probabilities the evaluation report counted. `trim="window"`
+instead cuts every window to its own loud span, as `listen` does (better for long recordings with
+pauses); `trim="none"` cuts nothing.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from edge.windowing import clip_features, trim_silence, window_starts
 
 @dataclass(frozen=True)
 class WindowResult:
-    start: float  # seconds into the (trimmed, unless --no-trim) clip
+    start: float  # seconds into the clip (after the clip's silent ends are cut, with trim="clip")
     end: float
     label: str
     confidence: float
@@ -47,22 +49,29 @@ def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, f
     return labels[best], float(probabilities[best]), {l: round(float(p), 6) for l, p in zip(labels, probabilities)}
 
 
-def window_probabilities(model: EdgeModel, signal: np.ndarray, hop_seconds: float) -> tuple[np.ndarray, list[int]]:
+TRIM_MODES = ("clip", "window", "none")
+
+
+def window_probabilities(model: EdgeModel, signal: np.ndarray, hop_seconds: float,
+                         trim_windows: bool = False) -> tuple[np.ndarray, list[int]]:
     """Probabilities of every window of a clip and the windows' start samples. The windows and their
     features come from `clip_features`, the function the training evaluation scores clips with."""
     params = model.bundle.params
     hop = max(1, int(round(hop_seconds * params.sample_rate)))  # as clip_features rounds it
     starts = window_starts(max(signal.size, params.window_samples), params.window_samples, hop)  # short clips repeat
-    return model.predict_batch(clip_features(signal, params, hop_seconds)), starts
+    return model.predict_batch(clip_features(signal, params, hop_seconds, trim_windows)), starts
 
 
-def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: bool = True,
+def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: str = "clip",
                     hop_seconds: float | None = None) -> ClipResult:
-    """One clip at the model's rate -> its label; `trim` cuts silence first, as training did."""
+    """One clip at the model's rate -> its label. trim: "clip" cuts the clip's silent ends first, as
+    training did; "window" cuts each window's instead, as listen does; "none" cuts nothing."""
+    if trim not in TRIM_MODES:
+        raise ValueError(f"trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
     params = model.bundle.params
-    clip = trim_silence(signal) if trim else signal
+    clip = trim_silence(signal) if trim == "clip" else signal
     hop_seconds = model.bundle.clip_hop_seconds if hop_seconds is None else hop_seconds
-    probabilities, starts = window_probabilities(model, clip, hop_seconds)
+    probabilities, starts = window_probabilities(model, clip, hop_seconds, trim_windows=trim == "window")
     rate = params.sample_rate
     windows = [WindowResult(s / rate, (s + params.window_samples) / rate, *labelled(p, model.labels))
                for s, p in zip(starts, probabilities)]
@@ -70,7 +79,7 @@ def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: 
     return ClipResult(path, label, confidence, table, signal.size / rate, windows)
 
 
-def classify_file(model: EdgeModel, path: str | Path, trim: bool = True, hop_seconds: float | None = None) -> ClipResult:
+def classify_file(model: EdgeModel, path: str | Path, trim: str = "clip", hop_seconds: float | None = None) -> ClipResult:
     """Any file soundfile reads, any rate or channel count."""
     signal = read_audio(path, model.bundle.params.sample_rate)
     return classify_signal(model, signal, str(path), trim, hop_seconds)

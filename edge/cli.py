@@ -247,7 +247,8 @@ def classify(
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per file, one per line."),
     windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction."),
-    trim: bool = typer.Option(True, help="Cut leading/trailing silence first (as training did)."),
+    trim: str = typer.Option("clip", help="clip: cut the file's silent ends first (as training did); window: cut "
+                             "each window's, as listen does (long recordings with pauses); none."),
     hop: Optional[float] = typer.Option(None, help="Seconds between windows of a long file (default: the model's, 0.5)."),
     threads: int = typer.Option(1, min=1, help=THREADS_HELP),
     delegate: str = typer.Option("none", help=DELEGATE_HELP),
@@ -267,6 +268,8 @@ def classify(
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         if hop is not None and hop <= 0:
             raise UserError("--hop must be positive", EXIT_USAGE)
+        if trim not in ("clip", "window", "none"):
+            raise UserError(f"--trim must be clip, window or none, got {trim!r}", EXIT_USAGE)
         paths = expand_audio_paths(files)
         if not paths:
             raise UserError(f"no audio files in {', '.join(map(str, files))}")
@@ -311,6 +314,8 @@ def listen(
     silence_db: float = typer.Option(-50.0, help="Windows quieter than this RMS level (dBFS) are reported as silence."),
     smoothing: int = typer.Option(3, min=1, help="Average the probabilities of this many recent windows."),
     threshold: float = typer.Option(0.35, min=0.0, max=1.0, help="Below this smoothed confidence, say 'uncertain'."),
+    trim_windows: bool = typer.Option(True, help="Cut each window to its loud span (pauses out), like the trimmed "
+                                      "clips the model was trained on."),
     duration: Optional[float] = typer.Option(None, help="Stop after this many seconds of audio."),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per window (time, label, confidence, "
                                      "probabilities, level)."),
@@ -328,7 +333,7 @@ def listen(
 
     with user_errors():
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
-        settings = ListenSettings(hop, silence_db, smoothing, threshold)
+        settings = ListenSettings(hop, silence_db, smoothing, threshold, trim_windows)
         if source is not None:
             audio = FileSource(source, realtime)
         else:

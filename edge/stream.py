@@ -3,8 +3,8 @@
 Chunks of int16 audio at the microphone's rate go in (`StreamClassifier.push`); one
 `WindowPrediction` comes out every hop once a full window has been heard. Per chunk: one
 `pcm16_to_float`, the streaming resampler (when the mic runs at another rate), the streaming
-features (only the new frames are computed), then per hop: an energy gate, the per-window
-normalisation, one inference, smoothing and the confidence threshold.
+features (only the new frames are computed), then per hop: an energy gate, the window cut to its
+loud span, the per-window normalisation, one inference, smoothing and the confidence threshold.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from edge.classify import labelled
 from edge.features import StreamingFeatures, pcm16_to_float, window_features
 from edge.resample import Resampler
 from edge.runtime import EdgeModel
+from edge.windowing import frame_power, trim_window_frames
 
 SILENCE, UNCERTAIN = "silence", "uncertain"
 DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
@@ -38,6 +39,7 @@ class ListenSettings:
     silence_db: float = DEFAULT_SILENCE_DB
     smoothing: int = DEFAULT_SMOOTHING
     threshold: float = DEFAULT_THRESHOLD
+    trim_windows: bool = True  # cut each window to its loud span, like the trimmed clips training saw
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class StreamClassifier:
         self.smoother = Smoother(settings.smoothing)
         self.stats = StreamStats()
         self._frames = np.zeros((0, self.params.n_coefficients), dtype=np.float32)  # the last window - 1 frames
+        self._power = np.zeros(0)  # the mean square of the audio under each of those frames (window trimming)
         self._audio = np.zeros(0, dtype=np.float32)  # recent stream audio, enough to hold the next window
         self._audio_start = 0  # stream index of self._audio[0]
         self._unfed: list[np.ndarray] = []  # samples not yet given to the feature extractor
@@ -125,15 +128,23 @@ class StreamClassifier:
         self._unfed = []
         window = self.params.frames_per_window
         frames = np.concatenate((self._frames, new)) if len(self._frames) else new
+        power = np.concatenate((self._power, self._new_frame_power(len(new))))
         first_new = self._frames_seen - len(self._frames)  # stream index of frames[0]
         predictions = []
         for i in range(len(self._frames), len(frames)):
             first = first_new + i - window + 1  # stream index of the window's first frame
             if first >= 0 and first % self.hop_frames == 0:
-                predictions.append(self._predict(first, frames[i - window + 1: i + 1]))
+                span = slice(i - window + 1, i + 1)
+                predictions.append(self._predict(first, frames[span], power[span]))
         self._frames_seen += len(new)
-        self._frames = frames[-(window - 1):]
+        self._frames, self._power = frames[-(window - 1):], power[-(window - 1):]
         return predictions
+
+    def _new_frame_power(self, count: int) -> np.ndarray:
+        """Mean square of the audio under the `count` frames just computed (only they are new)."""
+        hop, win = self.params.hop_length, self.params.win_length
+        offset = self._frames_seen * hop - self._audio_start
+        return frame_power(self._audio[offset: offset + (count - 1) * hop + win], win, hop) if count else np.zeros(0)
 
     def _samples_for_next_window(self) -> int:
         """Stream samples needed before the next window's last frame can be computed."""
@@ -161,7 +172,7 @@ class StreamClassifier:
         covered = (self.params.frames_per_window - 1) * self.params.hop_length + self.params.win_length
         return self._audio[offset: offset + covered]
 
-    def _predict(self, first_frame: int, frames: np.ndarray) -> WindowPrediction:
+    def _predict(self, first_frame: int, frames: np.ndarray, power: np.ndarray) -> WindowPrediction:
         rate, hop = self.params.sample_rate, self.params.hop_length
         start = first_frame * hop
         end = start + self.params.window_samples
@@ -172,6 +183,8 @@ class StreamClassifier:
             self.smoother.reset()
             self.stats.labels[SILENCE] += 1
             return WindowPrediction(end / rate, start / rate, end / rate, SILENCE, 0.0, level)
+        if self.settings.trim_windows:
+            frames = trim_window_frames(frames, power)
         raw = self.model.predict(window_features(frames, self.params))
         smoothed = self.smoother.push(raw)
         label, confidence, _ = labelled(smoothed, self.model.labels)

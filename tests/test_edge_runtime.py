@@ -72,14 +72,51 @@ def test_classify_any_rate_and_channel_count_gives_the_same_label(tmp_path: Path
     assert abs(first["confidence"] - second["confidence"]) < 0.05
 
 
-def test_listen_source_matches_classify_window_by_window(tmp_path: Path):
-    """--source runs the microphone path; its windows equal classify's windows of the same (untrimmed) audio."""
-    listened = runner.invoke(app, ["listen", "--json", "--source", str(ANGRY), "--silence-db", "-100"])
+@pytest.mark.parametrize("listen_trim, classify_trim", [("--trim-windows", "window"), ("--no-trim-windows", "none")])
+def test_listen_source_matches_classify_window_by_window(listen_trim: str, classify_trim: str):
+    """--source runs the microphone path; its windows equal classify's windows of the same (untrimmed)
+    audio, each window cut to its loud span (the default) or not."""
+    listened = runner.invoke(app, ["listen", "--json", "--source", str(ANGRY), "--silence-db", "-100", listen_trim])
     assert listened.exit_code == 0, listened.output
     windows = json_lines(listened.stdout)
-    classified = json_lines(runner.invoke(app, ["classify", "--json", "--windows", "--no-trim", str(ANGRY)]).stdout)[0]
+    classified = runner.invoke(app, ["classify", "--json", "--windows", "--trim", classify_trim, str(ANGRY)])
     assert len(windows) >= 3
-    assert_same_windows(windows, classified["windows"])
+    assert_same_windows(windows, json_lines(classified.stdout)[0]["windows"])
+
+
+def test_window_trim_cuts_a_window_to_its_loud_span_and_repeats_it():
+    from edge.features import FeatureParams, frame_features
+    from edge.windowing import frame_power, trim_window_frames
+
+    params = FeatureParams()
+    rng = np.random.default_rng(0)
+    speech = np.sin(np.arange(16000) * 0.2).astype(np.float32) * 0.3
+    window = np.concatenate([rng.standard_normal(16000).astype(np.float32) * 1e-4, speech])  # 1 s quiet, 1 s loud
+    frames = frame_features(window, params)
+    trimmed = trim_window_frames(frames, frame_power(window, 400, 160))
+    # Frame i covers samples [160 i, 160 i + 400): frame 98 is the first to reach the loud second.
+    loud = frames[98:]
+    assert trimmed.shape == frames.shape == (198, 40)
+    assert np.array_equal(trimmed[:100], loud) and np.array_equal(trimmed[100:], loud[:98])
+    all_loud = frame_features(np.tile(speech, 2), params)
+    assert trim_window_frames(all_loud, frame_power(np.tile(speech, 2), 400, 160)) is all_loud
+
+
+@pytest.mark.parametrize("n_samples", [399, 400, 401, 31920, 56789])
+def test_frame_power_equals_the_mean_square_of_each_frame(n_samples: int):
+    from edge.windowing import frame_power
+
+    rng = np.random.default_rng(n_samples)
+    signal = (rng.standard_normal(n_samples) * rng.uniform(0, 1, n_samples)).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(signal, 400)[::160] if n_samples >= 400 else np.zeros((0, 400))
+    expected = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    assert frame_power(signal, 400, 160).shape == expected.shape
+    assert np.allclose(frame_power(signal, 400, 160), expected, rtol=1e-6, atol=0)  # float32 block sums
+
+
+def test_classify_refuses_an_unknown_trim_mode():
+    result = runner.invoke(app, ["classify", "--trim", "both", str(ANGRY)])
+    assert result.exit_code == 2 and "--trim must be clip, window or none" in result.stderr
 
 
 def assert_same_decision(label: str, probabilities: dict, expected_label: str, expected: dict, tolerance: float) -> None:

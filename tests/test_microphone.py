@@ -90,7 +90,7 @@ def test_microphone_windows_match_classify(tmp_path: Path, rate: int):
         mic.feed_silence()  # keeps audio flowing so the last chunk arrives
         code, windows = listener.finish()
     assert code == 0, "".join(listener.stderr)
-    classified = subprocess.run(EDGE_SER + ["classify", "--json", "--windows", "--no-trim", str(clip_file)],
+    classified = subprocess.run(EDGE_SER + ["classify", "--json", "--windows", "--trim", "window", str(clip_file)],
                                 capture_output=True, text=True, cwd=PROJECT, check=True)
     inside = [w for w in windows if w["end"] <= seconds + 1e-6]
     assert len(inside) >= 3
