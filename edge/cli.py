@@ -261,14 +261,14 @@ def classify(
     import json
 
     from edge.audio import AudioReadError
-    from edge.classify import classify_file, expand_audio_paths, true_label
+    from edge.classify import TRIM_MODES, classify_file, expand_audio_paths, true_label
     from edge.listen import bar
 
     with user_errors():
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         if hop is not None and hop <= 0:
             raise UserError("--hop must be positive", EXIT_USAGE)
-        if trim not in ("clip", "window", "none"):
+        if trim not in TRIM_MODES:
             raise UserError(f"--trim must be clip, window or none, got {trim!r}", EXIT_USAGE)
         paths = expand_audio_paths(files)
         if not paths:

@@ -32,8 +32,10 @@ def _recipe(bundle: dict) -> dict:
     return {**{k: bundle.get(k) for k in MUST_MATCH}, "train_config": train_config}
 
 
-def check_estimate_runs(run_dirs: tuple[Path, ...], labels: list[str], recipe: dict, corpora: list[str]) -> list[tuple]:
-    """Load and check every run before any training starts (a mistake should cost seconds, not minutes)."""
+def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple]:
+    """Load and check every run before any training starts (a mistake should cost seconds, not minutes).
+    `recipe` holds this run's bundle fields: labels, feature_params, model_config, train_config."""
+    ours = _recipe(recipe)
     runs = []
     for run_dir in run_dirs:
         metrics, bundle = _read_run(Path(run_dir))
@@ -41,7 +43,7 @@ def check_estimate_runs(run_dirs: tuple[Path, ...], labels: list[str], recipe: d
             raise DatasetError(f"--estimate-from {run_dir}: its split is {metrics['split']['kind']!r}; only "
                                "speaker-independent runs give an honest estimate")
         theirs = _recipe(bundle)
-        different = [k for k in theirs if theirs[k] != {**recipe, "labels": labels}[k]]
+        different = [k for k in theirs if theirs[k] != ours[k]]
         if different:
             raise DatasetError(f"--estimate-from {run_dir}: trained with a different {', '.join(different)}; "
                                "an estimate must come from the same recipe")

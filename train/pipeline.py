@@ -86,14 +86,16 @@ def check_request(request: TrainRequest) -> None:
         raise DatasetError("--estimate-from is for a final fit (--split none); other splits have their own test set")
 
 
-def recipe(request: TrainRequest, config) -> dict:
-    """Features, model and training settings as the bundle records them (train.estimate compares these)."""
+def train_config_dict(config) -> dict:
     from dataclasses import asdict
 
-    train_config = {**asdict(config), "model": config.model.to_dict()}
-    train_config.pop("seed")
-    return json.loads(json.dumps({"feature_params": request.params.to_dict(), "model_config": config.model.to_dict(),
-                                  "train_config": train_config}))
+    return {**asdict(config), "model": config.model.to_dict()}
+
+
+def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
+    """Labels, features, model and training settings as the bundle records them (train.estimate compares these)."""
+    return json.loads(json.dumps({"labels": labels, "feature_params": request.params.to_dict(),
+                                  "model_config": config.model.to_dict(), "train_config": train_config_dict(config)}))
 
 
 def run_training(request: TrainRequest, config=None) -> Path:
@@ -110,7 +112,7 @@ def run_training(request: TrainRequest, config=None) -> Path:
     labels = ordered_labels(dataset)
     if len(labels) < 2:
         raise DatasetError(f"need at least two emotions to train, found only {labels}")
-    estimate_runs = check_estimate_runs(request.estimate_from, labels, recipe(request, config), dataset.corpora)
+    estimate_runs = check_estimate_runs(request.estimate_from, recipe(request, config, labels), dataset.corpora)
     split = make_split(dataset, request, config.seed)
     print(f"{len(dataset.utterances)} utterances, {len(labels)} labels ({', '.join(labels)}); {split.description}",
           file=sys.stderr)
@@ -173,8 +175,6 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
     """Everything needed to use the model later (DESIGN.md contract 2); the converter embeds it."""
     import tensorflow as tf
 
-    from dataclasses import asdict
-
     return {
         "format": "edge-ser-bundle/1",
         "labels": labels,
@@ -183,7 +183,7 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "window_seconds": request.params.window_seconds,
         "clip_hop_seconds": CLIP_HOP_SECONDS,
         "model_config": config.model.to_dict(),
-        "train_config": {**asdict(config), "model": config.model.to_dict()},
+        "train_config": train_config_dict(config),
         "corpora": metrics["corpora"],
         "split": split.to_dict(),
         "training_data": training_data(request, config.seed),
