@@ -19,8 +19,8 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from edge.audio import read_audio  # noqa: E402
-from edge.corpora import is_audio_file, parse_any  # noqa: E402
+from edge.audio import is_audio_file, read_audio  # noqa: E402
+from edge.corpora import parse_any  # noqa: E402
 from edge.features import FeatureParams  # noqa: E402
 from edge.windowing import clip_features, trim_silence  # noqa: E402
 

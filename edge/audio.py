@@ -10,6 +10,26 @@ from edge.features import float_to_pcm16, pcm16_to_float
 from edge.resample import resample
 
 
+# File extensions of the containers libsndfile (soundfile) decodes, by soundfile format name. RAW is
+# left out (it needs a rate and sample format from elsewhere), and so are MAT4/MAT5 (.mat is data).
+SOUNDFILE_EXTENSIONS = {
+    "WAV": (".wav",), "WAVEX": (".wav",), "RF64": (".rf64",), "W64": (".w64",), "FLAC": (".flac",),
+    "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",), "AIFF": (".aiff", ".aif", ".aifc"),
+    "AU": (".au", ".snd"), "CAF": (".caf",), "NIST": (".nist", ".sph"), "IRCAM": (".sf",),
+    "VOC": (".voc",), "AVR": (".avr",), "PAF": (".paf",), "PVF": (".pvf",), "SD2": (".sd2",),
+    "SDS": (".sds",), "SVX": (".8svx", ".iff"), "HTK": (".htk",), "WVE": (".wve",), "XI": (".xi",),
+    "MPC2K": (".mpc",),
+}
+AUDIO_SUFFIXES = frozenset(suffix for name in soundfile.available_formats()
+                           for suffix in SOUNDFILE_EXTENSIONS.get(name, ()))
+
+
+def is_audio_file(path: Path) -> bool:
+    """The one rule for picking audio files out of a folder: a regular, non-hidden file whose
+    extension names a container this soundfile build decodes (.wav .flac .ogg .opus .mp3 .aiff ...)."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
 class AudioReadError(Exception):
     """A file that is missing, not audio, or empty."""
 

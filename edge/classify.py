@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import read_audio
-from edge.corpora import is_audio_file, parse_any
+from edge.audio import is_audio_file, read_audio
+from edge.corpora import parse_any
 from edge.runtime import EdgeModel
 from edge.windowing import clip_features, trim_silence, window_starts
 

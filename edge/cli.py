@@ -82,6 +82,14 @@ def train(
     folds: int = typer.Option(0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, help="Which fold (0-based) is the test set when --folds is set."),
     epochs: int = typer.Option(60, min=1),
+    max_clips_per_epoch: Optional[int] = typer.Option(None, min=0, help="An epoch is one pass over the training "
+                                                      "clips, capped at this many (default 4000; 0 = no cap)."),
+    loss: str = typer.Option("masked", help="masked (cross-entropy over the labels the clip's corpus defines) "
+                             "or softmax (over every label)."),
+    sampling: str = typer.Option("balanced", help="balanced (every label equally often within each corpus) or "
+                                 "natural (shuffled passes, class weights)."),
+    room_probability: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of training windows played through "
+                                           "a simulated room and microphone (reverberation, band limit)."),
     batch_size: int = typer.Option(32, min=1),
     learning_rate: float = typer.Option(2e-3),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
@@ -102,20 +110,46 @@ def train(
     with user_errors():
         from edge.features import FeatureParams
         from train.augment import AugmentConfig
-        from train.fit import TrainConfig
+        from train.fit import LOSSES, SAMPLINGS, TrainConfig
         from train.model import ModelConfig
         from train.pipeline import TrainRequest, run_training
 
         if fold >= max(folds, 1):
             raise UserError(f"--fold {fold} is outside --folds {folds}", EXIT_USAGE)
+        if loss not in LOSSES or sampling not in SAMPLINGS:
+            raise UserError(f"--loss must be one of {', '.join(LOSSES)} and --sampling one of {', '.join(SAMPLINGS)}",
+                            EXIT_USAGE)
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                             model=model, augment=AugmentConfig(enabled=augment))
+        budget = {} if max_clips_per_epoch is None else {"max_clips_per_epoch": max_clips_per_epoch}
+        config = TrainConfig(epochs=epochs, **budget, batch_size=batch_size,
+                             learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, model=model,
+                             augment=AugmentConfig(enabled=augment, room_probability=room_probability))
         request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
                                folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
                                estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
         _print_summary(run_dir)
+
+
+@app.command()
+def crosscorpus(
+    runs: List[Path] = typer.Argument(..., help="Training run folders (speaker-independent default splits)."),
+    data: List[Path] = typer.Option(..., help="Corpus folders to test on (repeat): each corpus's last fifth "
+                                    "of speakers is scored."),
+    rooms: bool = typer.Option(True, help="Also score the test speakers re-recorded through simulated rooms."),
+    out: Path = typer.Option(Path("runs/crosscorpus"), help="Folder for crosscorpus.json, .md and .png."),
+) -> None:
+    """Cross-corpus matrix: every run on every corpus's held-out speakers, six shared labels, clean and in rooms."""
+    with user_errors():
+        from train.crosscorpus import CrossCorpusRequest, cross_corpus, markdown
+        from train.datasets import default_cache_dir
+
+        for run in runs:
+            if not (run / "model.keras").is_file() or not (run / "bundle.json").is_file():
+                raise UserError(f"{run} is not a training run folder (no model.keras / bundle.json)")
+        report = cross_corpus(CrossCorpusRequest(tuple(runs), tuple(data), out, rooms, default_cache_dir()))
+    typer.echo(markdown(report))
+    typer.echo(f"reports: {out}/crosscorpus.md, crosscorpus.json, crosscorpus.png")
 
 
 @app.command()
@@ -209,6 +243,11 @@ def info(
     typer.echo("feature params: " + ", ".join(f"{k}={v}" for k, v in bundle.params.to_dict().items()))
     for name, corpus in raw.get("corpora", {}).items():
         typer.echo(f"corpus: {name} ({corpus.get('files')} files, {corpus.get('speakers')} speakers) - licence {corpus.get('licence')}")
+    if "licence" in raw:
+        typer.echo(f"licence: {raw['licence']}")
+    if "label_sources" in raw:
+        typer.echo("labels taught by: " + ", ".join(f"{label} ({'+'.join(sources)})"
+                                                    for label, sources in raw["label_sources"].items()))
     if "split" in raw:
         typer.echo(f"split: {raw['split'].get('description')}")
     if "metrics" in raw:
@@ -430,7 +469,10 @@ def _print_summary(run_dir: Path) -> None:
                f"macro-F1 {test['macro_f1']:.3f}  ({test['n']} utterances, {metrics['n_params']:,} parameters)")
     for corpus, scores in metrics["per_corpus"].items():
         if len(metrics["per_corpus"]) > 1:
-            typer.echo(f"  {corpus}: accuracy {scores['accuracy']:.3f}  UA {scores['unweighted_accuracy']:.3f}")
+            shared = (metrics.get("shared_labels") or {}).get(corpus)
+            typer.echo(f"  {corpus}: accuracy {scores['accuracy']:.3f}  UA {scores['unweighted_accuracy']:.3f} "
+                       f"({len(scores['labels'])} labels)"
+                       + (f"  UA {shared['unweighted_accuracy']:.3f} on the six shared labels" if shared else ""))
     typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test["per_class"].items()))
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CANONICAL_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise", "boredom")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+# The six emotions RAVDESS, TESS and CREMA-D all define: cross-corpus scores use these.
+SHARED_LABELS = ("neutral", "happy", "sad", "angry", "fear", "disgust")
 
 # Per-corpus code -> canonical label, from each corpus's documentation.
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad",
@@ -120,7 +122,3 @@ def parse_any(path: Path) -> tuple[str, ParsedName] | None:
         if parsed:
             return corpus, parsed
     return None
-
-
-def is_audio_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import AudioReadError, read_audio
-from edge.corpora import LABEL_SYNONYMS, NAME_PARSERS, ParsedName, is_audio_file
+from edge.audio import AudioReadError, is_audio_file, read_audio
+from edge.corpora import LABEL_SYNONYMS, NAME_PARSERS, ParsedName
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.windowing import TRIM_TOP_DB, trim_silence
 
@@ -27,7 +27,18 @@ CORPUS_LICENCES = {
     "folder": "unknown (user-supplied folder)",
     "csv": "unknown (user-supplied manifest)",
 }
-CACHE_VERSION = 1
+COMMERCIAL_USE_CORPORA = ("cremad",)  # the only licence here that allows commercial use (data README)
+
+
+def model_licence(corpora: list[str]) -> str:
+    """What a model trained on `corpora` inherits: their terms, and whether commercial use is allowed."""
+    terms = "; ".join(f"{name}: {CORPUS_LICENCES.get(name, 'unknown')}" for name in corpora)
+    if all(name in COMMERCIAL_USE_CORPORA for name in corpora):
+        return f"commercial use allowed, with attribution ({terms})"
+    return f"NON-COMMERCIAL: the training data's terms carry over ({terms})"
+
+
+CACHE_VERSION = 2  # 2: silent and non-finite clips are skipped
 SHOW_SKIPPED = 5  # names listed in a warning; the rest are counted
 
 
@@ -156,11 +167,40 @@ def load_audio(dataset: Dataset, sample_rate: int, cache_dir: Path | None = None
     return loaded
 
 
+SILENCE_PEAK = 1 / 32768  # below one 16-bit step: no sound at all (CREMA-D 1076_MTI_SAD_XX is all zeros)
+
+
 def _load_one(utterance: Utterance, sample_rate: int) -> np.ndarray | str:
     try:
-        return trim_silence(read_audio(utterance.path, sample_rate))
+        audio = read_audio(utterance.path, sample_rate)
     except AudioReadError as error:
         return str(error).split(": ", 1)[-1]
+    if not np.all(np.isfinite(audio)):
+        return "samples that are not finite numbers (NaN or Inf)"
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        return "silent (no sample above one 16-bit step)"
+    return trim_silence(audio)
+
+
+def drop_conflicting_duplicates(dataset: Dataset) -> Dataset:
+    """Identical recordings: keep the first of each group when they agree on the label, drop the whole
+    group when they do not (CREMA-D ships three such pairs, e.g. 1006_TIE_HAP_XX = 1006_TIE_NEU_XX):
+    a clip with two labels teaches nothing but noise. Compared by decoded audio, not file bytes: a
+    re-encoded copy (Ogg streams carry a random serial number) differs in bytes, not in sound."""
+    groups: dict[str, list[int]] = {}
+    for i, audio in enumerate(dataset.audio):
+        groups.setdefault(hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest(), []).append(i)
+    dropped: dict[int, str] = {}
+    for members in (m for m in groups.values() if len(m) > 1):
+        first = dataset.utterances[members[0]]
+        conflict = len({dataset.utterances[i].label for i in members}) > 1
+        for i in members if conflict else members[1:]:
+            other = dataset.utterances[members[1] if i == members[0] else members[0]]
+            dropped[i] = (f"same audio as {other.path.name} ({other.label}): ambiguous label" if conflict
+                          else f"same audio as {first.path.name}")
+    keep = [i for i in range(len(dataset.utterances)) if i not in dropped]
+    skipped = dataset.skipped + [(dataset.utterances[i].path, why) for i, why in sorted(dropped.items())]
+    return Dataset([dataset.utterances[i] for i in keep], skipped, [dataset.audio[i] for i in keep])
 
 
 def _cache_key(utterances: list[Utterance], sample_rate: int) -> str:
@@ -199,7 +239,7 @@ def load_corpora(roots: tuple[Path, ...], corpus: str, limit_per_corpus: int, sa
         if limit_per_corpus and len(found.utterances) > limit_per_corpus:
             step = len(found.utterances) / limit_per_corpus
             found.utterances = [found.utterances[int(i * step)] for i in range(limit_per_corpus)]
-        loaded.append(load_audio(found, sample_rate, cache_dir))
+        loaded.append(drop_conflicting_duplicates(load_audio(found, sample_rate, cache_dir)))
     dataset = combine(loaded)
     warn_skipped(dataset)
     return dataset

@@ -52,3 +52,15 @@ def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray, present: list[int]) 
 
 def unweighted_accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     return float(balanced_accuracy_score(y_true, probabilities.argmax(axis=1)))
+
+
+def restricted_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str], subset) -> dict | None:
+    """Scores over `subset` of the labels only: clips of other labels are left out and the prediction
+    is the most probable label of the subset (a corpus's own label space, or the shared six)."""
+    columns = [labels.index(label) for label in subset if label in labels]
+    keep = np.isin(y_true, columns)
+    if not keep.any():
+        return None
+    position = {column: i for i, column in enumerate(columns)}
+    targets = np.array([position[t] for t in y_true[keep]], dtype=np.int64)
+    return classification_metrics(targets, probabilities[keep][:, columns], [labels[c] for c in columns])

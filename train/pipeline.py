@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.corpora import CANONICAL_LABELS
+from edge.corpora import CANONICAL_LABELS, SHARED_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
-from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora
+from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora, model_licence
 from train.splits import Split, no_split, random_split, speaker_split
 
 
@@ -102,7 +102,7 @@ def run_training(request: TrainRequest, config=None) -> Path:
     """The whole `train` verb; returns the run folder. Imports TensorFlow."""
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
-    from train.fit import TrainConfig, fit
+    from train.fit import TrainConfig, TrainingSet, fit
     from train.report import write_reports
 
     config = config or TrainConfig()
@@ -117,12 +117,16 @@ def run_training(request: TrainRequest, config=None) -> Path:
     print(f"{len(dataset.utterances)} utterances, {len(labels)} labels ({', '.join(labels)}); {split.description}",
           file=sys.stderr)
     targets = np.array([labels.index(u.label) for u in dataset.utterances])
+    spaces = label_spaces(dataset, labels)
+    masks = np.array([[label in spaces[u.corpus] for label in labels] for u in dataset.utterances], dtype=np.float32)
+    corpora = np.array([u.corpus for u in dataset.utterances])
     val_clips = eval_clips(dataset, split.val, request.params, request.cache_dir)
     test_clips = eval_clips(dataset, split.test, request.params, request.cache_dir)
-    result = fit([dataset.audio[i] for i in split.train], targets[list(split.train)], val_clips,
-                 targets[list(split.val)], labels, request.params, config)
+    train = list(split.train)
+    result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train]),
+                 val_clips, targets[list(split.val)], labels, request.params, config)
     predict = lambda x: result.model(x, training=False).numpy()  # noqa: E731
-    test_probabilities = predict_clips(predict, test_clips)
+    test_probabilities = predict_clips(predict, test_clips) * masks[list(split.test)]  # each in its corpus's labels
     test_targets = targets[list(split.test)]
     metrics = {
         "split": split.to_dict(),
@@ -136,6 +140,8 @@ def run_training(request: TrainRequest, config=None) -> Path:
         "device": result.device,
         "test": classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
         "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
+        "shared_labels": shared_metrics(dataset, split, test_targets, test_probabilities, labels),
+        "label_spaces": spaces,
         "corpora": corpus_summary(dataset),
         "skipped_files": [[str(p), why] for p, why in dataset.skipped],
     }
@@ -153,12 +159,30 @@ def run_training(request: TrainRequest, config=None) -> Path:
     return run_dir
 
 
+def label_spaces(dataset: Dataset, labels: list[str]) -> dict[str, list[str]]:
+    """The labels each corpus defines (those its files carry), in model order."""
+    return {name: [label for label in labels if any(u.corpus == name and u.label == label for u in dataset.utterances)]
+            for name in dataset.corpora}
+
+
 def per_corpus_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
                        labels: list[str]) -> dict[str, dict]:
-    from train.evaluate import classification_metrics
+    """Each corpus's test speakers scored over the labels that corpus defines (RAVDESS 8, CREMA-D 6)."""
+    from train.evaluate import restricted_metrics
+
+    spaces = label_spaces(dataset, labels)
+    corpora = np.array([dataset.utterances[i].corpus for i in split.test])
+    return {name: restricted_metrics(targets[corpora == name], probabilities[corpora == name], labels, spaces[name])
+            for name in sorted(set(corpora.tolist()))}
+
+
+def shared_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
+                   labels: list[str]) -> dict[str, dict]:
+    """Each corpus's test speakers scored on the six labels every corpus shares (cross-corpus scale)."""
+    from train.evaluate import restricted_metrics
 
     corpora = np.array([dataset.utterances[i].corpus for i in split.test])
-    return {name: classification_metrics(targets[corpora == name], probabilities[corpora == name], labels)
+    return {name: restricted_metrics(targets[corpora == name], probabilities[corpora == name], labels, SHARED_LABELS)
             for name in sorted(set(corpora.tolist()))}
 
 
@@ -185,6 +209,9 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "model_config": config.model.to_dict(),
         "train_config": train_config_dict(config),
         "corpora": metrics["corpora"],
+        "licence": model_licence(sorted(metrics["corpora"])),
+        "label_sources": {label: [name for name, space in metrics["label_spaces"].items() if label in space]
+                          for label in labels},
         "split": split.to_dict(),
         "training_data": training_data(request, config.seed),
         **bundle_metrics(metrics),

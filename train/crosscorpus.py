@@ -1,0 +1,160 @@
+"""`edge-ser crosscorpus`: how trained runs do on every corpus's held-out speakers, clean and
+re-recorded through simulated rooms (train.rooms), scored on the six labels all corpora share.
+
+Every run is scored on the same test speakers: the last fifth of each corpus's speakers, the ones a
+default speaker-independent `edge-ser train` holds out. So a run trained on a corpus never heard
+these speakers, and a run trained without it never heard the corpus: the matrix says which.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.corpora import SHARED_LABELS
+from edge.features import FeatureParams
+from train.datasets import Dataset, DatasetError, load_corpora
+from train.rooms import ROOM_COUNT, RoomCondition, rerecord_all, room_impulse_responses
+from train.splits import speaker_split
+
+
+@dataclass(frozen=True)
+class CorpusTest:
+    corpus: str
+    indices: tuple[int, ...]
+    speakers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CrossCorpusRequest:
+    runs: tuple[Path, ...]
+    data: tuple[Path, ...]
+    out_dir: Path
+    rooms: bool = True
+    cache_dir: Path | None = None
+    room_count: int = ROOM_COUNT
+
+
+def corpus_tests(dataset: Dataset) -> list[CorpusTest]:
+    """Each corpus's default held-out speakers (the last fifth, as `train` holds them out)."""
+    split = speaker_split(dataset.utterances, validate=False)
+    tests = []
+    for corpus in dataset.corpora:
+        indices = tuple(i for i in split.test if dataset.utterances[i].corpus == corpus)
+        speakers = tuple(s for s in split.test_speakers if s.startswith(f"{corpus}:"))
+        tests.append(CorpusTest(corpus, indices, speakers))
+    return tests
+
+
+def load_run_model(run_dir: Path):
+    import keras
+
+    bundle = json.loads((run_dir / "bundle.json").read_text())
+    return keras.saving.load_model(run_dir / "model.keras", compile=False), bundle
+
+
+def score(model, labels: list[str], clips: list[np.ndarray], targets: list[str]) -> dict | None:
+    from train.evaluate import predict_clips, restricted_metrics
+
+    probabilities = predict_clips(lambda x: model(x, training=False).numpy(), clips)
+    known = [i for i, t in enumerate(targets) if t in labels]
+    y = np.array([labels.index(targets[i]) for i in known])
+    return restricted_metrics(y, probabilities[known], labels, SHARED_LABELS)
+
+
+def cross_corpus(request: CrossCorpusRequest) -> dict:
+    """Score every run on every corpus's held-out speakers; write JSON, Markdown and a heatmap."""
+    from edge.windowing import clip_features
+    from train.pipeline import eval_clips
+
+    params = FeatureParams()
+    dataset = load_corpora(request.data, "auto", 0, params.sample_rate, request.cache_dir)
+    tests = corpus_tests(dataset)
+    condition = RoomCondition()
+    clean = {t.corpus: eval_clips(dataset, t.indices, params, request.cache_dir) for t in tests}
+    roomed = {}
+    if request.rooms:
+        responses = room_impulse_responses(condition, params.sample_rate, request.room_count)
+        for t in tests:
+            audio = rerecord_all([dataset.audio[i] for i in t.indices], params.sample_rate, responses, condition)
+            roomed[t.corpus] = [clip_features(a, params) for a in audio]
+    rows = []
+    for run_dir in request.runs:
+        model, bundle = load_run_model(Path(run_dir))
+        if FeatureParams.from_dict(bundle["feature_params"]) != params:
+            raise DatasetError(f"{run_dir} uses other features than the default; cross-corpus scores need the default")
+        row = {"run": str(run_dir), "trained_on": sorted(bundle["corpora"]), "cells": {}}
+        for t in tests:
+            targets = [dataset.utterances[i].label for i in t.indices]
+            cell = {"clean": score(model, bundle["labels"], clean[t.corpus], targets),
+                    "seen_corpus": t.corpus in bundle["corpora"]}
+            if request.rooms:
+                cell["room"] = score(model, bundle["labels"], roomed[t.corpus], targets)
+            row["cells"][t.corpus] = cell
+        rows.append(row)
+    report = {"labels": list(SHARED_LABELS), "metric": "unweighted accuracy over the six shared labels",
+              "tests": {t.corpus: {"clips": len(t.indices), "speakers": list(t.speakers)} for t in tests},
+              "room_condition": condition.describe() if request.rooms else None, "rows": rows}
+    write_cross_corpus(request.out_dir, report)
+    return report
+
+
+def ua(cell: dict | None, key: str) -> float | None:
+    return cell[key]["unweighted_accuracy"] if cell and cell.get(key) else None
+
+
+def markdown(report: dict) -> str:
+    corpora = list(report["tests"])
+    rooms = report["room_condition"] is not None
+    head = [f"{c} clean" for c in corpora] + ([f"{c} room" for c in corpora] if rooms else [])
+    lines = ["# Cross-corpus matrix", "",
+             f"{report['metric']} ({', '.join(report['labels'])}); chance 0.167. Each corpus is tested on its "
+             "last fifth of speakers, unseen by every run; *italic* = the run never heard that corpus at all.", "",
+             "| run | trained on | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    for row in report["rows"]:
+        cells = []
+        for key in ("clean", "room") if rooms else ("clean",):
+            for c in corpora:
+                value, cell = ua(row["cells"][c], key), row["cells"][c]
+                text = "-" if value is None else f"{value:.3f}"
+                cells.append(text if cell["seen_corpus"] or value is None else f"*{text}*")
+        lines.append(f"| {Path(row['run']).name} | {' + '.join(row['trained_on'])} | " + " | ".join(cells) + " |")
+    lines += ["", "Test speakers: " + "; ".join(f"{c}: {len(t['speakers'])} speakers, {t['clips']} clips "
+                                                  f"({', '.join(s.split(':')[1] for s in t['speakers'])})"
+                                                  for c, t in report["tests"].items())]
+    if rooms:
+        lines += ["", f"Room condition: {report['room_condition']} (train/rooms.py)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_cross_corpus(out_dir: Path, report: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "crosscorpus.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "crosscorpus.md").write_text(markdown(report))
+    heatmap(out_dir / "crosscorpus.png", report)
+
+
+def heatmap(path: Path, report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = list(report["tests"])
+    keys = ("clean", "room") if report["room_condition"] else ("clean",)
+    columns = [(k, c) for k in keys for c in corpora]
+    values = np.array([[ua(row["cells"][c], k) or np.nan for k, c in columns] for row in report["rows"]])
+    figure, axes = plt.subplots(figsize=(1.3 * len(columns) + 3, 0.5 * len(values) + 1.5))
+    image = axes.imshow(values, vmin=1 / 6, vmax=0.8, cmap="viridis")
+    axes.set_xticks(range(len(columns)), [f"{c}\n{k}" for k, c in columns])
+    axes.set_yticks(range(len(values)), [Path(r["run"]).name for r in report["rows"]])
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            axes.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.5 else "black")
+    figure.colorbar(image, label="UA, six shared labels")
+    axes.set_title("Held-out speakers of each corpus (chance 0.167)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
