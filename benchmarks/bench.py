@@ -50,10 +50,11 @@ def median_ms(function, repeats: int) -> float:
 
 
 def model_section(edge_python: str, repeats: int) -> list[dict]:
-    from edge.runtime import DEFAULT_MODEL
+    from edge.runtime import DEFAULT_MODEL, MODELS_DIR
 
     run = PROJECT / "runs" / "default-model"  # made by `make default-model`
-    peers = [run / f"model-{mode}.tflite" for mode in ("float32", "dynamic", "int8")]
+    peers = [MODELS_DIR / "open.tflite", MODELS_DIR / "default-int8.tflite"]
+    peers += [run / f"model-{mode}.tflite" for mode in ("float32", "dynamic", "int8")]
     models = [str(DEFAULT_MODEL)] + [str(p) for p in peers if p.is_file()]
     output = subprocess.run([edge_python, "-m", "edge.cli", "bench", "--json", "--repeats", str(repeats), *models],
                             capture_output=True, text=True, cwd=PROJECT, check=True)

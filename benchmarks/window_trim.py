@@ -1,6 +1,6 @@
 """How `listen` scores on unseen speakers, with and without cutting each window to its loud span.
 
-For every speaker-independent run given (default: the 5 folds `make default-model` trains), its held-out
+For every speaker-independent run given (default: the folds `make default-model` trains, runs/default-fold*), its held-out
 speakers' files are read untrimmed, cut into 2 s windows every 0.5 s as `listen` does, and each window is
 scored against the file's label by the run's float Keras model. For reference, the clip path `classify` and
 the training report use (clip trimmed, windows averaged) is scored too. Writes runs/bench/window_trim.md.
@@ -60,7 +60,7 @@ def score_run(run: Path) -> dict[str, list[bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path,
-                        default=[PROJECT / "runs" / f"default-fold{k}" for k in range(1, 6)])
+                        default=sorted((PROJECT / "runs").glob("default-fold*")))
     args = parser.parse_args()
     rows, pooled = [], {}
     for run in args.runs:

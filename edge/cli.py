@@ -17,7 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Speech emotion recognition on edge devices.")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
-MODEL_HELP = "A .tflite model made by edge-ser (default: the model shipped with the package)."
+MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
+              "non-commercial) or open (CREMA-D only, commercial use allowed).")
 HOST_EXTRA_HINT = "install the host extras: pip install 'edge-ser[train]' (or run `make train`, which does it)"
 
 
@@ -253,6 +254,9 @@ def info(
     if "metrics" in raw:
         typer.echo("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items())
                    + (f" - {raw['metrics_source']}" if "metrics_source" in raw else ""))
+    for corpus, scores in raw.get("metrics_per_corpus", {}).items():
+        typer.echo(f"  {corpus} held-out speakers: UA {scores['unweighted_accuracy']:.3f} over its "
+                   f"{len(scores['labels'])} labels ({scores['n']} clips)")
     if "conversion" in raw:
         conversion = raw["conversion"]
         typer.echo(f"conversion: {conversion['mode']}, accuracy {conversion['accuracy']:.4f} vs float "

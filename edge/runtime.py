@@ -19,11 +19,14 @@ RUNTIMES = (
     ("tflite-runtime", "tflite_runtime.interpreter"),
     ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
 )
-# The model shipped in the package (trained and converted by this project: see README "Default model"):
-# dynamic-range (fastest here), and the same weights in float16 for tflite-runtime, which cannot load
-# dynamic-range models made by TF 2.21 (FULLY_CONNECTED v12).
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default.tflite"
-DEFAULT_MODEL_FLOAT16 = Path(__file__).parent / "models" / "default-float16.tflite"
+# The models shipped in the package (trained and converted by this project: README "Shipped models"):
+# `default` (three corpora, non-commercial) and `open` (CREMA-D alone, commercial use allowed), each
+# dynamic-range (fastest here) plus the same network in int8 for tflite-runtime, which cannot load
+# dynamic-range models made by TF 2.21 (FULLY_CONNECTED v12). `--model open` picks one by name.
+MODELS_DIR = Path(__file__).parent / "models"
+SHIPPED_MODELS = ("default", "open")
+TFLITE_RUNTIME_TWIN = "-int8"
+DEFAULT_MODEL = MODELS_DIR / "default.tflite"
 # Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
 
@@ -48,12 +51,14 @@ def quiet_stderr():
 
 def model_or_default(path: Path | None, runtime_name: str | None = None) -> Path:
     """The user's model, or the shipped default for the runtime that will run it; a clear error when missing."""
-    if path:
-        chosen = Path(path)
+    shipped = path is None or (str(path) in SHIPPED_MODELS and not Path(path).exists())
+    if shipped:
+        twin = TFLITE_RUNTIME_TWIN if find_runtime(runtime_name).name == "tflite-runtime" else ""
+        chosen = MODELS_DIR / f"{path or 'default'}{twin}.tflite"
     else:
-        chosen = DEFAULT_MODEL_FLOAT16 if find_runtime(runtime_name).name == "tflite-runtime" else DEFAULT_MODEL
+        chosen = Path(path)
     if not chosen.is_file():
-        where = "" if path else " (the default model is missing from this install; pass --model)"
+        where = " (a shipped model is missing from this install; pass --model FILE)" if shipped else ""
         raise ModelBundleError(f"model not found: {chosen}{where}")
     return chosen
 

@@ -42,8 +42,9 @@ def test_edge_environment_classifies_like_the_host(edge_python: Path):
     assert abs(results[0]["confidence"] - results[1]["confidence"]) < 1e-4
 
 
-def test_tflite_runtime_gets_the_float16_default_and_agrees_with_litert():
-    """tflite-runtime 2.14 cannot load dynamic-range models from TF 2.21, so it is given the float16 twin."""
+def test_tflite_runtime_gets_the_int8_default_and_agrees_with_litert():
+    """tflite-runtime 2.14 cannot load dynamic-range models from TF 2.21, so it is given the int8 twin
+    (float16 would be 167 KB, over the 150 KB a shipped model may weigh)."""
     python = PROJECT / ".venv-tflite-runtime" / "bin" / "python"
     if not python.is_file() or subprocess.run([str(python), "-c", "import tflite_runtime"]).returncode:
         pytest.skip("no tflite-runtime environment (make tflite-runtime-env)")
@@ -57,11 +58,11 @@ def test_tflite_runtime_gets_the_float16_default_and_agrees_with_litert():
         pytest.skip(f"tflite-runtime environment lacks an edge dependency: {output.stderr.strip().splitlines()[-1]}")
     assert output.returncode == 0, output.stderr
     runtime, name, label, confidence = json.loads(output.stdout)
-    assert (runtime, name) == ("tflite-runtime", "default-float16.tflite")
+    assert (runtime, name) == ("tflite-runtime", "default-int8.tflite")
     from edge.classify import classify_file
     from edge.runtime import EdgeModel, DEFAULT_MODEL
     reference = classify_file(EdgeModel(DEFAULT_MODEL), PROJECT / "assets/demo/03-01-06-02-01-01-18.flac")
-    assert label == reference.label and abs(confidence - reference.confidence) < 0.02
+    assert label == reference.label and abs(confidence - reference.confidence) < 0.05  # int8 vs dynamic-range
 
 
 @pytest.mark.slow
@@ -74,5 +75,5 @@ def test_the_wheel_carries_the_default_models(tmp_path: Path):
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("edge_ser-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"edge/models/default.tflite", "edge/models/default-float16.tflite"} <= set(names)
+    assert {f"edge/models/{name}{twin}.tflite" for name in ("default", "open") for twin in ("", "-int8")} <= set(names)
     assert not [n for n in names if n.startswith(("assets/", "tests/", "runs/"))]

@@ -39,3 +39,33 @@ def test_tess_random_split_is_labelled_random(tmp_path):
     metrics = train(tmp_path, real_corpus("tess"), "--split", "random", "--limit", "400")
     assert metrics["split"]["kind"] == "random" and "RANDOM" in metrics["split"]["description"]
     assert abs(metrics["test"]["n"] - 80) <= 4
+
+
+def test_three_corpora_train_one_model_scored_per_label_space(tmp_path):
+    metrics = train(tmp_path, real_corpus("crema-d"), real_corpus("ravdess"), real_corpus("tess"), "--limit", "300")
+    assert metrics["per_corpus"]["cremad"]["labels"] == ["neutral", "happy", "sad", "angry", "fear", "disgust"]
+    assert len(metrics["per_corpus"]["ravdess"]["labels"]) == 8
+    assert metrics["label_spaces"]["tess"] == ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
+    assert set(metrics["shared_labels"]) == {"cremad", "ravdess", "tess"}
+
+
+def test_cremad_is_recognised_with_its_quirks(tmp_path):
+    """Real CREMA-D files: the names are detected, the silent clip and the three same-audio pairs under
+    two labels are skipped with their reasons (decoded from a folder of links to those files)."""
+    from train.datasets import discover, load_corpora
+
+    root = real_corpus("crema-d")
+    found = discover(root)
+    assert len(found.utterances) == 6130 and {u.corpus for u in found.utterances} == {"cremad"}
+    assert len({u.speaker for u in found.utterances}) == 75
+    quirks = ["1076_MTI_SAD_XX", "1006_TIE_HAP_XX", "1006_TIE_NEU_XX", "1013_WSI_DIS_XX", "1013_WSI_SAD_XX",
+              "1017_IWW_ANG_XX", "1017_IWW_FEA_XX", "1001_DFA_ANG_XX"]
+    links = tmp_path / "AudioWAV"
+    links.mkdir()
+    for name in quirks:
+        (links / f"{name}.ogg").symlink_to(root / "AudioWAV" / f"{name}.ogg")
+    dataset = load_corpora((links,), "auto", 0, 16000, None)
+    assert [u.path.stem for u in dataset.utterances] == ["1001_DFA_ANG_XX"]
+    reasons = {p.stem: why for p, why in dataset.skipped}
+    assert reasons["1076_MTI_SAD_XX"].startswith("silent")
+    assert all("ambiguous label" in reasons[name] for name in quirks[1:7])

@@ -65,4 +65,18 @@ def held_out_estimate(runs: list[tuple]) -> dict:
     estimate["source"] = (f"mean of {len(per_run)} speaker-independent run(s) of the same recipe "
                           f"({', '.join(run['run'] for run in per_run)}), testing {len(speakers)} held-out speakers")
     estimate["runs"] = per_run
+    estimate["per_corpus"] = per_corpus_estimate([m for _, m in runs])
+    return estimate
+
+
+def per_corpus_estimate(metrics: list[dict]) -> dict[str, dict]:
+    """Each corpus's mean test scores over the runs that tested it: in its own labels, and on the six shared."""
+    estimate: dict[str, dict] = {}
+    for corpus in sorted({c for m in metrics for c in m.get("per_corpus") or {}}):
+        own = [m["per_corpus"][corpus] for m in metrics if (m.get("per_corpus") or {}).get(corpus)]
+        shared = [m["shared_labels"][corpus] for m in metrics if (m.get("shared_labels") or {}).get(corpus)]
+        estimate[corpus] = {"labels": own[0]["labels"], "runs": len(own), "n": int(sum(o["n"] for o in own)),
+                            **{k: float(np.mean([o[k] for o in own])) for k in SCORES},
+                            "unweighted_accuracy_shared": float(np.mean([s["unweighted_accuracy"] for s in shared]))
+                            if shared else None}
     return estimate

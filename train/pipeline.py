@@ -227,10 +227,14 @@ def bundle_metrics(metrics: dict) -> dict:
     the held-out estimate (none when no estimate was given: better nothing than a seen-speaker score)."""
     names = ("accuracy", "unweighted_accuracy", "macro_f1")
     if metrics["test"]:
+        per_corpus = {corpus: {"labels": scores["labels"], "n": scores["n"], **{k: scores[k] for k in names}}
+                      for corpus, scores in metrics["per_corpus"].items()}
         return {"metrics": {k: metrics["test"][k] for k in names},
-                "metrics_source": f"this model's test set: {metrics['split']['description']}"}
+                "metrics_source": f"this model's test set: {metrics['split']['description']}",
+                "metrics_per_corpus": per_corpus}
     if metrics.get("estimate"):
-        return {"metrics": {k: metrics["estimate"][k] for k in names}, "metrics_source": metrics["estimate"]["source"]}
+        return {"metrics": {k: metrics["estimate"][k] for k in names}, "metrics_source": metrics["estimate"]["source"],
+                "metrics_per_corpus": metrics["estimate"].get("per_corpus", {})}
     return {}
 
 

@@ -116,6 +116,9 @@ def score_lines(metrics: dict) -> list[str]:
              f"{estimate['unweighted_accuracy']:.3f} ± {estimate['std']['unweighted_accuracy']:.3f}, macro-F1 "
              f"{estimate['macro_f1']:.3f} — {estimate['source']}  " if estimate else
              "**Held-out estimate:** none (train with --estimate-from RUN... to record one)  "]
+    for corpus, scores in (estimate or {}).get("per_corpus", {}).items():
+        lines.append(f"- {corpus}: UA {scores['unweighted_accuracy']:.3f} over its {len(scores['labels'])} labels "
+                     f"({scores['n']} clips, {scores['runs']} runs)  ")
     lines.append(f"**Seen speakers (training data, NOT an estimate):** accuracy {seen['accuracy']:.3f}, "
                  f"UA {seen['unweighted_accuracy']:.3f} on {seen['n']} utterances  ")
     return lines
