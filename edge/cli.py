@@ -85,12 +85,14 @@ def train(
     epochs: int = typer.Option(60, min=1),
     max_clips_per_epoch: Optional[int] = typer.Option(None, min=0, help="An epoch is one pass over the training "
                                                       "clips, capped at this many (default 4000; 0 = no cap)."),
-    loss: str = typer.Option("masked", help="masked (cross-entropy over the labels the clip's corpus defines) "
-                             "or softmax (over every label)."),
-    sampling: str = typer.Option("balanced", help="balanced (every label equally often within each corpus) or "
-                                 "natural (shuffled passes, class weights)."),
-    room_probability: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of training windows played through "
-                                           "a simulated room and microphone (reverberation, band limit)."),
+    loss: Optional[str] = typer.Option(None, help="masked (default: cross-entropy over the labels the clip's "
+                                       "corpus defines) or softmax (over every label)."),
+    sampling: Optional[str] = typer.Option(None, help="balanced (default: every label equally often within each "
+                                           "corpus) or natural (shuffled passes, class weights)."),
+    corpus_share: Optional[str] = typer.Option(None, help="With balanced sampling, each corpus's share of the "
+                                               "draws: clips (default, its size), sqrt (square root) or equal."),
+    room_probability: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share of training windows "
+                                                     "played through a simulated room and microphone (default 0)."),
     batch_size: int = typer.Option(32, min=1),
     learning_rate: float = typer.Option(2e-3),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
@@ -111,20 +113,21 @@ def train(
     with user_errors():
         from edge.features import FeatureParams
         from train.augment import AugmentConfig
-        from train.fit import LOSSES, SAMPLINGS, TrainConfig
+        from train.fit import CORPUS_SHARES, LOSSES, SAMPLINGS, TrainConfig
         from train.model import ModelConfig
         from train.pipeline import TrainRequest, run_training
 
         if fold >= max(folds, 1):
             raise UserError(f"--fold {fold} is outside --folds {folds}", EXIT_USAGE)
-        if loss not in LOSSES or sampling not in SAMPLINGS:
-            raise UserError(f"--loss must be one of {', '.join(LOSSES)} and --sampling one of {', '.join(SAMPLINGS)}",
-                            EXIT_USAGE)
+        if loss not in (None, *LOSSES) or sampling not in (None, *SAMPLINGS) or corpus_share not in (None, *CORPUS_SHARES):
+            raise UserError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
+                            f"--corpus-share one of {', '.join(CORPUS_SHARES)}", EXIT_USAGE)
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
-        budget = {} if max_clips_per_epoch is None else {"max_clips_per_epoch": max_clips_per_epoch}
-        config = TrainConfig(epochs=epochs, **budget, batch_size=batch_size,
-                             learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, model=model,
-                             augment=AugmentConfig(enabled=augment, room_probability=room_probability))
+        # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
+        given = _given(max_clips_per_epoch=max_clips_per_epoch, loss=loss, sampling=sampling, corpus_share=corpus_share)
+        augment_config = AugmentConfig(enabled=augment, **_given(room_probability=room_probability))
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                             model=model, augment=augment_config, **given)
         request = TrainRequest(tuple(data), corpus, split, _str_list(test_speakers), _str_list(val_speakers),
                                folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
                                estimate_from=tuple(estimate_from))
@@ -478,6 +481,11 @@ def _print_summary(run_dir: Path) -> None:
                        f"({len(scores['labels'])} labels)"
                        + (f"  UA {shared['unweighted_accuracy']:.3f} on the six shared labels" if shared else ""))
     typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test["per_class"].items()))
+
+
+def _given(**options) -> dict:
+    """The options the user set (typer gives None for the rest)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _str_list(text: Optional[str]) -> tuple[str, ...]:

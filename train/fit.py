@@ -21,6 +21,8 @@ from train.model import ModelConfig, build_model  # noqa: E402
 
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only
 SAMPLINGS = ("balanced", "natural")  # balanced: every (corpus, label) cell drawn equally within its corpus
+CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's share of the draws, by its clip count,
+# its square root (a small corpus is heard more, a big one still most) or equally
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TrainConfig:
     seed: int = 0
     loss: str = "masked"
     sampling: str = "balanced"
+    corpus_share: str = "clips"
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -52,7 +55,7 @@ class FitResult:
 
 def epoch_order(corpora: np.ndarray, targets: np.ndarray, config: TrainConfig, epoch: int) -> np.ndarray:
     """The training clips drawn in one epoch. `natural`: shuffled passes over every clip (class
-    weights balance the labels). `balanced`: each corpus keeps its share of the clips, and within a
+    weights balance the labels). `balanced`: each corpus gets its share (`corpus_share`), and within a
     corpus every label is drawn equally often, so no corpus's label mix can stand in for the label."""
     rng = np.random.default_rng([config.seed, epoch])
     count = min(len(targets), config.max_clips_per_epoch or len(targets))
@@ -62,11 +65,16 @@ def epoch_order(corpora: np.ndarray, targets: np.ndarray, config: TrainConfig, e
     probability = np.zeros(len(targets))
     for corpus in np.unique(corpora):
         in_corpus = corpora == corpus
-        share, present = in_corpus.mean(), np.unique(targets[in_corpus])
+        share, present = corpus_share(in_corpus.sum(), config.corpus_share), np.unique(targets[in_corpus])
         for label in present:
             cell = in_corpus & (targets == label)
             probability[cell] = share / len(present) / cell.sum()
     return rng.choice(len(targets), size=count, p=probability / probability.sum())
+
+
+def corpus_share(clips: int, rule: str) -> float:
+    """A corpus's unnormalised share of the draws (epoch_order normalises)."""
+    return {"clips": float(clips), "sqrt": float(np.sqrt(clips)), "equal": 1.0}[rule]
 
 
 def sample_weights(targets: np.ndarray, n_classes: int, config: TrainConfig) -> np.ndarray:
