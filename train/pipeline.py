@@ -126,7 +126,7 @@ def run_training(request: TrainRequest, config=None) -> Path:
     result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train]),
                  val_clips, targets[list(split.val)], labels, request.params, config)
     predict = lambda x: result.model(x, training=False).numpy()  # noqa: E731
-    test_probabilities = predict_clips(predict, test_clips) * masks[list(split.test)]  # each in its corpus's labels
+    test_probabilities = masked_probabilities(predict_clips(predict, test_clips), masks[list(split.test)])
     test_targets = targets[list(split.test)]
     metrics = {
         "split": split.to_dict(),
@@ -157,6 +157,11 @@ def run_training(request: TrainRequest, config=None) -> Path:
         write_reports(folder, metrics, result.history, bundle),
     ))
     return run_dir
+
+
+def masked_probabilities(probabilities: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Each clip scored in its own corpus's labels: the others' probabilities set to 0."""
+    return probabilities * masks if len(probabilities) else probabilities
 
 
 def label_spaces(dataset: Dataset, labels: list[str]) -> dict[str, list[str]]:
