@@ -199,10 +199,22 @@ def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
     assert report["tests"]["cremad"]["speakers"] == ["cremad:1005"]
     assert report["tests"]["ravdess"]["speakers"] == ["ravdess:05"]
     cell = report["rows"][0]["cells"]["cremad"]
-    assert cell["seen_corpus"] and 0 <= cell["clean"]["unweighted_accuracy"] <= 1 and cell["room"]["n"] == 8
+    assert cell["seen_corpus"] and not cell["seen_speakers"] and cell["room"]["n"] == 8
+    assert 0 <= cell["clean"]["unweighted_accuracy"] <= 1
     for name in ("crosscorpus.json", "crosscorpus.md", "crosscorpus.png"):
         assert (tmp_path / name).is_file()
     assert "cremad: 1 speakers, 8 clips (1005)" in (tmp_path / "crosscorpus.md").read_text()
+
+
+def test_a_run_that_heard_the_test_speakers_is_marked():
+    from train.crosscorpus import CorpusTest, heard_speakers
+
+    test = CorpusTest("ravdess", (0, 1), ("ravdess:17", "ravdess:18"))
+    held_out = {"corpora": {"ravdess": {}}, "split": {"kind": "speaker", "test_speakers": ["ravdess:17", "ravdess:18"]}}
+    other_fold = {"corpora": {"ravdess": {}}, "split": {"kind": "speaker", "test_speakers": ["ravdess:01"]}}
+    final_fit = {"corpora": {"ravdess": {}}, "split": {"kind": "none", "test_speakers": []}}
+    other_corpus = {"corpora": {"cremad": {}}, "split": {"kind": "none", "test_speakers": []}}
+    assert [heard_speakers(b, test) for b in (held_out, other_fold, final_fit, other_corpus)] == [False, True, True, False]
 
 
 def test_open_licence_only_for_commercial_corpora():

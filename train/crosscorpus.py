@@ -48,6 +48,14 @@ def corpus_tests(dataset: Dataset) -> list[CorpusTest]:
     return tests
 
 
+def heard_speakers(bundle: dict, test: CorpusTest) -> bool:
+    """Whether the run trained on any of the test speakers (a final fit, a random split, or other folds)."""
+    if test.corpus not in bundle["corpora"]:
+        return False
+    split = bundle["split"]
+    return split["kind"] != "speaker" or not set(test.speakers) <= set(split["test_speakers"])
+
+
 def load_run_model(run_dir: Path):
     import keras
 
@@ -89,7 +97,7 @@ def cross_corpus(request: CrossCorpusRequest) -> dict:
         for t in tests:
             targets = [dataset.utterances[i].label for i in t.indices]
             cell = {"clean": score(model, bundle["labels"], clean[t.corpus], targets),
-                    "seen_corpus": t.corpus in bundle["corpora"]}
+                    "seen_corpus": t.corpus in bundle["corpora"], "seen_speakers": heard_speakers(bundle, t)}
             if request.rooms:
                 cell["room"] = score(model, bundle["labels"], roomed[t.corpus], targets)
             row["cells"][t.corpus] = cell
@@ -111,7 +119,8 @@ def markdown(report: dict) -> str:
     head = [f"{c} clean" for c in corpora] + ([f"{c} room" for c in corpora] if rooms else [])
     lines = ["# Cross-corpus matrix", "",
              f"{report['metric']} ({', '.join(report['labels'])}); chance 0.167. Each corpus is tested on its "
-             "last fifth of speakers, unseen by every run; *italic* = the run never heard that corpus at all.", "",
+             "last fifth of speakers; *italic* = the run never heard that corpus at all; (heard) = the run "
+             "trained on these very speakers, so that cell is not a held-out score.", "",
              "| run | trained on | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     for row in report["rows"]:
         cells = []
@@ -119,6 +128,8 @@ def markdown(report: dict) -> str:
             for c in corpora:
                 value, cell = ua(row["cells"][c], key), row["cells"][c]
                 text = "-" if value is None else f"{value:.3f}"
+                if cell["seen_speakers"] and value is not None:
+                    text += " (heard)"
                 cells.append(text if cell["seen_corpus"] or value is None else f"*{text}*")
         lines.append(f"| {Path(row['run']).name} | {' + '.join(row['trained_on'])} | " + " | ".join(cells) + " |")
     lines += ["", "Test speakers: " + "; ".join(f"{c}: {len(t['speakers'])} speakers, {t['clips']} clips "
@@ -145,7 +156,8 @@ def heatmap(path: Path, report: dict) -> None:
     corpora = list(report["tests"])
     keys = ("clean", "room") if report["room_condition"] else ("clean",)
     columns = [(k, c) for k in keys for c in corpora]
-    values = np.array([[ua(row["cells"][c], k) or np.nan for k, c in columns] for row in report["rows"]])
+    values = np.array([[np.nan if row["cells"][c]["seen_speakers"] else ua(row["cells"][c], k) or np.nan
+                        for k, c in columns] for row in report["rows"]])
     figure, axes = plt.subplots(figsize=(1.3 * len(columns) + 3, 0.5 * len(values) + 1.5))
     image = axes.imshow(values, vmin=1 / 6, vmax=0.8, cmap="viridis")
     axes.set_xticks(range(len(columns)), [f"{c}\n{k}" for k, c in columns])
