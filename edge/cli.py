@@ -92,7 +92,7 @@ def train(
     corpus_share: Optional[str] = typer.Option(None, help="With balanced sampling, each corpus's share of the "
                                                "draws: clips (default, its size), sqrt (square root) or equal."),
     room_probability: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share of training windows "
-                                                     "played through a simulated room and microphone (default 0)."),
+                                                     "played through a simulated room and microphone (default 0.3)."),
     batch_size: int = typer.Option(32, min=1),
     learning_rate: float = typer.Option(2e-3),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
