@@ -1,4 +1,5 @@
 """The device install: edge modules import and work with TensorFlow and librosa unimportable."""
+import json
 import subprocess
 import sys
 import textwrap
@@ -75,3 +76,38 @@ def test_classify_and_listen_run_without_host_libraries():
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert '"label"' in lines[0] and '"probabilities"' in lines[0]
     assert len(lines) >= 2  # the classify object and at least one listen window
+
+
+def test_the_open_model_is_chosen_by_name_and_says_its_licence():
+    """`--model open`: the CREMA-D-only model shipped in the package, whose licence allows commercial use."""
+    result = run_blocked("""
+        import json
+        from typer.testing import CliRunner
+        from edge.cli import app
+        info = CliRunner().invoke(app, ["info", "open"])
+        clip = CliRunner().invoke(app, ["classify", "--model", "open", "--json", "assets/demo/03-01-05-02-01-01-17.flac"])
+        print(json.dumps([info.exit_code, info.output, clip.exit_code, clip.output]))
+    """)
+    assert result.returncode == 0, result.stderr
+    info_code, info, classify_code, classified = json.loads(result.stdout)
+    assert info_code == 0 and classify_code == 0
+    assert info.splitlines()[0].startswith("model: ") and "edge/models/open.tflite" in info.splitlines()[0]
+    assert "licence: commercial use allowed" in info
+    assert "labels: neutral, happy, sad, angry, fear, disgust\n" in info
+    answer = json.loads(classified.splitlines()[0])
+    assert answer["label"] in ("neutral", "happy", "sad", "angry", "fear", "disgust")
+
+
+def test_the_default_model_says_which_corpus_taught_which_label():
+    result = run_blocked("""
+        from typer.testing import CliRunner
+        from edge.cli import app
+        r = CliRunner().invoke(app, ["info"])
+        print(r.exit_code)
+        print(r.output)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0\n")
+    assert "calm (ravdess)" in result.stdout and "angry (cremad+ravdess+tess)" in result.stdout
+    assert "licence: NON-COMMERCIAL" in result.stdout
+    assert "cremad held-out speakers: UA" in result.stdout
