@@ -56,7 +56,7 @@ def simulated_room(signal: np.ndarray, sample_rate: int, config: AugmentConfig,
                    rng: np.random.Generator) -> np.ndarray:
     """`signal` as a cheap microphone in a room hears it: convolved with a synthetic impulse response
     (a direct path plus noise decaying by 60 dB over a random RT60), then band-limited."""
-    from scipy.signal import butter, fftconvolve, sosfilt
+    from scipy.signal import fftconvolve
 
     rt60 = float(rng.uniform(*config.rt60_seconds))
     time = np.arange(int(rt60 * sample_rate)) / sample_rate
@@ -64,11 +64,22 @@ def simulated_room(signal: np.ndarray, sample_rate: int, config: AugmentConfig,
     response *= float(rng.uniform(0.1, 0.5)) / np.sqrt(np.sum(response ** 2))  # reverberant / direct energy
     response[0] = 1.0
     wet = fftconvolve(signal, response)[: signal.size]
-    band = [float(rng.uniform(*config.highpass_hz)), float(rng.uniform(*config.lowpass_hz))]
-    band[1] = min(band[1], 0.95 * sample_rate / 2)
-    filtered = sosfilt(butter(4, band, btype="bandpass", fs=sample_rate, output="sos"), wet)
-    peak_before, peak_after = np.max(np.abs(signal)) or 1.0, np.max(np.abs(filtered)) or 1.0
-    return (filtered * (peak_before / peak_after)).astype(np.float32)
+    low, high = float(rng.uniform(*config.highpass_hz)), float(rng.uniform(*config.lowpass_hz))
+    band = (low, min(high, 0.95 * sample_rate / 2))
+    return with_peak_of(band_pass(wet, band, sample_rate), signal)
+
+
+def band_pass(signal: np.ndarray, band: tuple[float, float], sample_rate: int) -> np.ndarray:
+    """A microphone's band: 4th-order Butterworth band-pass (second-order sections)."""
+    from scipy.signal import butter, sosfilt
+
+    return sosfilt(butter(4, band, btype="bandpass", fs=sample_rate, output="sos"), signal)
+
+
+def with_peak_of(processed: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """`processed` scaled to the peak level of `original`, as float32 (the level stays the gain's job)."""
+    peak_before, peak_after = np.max(np.abs(original)) or 1.0, np.max(np.abs(processed)) or 1.0
+    return (processed * (peak_before / peak_after)).astype(np.float32)
 
 
 def mask_features(matrix: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

@@ -139,8 +139,8 @@ def run_training(request: TrainRequest, config=None) -> Path:
         "total_seconds": round(time.monotonic() - started, 1),
         "device": result.device,
         "test": classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
-        "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
-        "shared_labels": shared_metrics(dataset, split, test_targets, test_probabilities, labels),
+        "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels, spaces),
+        "shared_labels": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
         "label_spaces": spaces,
         "corpora": corpus_summary(dataset),
         "skipped_files": [[str(p), why] for p, why in dataset.skipped],
@@ -166,28 +166,19 @@ def masked_probabilities(probabilities: np.ndarray, masks: np.ndarray) -> np.nda
 
 def label_spaces(dataset: Dataset, labels: list[str]) -> dict[str, list[str]]:
     """The labels each corpus defines (those its files carry), in model order."""
-    return {name: [label for label in labels if any(u.corpus == name and u.label == label for u in dataset.utterances)]
-            for name in dataset.corpora}
+    pairs = {(u.corpus, u.label) for u in dataset.utterances}
+    return {name: [label for label in labels if (name, label) in pairs] for name in dataset.corpora}
 
 
 def per_corpus_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
-                       labels: list[str]) -> dict[str, dict]:
-    """Each corpus's test speakers scored over the labels that corpus defines (RAVDESS 8, CREMA-D 6)."""
-    from train.evaluate import restricted_metrics
-
-    spaces = label_spaces(dataset, labels)
-    corpora = np.array([dataset.utterances[i].corpus for i in split.test])
-    return {name: restricted_metrics(targets[corpora == name], probabilities[corpora == name], labels, spaces[name])
-            for name in sorted(set(corpora.tolist()))}
-
-
-def shared_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
-                   labels: list[str]) -> dict[str, dict]:
-    """Each corpus's test speakers scored on the six labels every corpus shares (cross-corpus scale)."""
+                       labels: list[str], subsets: dict[str, list[str]] | None = None) -> dict[str, dict]:
+    """Each corpus's test speakers scored over its own labels in `subsets` (RAVDESS 8, CREMA-D 6), or
+    over the six labels every corpus shares when `subsets` is None (the cross-corpus scale)."""
     from train.evaluate import restricted_metrics
 
     corpora = np.array([dataset.utterances[i].corpus for i in split.test])
-    return {name: restricted_metrics(targets[corpora == name], probabilities[corpora == name], labels, SHARED_LABELS)
+    return {name: restricted_metrics(targets[corpora == name], probabilities[corpora == name], labels,
+                                     subsets[name] if subsets else SHARED_LABELS)
             for name in sorted(set(corpora.tolist()))}
 
 

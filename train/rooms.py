@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from train.augment import band_pass, with_peak_of
+
 ROOM_SEED = 2026
 ROOM_COUNT = 24  # distinct rooms; clips are assigned to them at random
 
@@ -34,7 +36,8 @@ class RoomCondition:
         return (f"shoebox rooms {self.length_m[0]:g}-{self.length_m[1]:g} x {self.width_m[0]:g}-{self.width_m[1]:g} x "
                 f"{self.height_m[0]:g}-{self.height_m[1]:g} m, RT60 {self.rt60_s[0]:g}-{self.rt60_s[1]:g} s, talker "
                 f"{self.distance_m[0]:g}-{self.distance_m[1]:g} m away (image-source method); microphone band "
-                f"{self.band_hz[0]:g}-{self.band_hz[1]:g} Hz; pink noise at {self.snr_db[0]:g}-{self.snr_db[1]:g} dB SNR")
+                f"{self.band_hz[0]:g}-{self.band_hz[1]:g} Hz; "
+                f"pink noise at {self.snr_db[0]:g}-{self.snr_db[1]:g} dB SNR")
 
 
 def room_impulse_responses(condition: RoomCondition, sample_rate: int, count: int = ROOM_COUNT,
@@ -82,16 +85,14 @@ def pink_noise(count: int, rng: np.random.Generator) -> np.ndarray:
 def rerecord(signal: np.ndarray, response: np.ndarray, condition: RoomCondition, sample_rate: int,
              rng: np.random.Generator) -> np.ndarray:
     """`signal` played in the room of `response`, picked up by the cheap microphone, with noise."""
-    from scipy.signal import butter, fftconvolve, sosfilt
+    from scipy.signal import fftconvolve
 
     wet = fftconvolve(signal.astype(np.float64), response)[: signal.size]
-    band = butter(4, condition.band_hz, btype="bandpass", fs=sample_rate, output="sos")
-    heard = sosfilt(band, wet)
+    heard = band_pass(wet, condition.band_hz, sample_rate)
     power = float(np.mean(heard ** 2)) or 1e-10
     snr = float(rng.uniform(*condition.snr_db))
     heard = heard + pink_noise(heard.size, rng) * np.sqrt(power / 10 ** (snr / 10))
-    peak = np.max(np.abs(heard)) or 1.0
-    return (heard * (np.max(np.abs(signal)) / peak)).astype(np.float32)
+    return with_peak_of(heard, signal)
 
 
 def rerecord_all(signals: list[np.ndarray], sample_rate: int, responses: list[np.ndarray],
