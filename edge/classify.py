@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from edge.audio import is_audio_file, read_audio
+from edge.audio import audio_info, is_audio_file, stream_audio
 from edge.corpora import parse_any
 from edge.runtime import EdgeModel
-from edge.windowing import clip_features, trim_silence, window_starts
+from edge.vad import NO_SPEECH, SpeechDetector, SpeechShare, SpeechTracker, window_speech
+from edge.windowing import LoudSpan, WindowCutter, hop_samples, window_input
 
 
 @dataclass(frozen=True)
 class WindowResult:
-    start: float  # seconds into the clip (after the clip's silent ends are cut, with trim="clip")
+    start: float  # seconds into the file
     end: float
     label: str
     confidence: float
@@ -30,9 +32,9 @@ class WindowResult:
 @dataclass(frozen=True)
 class ClipResult:
     path: str
-    label: str
+    label: str  # an emotion, or "no speech" when no window held speech
     confidence: float
-    probabilities: dict[str, float]
+    probabilities: dict[str, float]  # empty for "no speech"
     duration: float  # seconds of audio in the file
     windows: list[WindowResult] = field(default_factory=list)
 
@@ -52,37 +54,102 @@ def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, f
 TRIM_MODES = ("clip", "window", "none")
 
 
-def window_probabilities(model: EdgeModel, signal: np.ndarray, hop_seconds: float,
-                         trim_windows: bool = False) -> tuple[np.ndarray, list[int]]:
-    """Probabilities of every window of a clip and the windows' start samples. The windows and their
-    features come from `clip_features`, the function the training evaluation scores clips with."""
+@dataclass(frozen=True)
+class ClassifySettings:
+    trim: str = "clip"  # "clip": cut the clip's silent ends first, as training did; "window": each window's, as listen does
+    hop_seconds: float | None = None  # None: the model's own (bundle.clip_hop_seconds, 0.5 s)
+    keep_windows: bool = False  # also return every window's result (memory grows with the file's length)
+
+    def __post_init__(self) -> None:
+        if self.trim not in TRIM_MODES:
+            raise ValueError(f"trim must be one of {', '.join(TRIM_MODES)}, got {self.trim!r}")
+
+
+class _Tally:
+    """Window results of one clip as they come: the sum of the speech windows' probabilities."""
+
+    def __init__(self, model: EdgeModel, settings: ClassifySettings, detector: SpeechDetector | None) -> None:
+        self.model, self.settings, self.detector = model, settings, detector
+        self.params = model.bundle.params
+        self.sum = np.zeros(len(model.labels), dtype=np.float64)
+        self.speech_windows = 0
+        self.windows: list[WindowResult] = []
+
+    def add(self, start: int, window: np.ndarray, speech: SpeechShare | None, offset: int) -> None:
+        rate = self.params.sample_rate
+        times = ((offset + start) / rate, (offset + start + self.params.window_samples) / rate)
+        if speech is not None and not speech.is_speech:
+            if self.settings.keep_windows:
+                self.windows.append(WindowResult(*times, NO_SPEECH, 0.0, {}))
+            return
+        probabilities = self.model.predict(window_input(window, self.params, self.settings.trim == "window"))
+        self.sum += probabilities
+        self.speech_windows += 1
+        if self.settings.keep_windows:
+            self.windows.append(WindowResult(*times, *labelled(probabilities, self.model.labels)))
+
+    def result(self, path: str, duration: float) -> ClipResult:
+        if not self.speech_windows:
+            return ClipResult(path, NO_SPEECH, 0.0, {}, duration, self.windows)
+        label, confidence, table = labelled(self.sum / self.speech_windows, self.model.labels)
+        return ClipResult(path, label, confidence, table, duration, self.windows)
+
+
+def classify_blocks(model: EdgeModel, blocks: Callable[[], Iterable[np.ndarray]], path: str = "",
+                    settings: ClassifySettings = ClassifySettings(), detector: SpeechDetector | None = None) -> ClipResult:
+    """A clip given as blocks of audio at the model's rate (`blocks()` restarts it: trim="clip" reads it
+    twice, once to find the loud span) -> its label. Windows are cut, featured and classified as the
+    blocks arrive, so memory does not depend on the clip's length. Windows the detector finds no speech
+    in are skipped; a clip without a speech window is labelled "no speech"."""
     params = model.bundle.params
-    hop = max(1, int(round(hop_seconds * params.sample_rate)))  # as clip_features rounds it
-    starts = window_starts(max(signal.size, params.window_samples), params.window_samples, hop)  # short clips repeat
-    return model.predict_batch(clip_features(signal, params, hop_seconds, trim_windows)), starts
+    first, last, length = _span(blocks) if settings.trim == "clip" else (0, None, None)
+    hop_seconds = model.bundle.clip_hop_seconds if settings.hop_seconds is None else settings.hop_seconds
+    cutter = WindowCutter(params.window_samples, hop_samples(hop_seconds, params.sample_rate))
+    tracker = SpeechTracker(detector, params.window_samples + cutter.hop) if detector else None
+    tally = _Tally(model, settings, detector)
+    for piece in _between(blocks(), first, last, cutter.hop):
+        if tracker:
+            tracker.push(piece)  # at most a hop at a time: the tracker keeps a window and a hop of frames
+        for start, window in cutter.push(piece):
+            tally.add(start, window, tracker.share(start, start + window.size) if tracker else None, first)
+    for start, window in cutter.finish():
+        short = tracker and cutter.total < window.size  # a short clip repeated: judge the repeated window
+        speech = (window_speech(detector, window) if short else tracker.share(start, start + window.size)) if tracker else None
+        tally.add(start, window, speech, first)
+    return tally.result(path, (cutter.total if length is None else length) / params.sample_rate)
+
+
+def _span(blocks: Callable[[], Iterable[np.ndarray]]) -> tuple[int, int, int]:
+    """(first, last) samples of the clip's loud span, and the clip's length."""
+    loud = LoudSpan()
+    for block in blocks():
+        loud.push(block)
+    return (*loud.span(), loud.total)
+
+
+def _between(blocks: Iterable[np.ndarray], first: int, last: int | None, piece: int) -> Iterator[np.ndarray]:
+    """The samples [first, last) of a stream of blocks (last None: to the end), at most `piece` at a time."""
+    position = 0
+    for block in blocks:
+        lo, hi = max(first - position, 0), block.size if last is None else min(last - position, block.size)
+        position += block.size
+        for start in range(lo, hi, piece):
+            yield block[start: min(start + piece, hi)]
 
 
 def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: str = "clip",
-                    hop_seconds: float | None = None) -> ClipResult:
-    """One clip at the model's rate -> its label. trim: "clip" cuts the clip's silent ends first, as
-    training did; "window" cuts each window's instead, as listen does; "none" cuts nothing."""
-    if trim not in TRIM_MODES:
-        raise ValueError(f"trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
-    params = model.bundle.params
-    clip = trim_silence(signal) if trim == "clip" else signal
-    hop_seconds = model.bundle.clip_hop_seconds if hop_seconds is None else hop_seconds
-    probabilities, starts = window_probabilities(model, clip, hop_seconds, trim_windows=trim == "window")
-    rate = params.sample_rate
-    windows = [WindowResult(s / rate, (s + params.window_samples) / rate, *labelled(p, model.labels))
-               for s, p in zip(starts, probabilities)]
-    label, confidence, table = labelled(probabilities.mean(axis=0), model.labels)
-    return ClipResult(path, label, confidence, table, signal.size / rate, windows)
+                    hop_seconds: float | None = None, detector: SpeechDetector | None = None,
+                    keep_windows: bool = True) -> ClipResult:
+    """One clip already in memory, at the model's rate -> its label (see `classify_blocks`)."""
+    return classify_blocks(model, lambda: [signal], path, ClassifySettings(trim, hop_seconds, keep_windows), detector)
 
 
-def classify_file(model: EdgeModel, path: str | Path, trim: str = "clip", hop_seconds: float | None = None) -> ClipResult:
-    """Any file soundfile reads, any rate or channel count."""
-    signal = read_audio(path, model.bundle.params.sample_rate)
-    return classify_signal(model, signal, str(path), trim, hop_seconds)
+def classify_file(model: EdgeModel, path: str | Path, settings: ClassifySettings = ClassifySettings(),
+                  detector: SpeechDetector | None = None) -> ClipResult:
+    """Any file soundfile reads, any rate or channel count, any length: streamed from disk in blocks."""
+    rate = model.bundle.params.sample_rate
+    audio_info(path)  # header and file-type checks before anything is decoded
+    return classify_blocks(model, lambda: stream_audio(path, rate), str(path), settings, detector)
 
 
 def expand_audio_paths(paths: list[Path]) -> list[Path]:

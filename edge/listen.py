@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ import soundfile
 
 from edge.features import float_to_pcm16
 from edge.sources import AudioSourceError, ChunkQueue
-from edge.stream import SILENCE, StreamClassifier, StreamStats, WindowPrediction
+from edge.stream import NOT_CLASSIFIED, StreamClassifier, StreamStats, WindowPrediction
 
 POLL_SECONDS = 0.25
 DEFAULT_STALL_SECONDS = 5.0  # a live microphone delivers a chunk every 64 ms; 5 s of nothing means it is gone
@@ -23,6 +25,7 @@ METER_FLOOR_DB = -60.0
 class AudioSource(Protocol):
     rate: int
     finished: bool
+    error: str | None
     chunks: ChunkQueue
 
     def read(self, timeout: float) -> bytes | None: ...
@@ -36,29 +39,44 @@ class ListenResult:
     stats: StreamStats
     overflows: int
     dropped: int
-    interrupted: bool = False
+    stopped_by: str | None = None  # "Ctrl-C" or "SIGTERM" when asked to stop
+    error: str | None = None  # why the audio ended early (the microphone or sound server went away)
 
     def summary(self) -> str:
         return (f"listened to {self.stats.summary()}; input overflows {self.overflows}, "
-                f"dropped chunks {self.dropped}" + ("; stopped by Ctrl-C" if self.interrupted else ""))
+                f"dropped chunks {self.dropped}" + (f"; stopped by {self.stopped_by}" if self.stopped_by else ""))
+
+
+class StopRequested(KeyboardInterrupt):
+    """SIGTERM (a service manager stopping us): ends `listen` like Ctrl-C, with the summary."""
+
+
+def stop_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise StopRequested("SIGTERM")
+    signal.signal(signal.SIGTERM, handler)
 
 
 def run_stream(source: AudioSource, classifier: StreamClassifier, on_prediction: Callable[[WindowPrediction], None],
                duration: float | None = None, stall_seconds: float = DEFAULT_STALL_SECONDS) -> ListenResult:
-    """Read chunks until the source ends, `duration` seconds of audio were heard, or Ctrl-C."""
+    """Read chunks until the source ends, `duration` seconds of audio were heard, Ctrl-C or SIGTERM, or
+    the audio stream dies (then `result.error` says why). Always returns the result, for the summary."""
     result = ListenResult(classifier.stats, 0, 0)
     try:
         while duration is None or classifier.stats.seconds < duration:
             chunk = source.read(POLL_SECONDS)
             if chunk is None:
                 if source.finished:
+                    result.error = source.error
                     break
                 _check_alive(source, stall_seconds)
                 continue
             for prediction in classifier.push(chunk):
                 on_prediction(prediction)
-    except KeyboardInterrupt:
-        result.interrupted = True
+    except KeyboardInterrupt as stop:
+        result.stopped_by = str(stop) or "Ctrl-C"
+    except AudioSourceError as error:
+        result.error = str(error)
     finally:
         result.overflows, result.dropped = source.chunks.overflows, source.chunks.dropped
     return result
@@ -84,7 +102,7 @@ def meter(level_db: float, width: int = 10) -> str:
 
 def terminal_line(p: WindowPrediction) -> str:
     """`  12.5 s  angry      ██████████·········· 0.52   level ███████··· -21 dB`"""
-    confidence = f"{bar(p.confidence)} {p.confidence:.2f}" if p.label != SILENCE else " " * (BAR_WIDTH + 5)
+    confidence = f"{bar(p.confidence)} {p.confidence:.2f}" if p.label not in NOT_CLASSIFIED else " " * (BAR_WIDTH + 5)
     return f"{p.time:7.1f} s  {p.label:<10} {confidence}   level {meter(p.level_db)} {p.level_db:4.0f} dB"
 
 
@@ -110,23 +128,43 @@ class Printer:
 
 
 class WindowSaver:
-    """--save-dir: each classified (non-silent) window as a WAV plus one JSON line in predictions.jsonl."""
+    """--save-dir: each classified window as a WAV plus one JSON line in predictions.jsonl. A file is
+    written under a temporary name and renamed, so a full disk never leaves half a WAV; after a write
+    error saving stops (said once on stderr) and listening goes on."""
 
-    def __init__(self, directory: Path, classifier: StreamClassifier) -> None:
+    def __init__(self, directory: Path, classifier: StreamClassifier, errors: TextIO | None = None) -> None:
         self.directory, self.classifier = directory, classifier
-        directory.mkdir(parents=True, exist_ok=True)
+        self.errors = errors or sys.stderr
         self.count = 0
+        self.failed: str | None = None
 
     def __call__(self, prediction: WindowPrediction) -> None:
-        if prediction.label == SILENCE:
+        if prediction.label in NOT_CLASSIFIED or self.failed:
             return
-        self.count += 1
-        name = f"{self.count:05d}_{prediction.start:08.2f}s_{prediction.label}.wav"
-        audio = self.classifier.window_audio(prediction)
-        soundfile.write(self.directory / name, float_to_pcm16(audio), self.classifier.params.sample_rate,
-                        subtype="PCM_16")
-        with open(self.directory / "predictions.jsonl", "a") as log:
-            log.write(json.dumps({"file": name, **prediction.to_dict()}) + "\n")
+        name = f"{self.count + 1:05d}_{prediction.start:08.2f}s_{prediction.label}.wav"
+        partial = self.directory / f".{name}.part"
+        try:
+            soundfile.write(partial, float_to_pcm16(self.classifier.window_audio(prediction)),
+                            self.classifier.params.sample_rate, subtype="PCM_16", format="WAV")
+            os.replace(partial, self.directory / name)
+            self.count += 1
+            with open(self.directory / "predictions.jsonl", "a") as log:
+                log.write(json.dumps({"file": name, **prediction.to_dict()}) + "\n")
+        except (OSError, RuntimeError) as error:  # soundfile reports a full disk as a RuntimeError
+            partial.unlink(missing_ok=True)
+            self.failed = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self.errors.write(f"warning: cannot save windows in {self.directory} any more ({self.failed}); "
+                              "listening goes on without saving\n")
+
+
+def prepare_save_dir(directory: Path) -> None:
+    """Create --save-dir and prove it writable before listening starts; OSError/ValueError say why not."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"--save-dir {directory} is a file, not a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / ".edge-ser-write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def fan_out(*handlers: Callable[[WindowPrediction], None]) -> Callable[[WindowPrediction], None]:

@@ -16,7 +16,7 @@ import numpy as np
 ZERO_CROSSINGS = 16  # sinc lobes kept each side: ~70 dB stop band with the Kaiser window below
 KAISER_BETA = 8.6  # Kaiser's beta for ~-90 dB side lobes (Kaiser & Schafer 1980)
 ROLLOFF = 0.945  # pass band edge as a fraction of the lower Nyquist (resampy/soxr-like default)
-BLOCK = 8192  # output samples computed per vectorised step (bounds memory for long files)
+BLOCK_TAPS = 1 << 20  # output samples x filter taps computed per vectorised step: ~12 MB of temporaries at any ratio
 
 
 @functools.lru_cache(maxsize=8)
@@ -72,7 +72,8 @@ class Resampler:
         return self._emit(max(total, self._next_output))
 
     def _emit(self, end: int) -> np.ndarray:
-        pieces = [self._compute(start, min(start + BLOCK, end)) for start in range(self._next_output, end, BLOCK)]
+        block = max(1, BLOCK_TAPS // (2 * self.half_width))
+        pieces = [self._compute(start, min(start + block, end)) for start in range(self._next_output, end, block)]
         self._next_output = end
         lowest_needed = (end * self.down) // self.up - self.half_width + 1
         drop = max(0, lowest_needed - self._buffer_start)

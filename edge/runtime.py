@@ -170,6 +170,9 @@ class EdgeModel:
         if tuple(self._input["shape"]) != expected:
             raise ModelBundleError(f"{self.path}: input shape {tuple(self._input['shape'])} does not match its "
                                    f"feature params {expected}")
+        if tuple(self._output["shape"]) != (1, len(self.bundle.labels)):
+            raise ModelBundleError(f"{self.path}: the network gives {tuple(self._output['shape'])[-1]} outputs but its "
+                                   f"bundle names {len(self.bundle.labels)} labels")
 
     def _interpreter(self, delegates: list):
         try:

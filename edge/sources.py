@@ -21,6 +21,7 @@ CHUNK_SECONDS = 0.064  # 1024 samples at 16 kHz per callback: 16 wake-ups a seco
 QUEUE_SECONDS = 10.0  # audio the queue holds before chunks are dropped (consumer too slow)
 CANDIDATE_RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000)
 PA_INPUT_OVERFLOW = 0x2  # paInputOverflow in PortAudio's callback status flags
+POLL_PUT_SECONDS = 0.1  # a file source re-checks for close() this often while the queue is full
 
 
 class AudioSourceError(Exception):
@@ -169,6 +170,7 @@ class MicrophoneSource:
             self.channels = _channels_for(self.pa, self.device.index, self.device.max_channels, self.rate) or 1
             self.chunks = ChunkQueue(self.rate)
             self.finished = False  # a microphone never runs out
+            self.error: str | None = None
             with quiet_stderr():
                 self.stream = self.pa.open(format=self.pyaudio.paInt16, channels=self.channels, rate=self.rate,
                                            input=True, input_device_index=self.device.index,
@@ -212,19 +214,22 @@ class MicrophoneSource:
 
 
 class FileSource:
-    """A file played into the same chunk queue as the microphone, paced in real time or as fast as possible."""
+    """A file played into the same chunk queue as the microphone, paced in real time or as fast as
+    possible. Decoded a block at a time, so an hour-long file needs no more memory than a short one."""
 
     def __init__(self, path: str | Path, realtime: bool = False) -> None:
-        from edge.audio import AudioReadError, read_pcm16
+        from edge.audio import AudioReadError, mono_blocks
 
         self.path = Path(path)
         try:
-            self.samples, self.rate = read_pcm16(self.path)
+            info, self._blocks = mono_blocks(self.path)
         except AudioReadError as error:
             raise AudioSourceError(str(error)) from None
+        self.rate = info.rate
         self.realtime = realtime
         self.chunks = ChunkQueue(self.rate)
         self.finished = False
+        self.error: str | None = None  # a decoding error part-way through the file
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._play, daemon=True)
         self._thread.start()
@@ -233,15 +238,32 @@ class FileSource:
         return f"file {self.path} at {self.rate} Hz"
 
     def _play(self) -> None:
-        step = self.chunks.chunk_samples
-        started = time.monotonic()
-        for offset in range(0, self.samples.size, step):
-            if self._stop.is_set():
-                return
-            if self.realtime:
-                time.sleep(max(0.0, started + offset / self.rate - time.monotonic()))
-            self.chunks.queue.put(self.samples[offset: offset + step].tobytes())  # blocks: a file loses nothing
+        from edge.audio import AudioReadError
+        from edge.features import float_to_pcm16
+
+        step, played, started = self.chunks.chunk_samples, 0, time.monotonic()
+        try:
+            for block in self._blocks:
+                pcm = float_to_pcm16(block)
+                for offset in range(0, pcm.size, step):
+                    if self.realtime:
+                        time.sleep(max(0.0, started + played / self.rate - time.monotonic()))
+                    if not self._put(pcm[offset: offset + step].tobytes()):
+                        return
+                    played += min(step, pcm.size - offset)
+        except AudioReadError as error:
+            self.error = str(error)
         self.finished = True
+
+    def _put(self, chunk: bytes) -> bool:
+        """Wait for room in the queue (a file loses nothing); False once the source is closed."""
+        while not self._stop.is_set():
+            try:
+                self.chunks.queue.put(chunk, timeout=POLL_PUT_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read(self, timeout: float) -> bytes | None:
         return self.chunks.read(timeout)

@@ -17,9 +17,11 @@ from edge.classify import labelled
 from edge.features import StreamingFeatures, pcm16_to_float, window_features
 from edge.resample import Resampler
 from edge.runtime import EdgeModel
+from edge.vad import NO_SPEECH, SpeechDetector, SpeechTracker
 from edge.windowing import frame_power, trim_window_frames
 
 SILENCE, UNCERTAIN = "silence", "uncertain"
+NOT_CLASSIFIED = (SILENCE, NO_SPEECH)  # windows the emotion model never saw
 DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
 DEFAULT_SILENCE_DB = -50.0  # window RMS in dBFS; a quiet room is about -60, speech at arm's length -35 to -20
 DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the default hop
@@ -47,10 +49,10 @@ class WindowPrediction:
     time: float  # seconds of stream audio heard when the decision was made (= window end)
     start: float  # the window, in seconds of stream audio at the model's rate
     end: float
-    label: str  # an emotion, "uncertain" or "silence" (after smoothing)
-    confidence: float  # smoothed probability of `label` (0 for silence)
+    label: str  # an emotion, "uncertain", "silence" or "no speech" (after smoothing)
+    confidence: float  # smoothed probability of `label` (0 for silence and no speech)
     level_db: float  # RMS of the window, dBFS
-    window_label: str | None = None  # this window alone, before smoothing (None when silent)
+    window_label: str | None = None  # this window alone, before smoothing (None when not classified)
     probabilities: dict[str, float] = field(default_factory=dict)  # this window alone
 
     def to_dict(self) -> dict:
@@ -87,7 +89,8 @@ class StreamStats:
 class StreamClassifier:
     """Feed int16 chunks at `input_rate`; get a prediction every hop once a whole window is heard."""
 
-    def __init__(self, model: EdgeModel, input_rate: int, settings: ListenSettings = ListenSettings()) -> None:
+    def __init__(self, model: EdgeModel, input_rate: int, settings: ListenSettings = ListenSettings(),
+                 detector: SpeechDetector | None = None) -> None:
         self.model, self.settings = model, settings
         self.params = model.bundle.params
         self.hop_frames = self._hop_frames(settings.hop_seconds)
@@ -95,6 +98,8 @@ class StreamClassifier:
         self.features = StreamingFeatures(self.params)
         self.smoother = Smoother(settings.smoothing)
         self.stats = StreamStats()
+        keep = self.params.window_samples + 2 * self.hop_frames * self.params.hop_length
+        self.speech = SpeechTracker(detector, keep) if detector else None
         self._frames = np.zeros((0, self.params.n_coefficients), dtype=np.float32)  # the last window - 1 frames
         self._power = np.zeros(0)  # the mean square of the audio under each of those frames (window trimming)
         self._audio = np.zeros(0, dtype=np.float32)  # recent stream audio, enough to hold the next window
@@ -121,6 +126,8 @@ class StreamClassifier:
         self._samples_seen += samples.size
         self.stats.seconds = self._samples_seen / self.params.sample_rate
         self._remember(samples)
+        if self.speech:
+            self.speech.push(samples)
         self._unfed.append(samples)
         if self._samples_seen < self._samples_for_next_window():
             return []  # features are computed once per hop, not per chunk: numpy's per-call cost dominates
@@ -172,6 +179,12 @@ class StreamClassifier:
         covered = (self.params.frames_per_window - 1) * self.params.hop_length + self.params.win_length
         return self._audio[offset: offset + covered]
 
+    def _speech_gate(self, start: int, end: int) -> str | None:
+        """NO_SPEECH when the detector heard no speech in the window, else None."""
+        if self.speech is None or self.speech.share(start, end).is_speech:
+            return None
+        return NO_SPEECH
+
     def _predict(self, first_frame: int, frames: np.ndarray, power: np.ndarray) -> WindowPrediction:
         rate, hop = self.params.sample_rate, self.params.hop_length
         start = first_frame * hop
@@ -179,10 +192,11 @@ class StreamClassifier:
         window = self._audio_slice(start)
         level = level_db(window)
         self.stats.windows += 1
-        if level < self.settings.silence_db:
+        gate = SILENCE if level < self.settings.silence_db else self._speech_gate(start, end)
+        if gate:
             self.smoother.reset()
-            self.stats.labels[SILENCE] += 1
-            return WindowPrediction(end / rate, start / rate, end / rate, SILENCE, 0.0, level)
+            self.stats.labels[gate] += 1
+            return WindowPrediction(end / rate, start / rate, end / rate, gate, 0.0, level)
         if self.settings.trim_windows:
             frames = trim_window_frames(frames, power)
         raw = self.model.predict(window_features(frames, self.params))

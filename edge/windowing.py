@@ -25,8 +25,9 @@ def frame_power(signal: np.ndarray, frame: int, hop: int) -> np.ndarray:
 
 
 def loud_span(power: np.ndarray, top_db: float = TRIM_TOP_DB) -> tuple[int, int] | None:
-    """First and last frame whose power is within `top_db` of the loudest; None if all are silent."""
-    if power.size == 0 or power.max() <= 0:
+    """First and last frame whose power is within `top_db` of the loudest; None if all are silent
+    (or the power is not finite: the readers never deliver such audio, but a caller might)."""
+    if power.size == 0 or not np.isfinite(power).all() or power.max() <= 0:
         return None
     loud = np.flatnonzero(power >= power.max() * 10 ** (-top_db / 10))
     return int(loud[0]), int(loud[-1])
@@ -82,13 +83,74 @@ def clip_features(signal: np.ndarray, params, hop_seconds: float = CLIP_HOP_SECO
                   trim_windows: bool = False) -> np.ndarray:
     """All model inputs of one clip: (n_windows, frames_per_window, n_features). `trim_windows` cuts
     each window to its loud span first (what `listen` does; training and its evaluation do not)."""
+    hop = hop_samples(hop_seconds, params.sample_rate)
+    return np.stack([window_input(w, params, trim_windows) for w in clip_windows(signal, params.window_samples, hop)])
+
+
+def hop_samples(hop_seconds: float, sample_rate: int) -> int:
+    return max(1, int(round(hop_seconds * sample_rate)))
+
+
+def window_input(window: np.ndarray, params, trim_windows: bool = False) -> np.ndarray:
+    """One window of audio -> the model's input (frames_per_window, n_features)."""
     from edge.features import frame_features, window_features
 
-    hop = max(1, int(round(hop_seconds * params.sample_rate)))
-    inputs = []
-    for window in clip_windows(signal, params.window_samples, hop):
-        frames = frame_features(window, params)
-        if trim_windows:
-            frames = trim_window_frames(frames, frame_power(window, params.win_length, params.hop_length))
-        inputs.append(window_features(frames, params))
-    return np.stack(inputs)
+    frames = frame_features(window, params)
+    if trim_windows:
+        frames = trim_window_frames(frames, frame_power(window, params.win_length, params.hop_length))
+    return window_features(frames, params)
+
+
+class WindowCutter:
+    """`clip_windows` for a stream: push blocks of a clip, get (start, window) as soon as each window's
+    samples have arrived; `finish` gives the window flush with the end (or the repeated short clip).
+    Holds at most a window and a block of audio, whatever the clip's length."""
+
+    def __init__(self, window: int, hop: int) -> None:
+        self.window, self.hop = window, hop
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # clip index of _buffer[0]
+        self._next_start = 0
+        self.total = 0
+
+    def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        self._buffer = np.concatenate((self._buffer, samples))
+        self.total += samples.size
+        windows = []
+        while self._next_start + self.window <= self.total:
+            offset = self._next_start - self._buffer_start
+            windows.append((self._next_start, self._buffer[offset: offset + self.window]))
+            self._next_start += self.hop
+        keep_from = max(0, min(self._next_start, self.total - self.window))  # the tail window may still be needed
+        drop = max(0, keep_from - self._buffer_start)
+        self._buffer, self._buffer_start = self._buffer[drop:], self._buffer_start + drop
+        return windows
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        if self.total <= self.window:
+            return [] if self.total == self.window else [(0, fit_to_length(self._buffer, self.window))]
+        last = self.total - self.window
+        already = last % self.hop == 0  # window_starts: a start every hop, plus one flush with the end
+        return [] if already else [(last, self._buffer[last - self._buffer_start:])]
+
+
+class LoudSpan:
+    """`trim_silence`'s span for a stream: push blocks, then `span()` = the clip samples to keep."""
+
+    def __init__(self, top_db: float = TRIM_TOP_DB) -> None:
+        self.top_db = top_db
+        self._carry = np.zeros(0, dtype=np.float32)
+        self._power: list[np.ndarray] = []
+        self.total = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        self.total += samples.size
+        buffer = np.concatenate((self._carry, samples))
+        power = frame_power(buffer, TRIM_FRAME, TRIM_HOP)
+        self._power.append(power)
+        self._carry = buffer[power.size * TRIM_HOP:]
+
+    def span(self) -> tuple[int, int]:
+        power = np.concatenate(self._power) if self._power else np.zeros(0)
+        frames = loud_span(power, self.top_db)
+        return (0, self.total) if frames is None else (frames[0] * TRIM_HOP, frames[1] * TRIM_HOP + TRIM_FRAME)

@@ -123,8 +123,12 @@ def discover_manifest(manifest: Path) -> Dataset:
         raise DatasetError(f"manifest {manifest} needs a header with at least the columns path,label")
     dataset = Dataset([])
     corpus = "csv"
-    for row in rows:
-        path = (manifest.parent / row["path"]).resolve()
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        text = row["path"] or ""
+        if "\x00" in text or not text.strip():
+            dataset.skipped.append((manifest, f"line {number}: {'a NUL byte in' if text.strip() else 'no'} path"))
+            continue
+        path = (manifest.parent / text).resolve()
         label = LABEL_SYNONYMS.get((row["label"] or "").strip().lower())
         if label is None:
             dataset.skipped.append((path, f"unknown label {row['label']!r}"))
@@ -175,8 +179,8 @@ def _load_one(utterance: Utterance, sample_rate: int) -> np.ndarray | str:
         audio = read_audio(utterance.path, sample_rate)
     except AudioReadError as error:
         return str(error).split(": ", 1)[-1]
-    if not np.all(np.isfinite(audio)):
-        return "samples that are not finite numbers (NaN or Inf)"
+    except Exception as error:  # noqa: BLE001 - one bad file never stops a training run (issue 9)
+        return f"cannot read: {type(error).__name__}: {error}"
     if float(np.max(np.abs(audio))) < SILENCE_PEAK:
         return "silent (no sample above one 16-bit step)"
     return trim_silence(audio)
