@@ -14,13 +14,14 @@ ARGS   ?=
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
 .PHONY: help venv edge-venv sysdeps test test-slow explore train quantize compare tflite-runtime-env demo listen bench \
-        default-model open-model convert-shipped crosscorpus clean
+        default-model open-model convert-shipped crosscorpus soak clean
 
 help:
 	@echo "make demo                 edge install + the shipped model on the demo clips (no dataset needed)"
 	@echo "make listen [ARGS=...]    edge-ser listen on the default microphone"
 	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
 	@echo "make bench                features / inference / listen CPU, as ratios against peers"
+	@echo "make soak [SOAK_MINUTES=60]   listen on the virtual microphone for an hour: RSS, CPU, errors"
 	@echo "make test-slow            real-data training tests (minutes)"
 	@echo "make explore DATA=path    counts, waveforms, spectrograms, feature distributions per label"
 	@echo "make train DATA=path [CORPUS=ravdess] [ARGS='--epochs 30']"
@@ -104,6 +105,12 @@ listen: edge-venv
 # Figures as ratios against peers measured in the same run (these machines are shared and noisy).
 bench: venv edge-venv
 	$(PY) benchmarks/bench.py --edge-python $(EDGE_VENV)/bin/python $(ARGS)
+
+# `listen` (the edge install) on the virtual microphone for SOAK_MINUTES of speech, silence and noise:
+# RSS and CPU every minute; fails if RSS grows by more than 2 MB after the warm-up or anything crashed.
+SOAK_MINUTES ?= 60
+soak: venv edge-venv
+	$(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --edge-python $(EDGE_VENV)/bin/python
 
 # The shipped models. `default` (about 45 min on 2 cores): the estimate from `make train`'s recipe in
 # ESTIMATE_FOLDS speaker folds per corpus (every speaker tested once), then the final fit on every

