@@ -4,9 +4,12 @@
    other conversion modes of the run it came from when that run folder exists.
 2. Features for one 2 s window: ours (whole window; one 0.5 s hop streamed) against librosa and
    python_speech_features computing the same log-mel frames.
-3. `edge-ser listen` CPU over real-time audio from the PulseAudio virtual microphone, against a bare
-   PyAudio capture of the same microphone (the floor any Python listener pays).
-4. The edge-only environment's size against the host environment's.
+3. The voice-activity detector per 0.5 s hop, each installed backend, against our streamed features
+   for the same hop.
+4. `edge-ser listen` CPU over real-time audio from the PulseAudio virtual microphone, against a bare
+   PyAudio capture of the same microphone (the floor any Python listener pays) and against
+   `listen --vad none` (what the detector adds).
+5. The edge-only environment's size against the host environment's.
 
 Writes runs/bench/bench.json and bench.md, and prints the Markdown.
 """
@@ -128,11 +131,49 @@ def listen_section(edge_python: str, seconds: float) -> dict:
         with VirtualMic(Path(tmp) / "listen", 16000) as mic:
             listen = cpu_seconds_of([edge_python, "-m", "edge.cli", "listen", "--json", "--duration", str(seconds)],
                                     mic, seconds, audio)
+        with VirtualMic(Path(tmp) / "novad", 16000) as mic:
+            no_vad = cpu_seconds_of([edge_python, "-m", "edge.cli", "listen", "--json", "--vad", "none", "--duration",
+                                     str(seconds)], mic, seconds, audio)
         with VirtualMic(Path(tmp) / "bare", 16000) as mic:
             bare = cpu_seconds_of([edge_python, "-c", BARE_CAPTURE, str(seconds)], mic, seconds, audio)
     return {"audio_seconds": seconds, "listen_cpu_seconds": listen, "listen_percent_of_one_core": 100 * listen / seconds,
+            "listen_no_vad_percent_of_one_core": 100 * no_vad / seconds, "listen_vs_no_vad": listen / no_vad,
             "bare_capture_cpu_seconds": bare, "bare_percent_of_one_core": 100 * bare / seconds,
             "listen_vs_bare_capture": listen / bare if bare else None}
+
+
+VAD_TIMING = """
+import json, sys, time
+import numpy as np
+from edge.features import FeatureParams, StreamingFeatures
+from edge.vad import BACKENDS, SpeechTracker
+hop = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+def per_hop_ms(push, repeats):
+    push(hop)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        push(hop)
+    return 1000 * (time.perf_counter() - start) / repeats
+out = {"features_hop_ms": per_hop_ms(StreamingFeatures(FeatureParams()).push, 200)}
+for name, make in BACKENDS.items():
+    try:
+        out[name] = per_hop_ms(SpeechTracker(make(), 32000).push, 50)
+    except Exception as error:
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def vad_section(pythons: list[str]) -> dict:
+    """ms per 0.5 s hop of every detector installed in these environments (no TensorFlow in the process)."""
+    figures: dict = {}
+    for python in pythons:
+        out = subprocess.run([python, "-c", VAD_TIMING], capture_output=True, text=True, cwd=PROJECT)
+        if out.returncode == 0:
+            for name, ms in json.loads(out.stdout).items():
+                if ms is not None and name not in figures:
+                    figures[name] = ms
+    return figures
 
 
 def size_section(edge_python: str) -> dict:
@@ -162,11 +203,18 @@ def markdown(report: dict) -> str:
               f"| librosa | {f['librosa_window_ms']:.3f} | 1.00 |",
               f"| python_speech_features | {f['python_speech_features_window_ms']:.3f} | "
               f"{f['python_speech_features_window_ms'] / f['librosa_window_ms']:.2f} |", ""]
+    vad = report["vad"]
+    lines += ["## Voice-activity detector per 0.5 s hop (16 frames of 32 ms)", "",
+              "| detector | ms per hop | ratio to our streamed features for the hop |", "|---|---|---|"]
+    lines += [f"| {name} | {ms:.3f} | {ms / vad['features_hop_ms']:.2f} |" for name, ms in vad.items() if name != "features_hop_ms"]
+    lines += [f"| (peer) edge-ser features, one hop | {vad['features_hop_ms']:.3f} | 1.00 |", ""]
     listen = report["listen"]
     if "skipped" not in listen:
         lines += ["## listen CPU over real-time audio from the virtual microphone", "",
                   f"- edge-ser listen: {listen['listen_cpu_seconds']:.2f} s CPU for {listen['audio_seconds']:.0f} s of "
                   f"audio = **{listen['listen_percent_of_one_core']:.2f} % of one core**",
+                  f"- listen --vad none (peer): {listen['listen_no_vad_percent_of_one_core']:.2f} % of one core; "
+                  f"listen / listen --vad none = {listen['listen_vs_no_vad']:.2f}",
                   f"- bare PyAudio capture (peer): {listen['bare_percent_of_one_core']:.2f} % of one core; "
                   f"listen / bare = {listen['listen_vs_bare_capture']:.2f}", ""]
     size = report["size"]
@@ -184,6 +232,7 @@ def main() -> None:
     parser.add_argument("--listen-seconds", type=float, default=60.0)
     args = parser.parse_args()
     report = {"models": model_section(args.edge_python, args.repeats), "features": feature_section(args.repeats),
+              "vad": vad_section([args.edge_python, sys.executable]),
               "listen": listen_section(args.edge_python, args.listen_seconds), "size": size_section(args.edge_python)}
     out = PROJECT / "runs" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ class Bundle:
     params: FeatureParams
     clip_hop_seconds: float
     raw: dict
+    temperature: float = 1.0  # calibration.temperature: applied to every window's probabilities (edge/calibration.py)
 
 
 class _Flatbuffer:
@@ -114,7 +115,10 @@ def bundle_from_dict(raw: dict, source: str) -> Bundle:
     labels = tuple(raw.get("labels") or ())
     if len(labels) < 2:
         raise ModelBundleError(f"{source}: bundle lists fewer than two labels")
-    return Bundle(labels, params, float(raw.get("clip_hop_seconds", 0.5)), raw)
+    temperature = (raw.get("calibration") or {}).get("temperature", 1.0)
+    if not isinstance(temperature, (int, float)) or not 0.01 <= temperature <= 100:
+        raise ModelBundleError(f"{source}: calibration temperature {temperature!r} is not a number in [0.01, 100]")
+    return Bundle(labels, params, float(raw.get("clip_hop_seconds", 0.5)), raw, float(temperature))
 
 
 def read_bundle(model_path: str | Path) -> Bundle:

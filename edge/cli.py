@@ -179,6 +179,27 @@ def crosscorpus(
 
 
 @app.command()
+def calibrate(
+    runs: List[Path] = typer.Argument(..., help="Speaker-independent runs whose held-out predictions to fit on "
+                                      "(e.g. runs/default-fold1 ... : together they hold out every speaker once)."),
+    into: Optional[Path] = typer.Option(None, help="The run whose bundle gets the temperature (e.g. the final fit "
+                                        "runs/default-model; default: the one run given)."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+) -> None:
+    """Temperature scaling on held-out speakers: ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
+    with user_errors():
+        from train.calibrate import calibrate as calibrate_runs, markdown
+
+        if into is None and len(runs) != 1:
+            raise UserError("with several runs, --into names the run whose bundle gets the calibration", EXIT_USAGE)
+        target = into or runs[0]
+        report = calibrate_runs(tuple(runs), target, tuple(data or ()))
+    typer.echo(markdown(report))
+    typer.echo(f"stored in {target}/bundle.json (convert it with `edge-ser quantize {target}`); "
+               f"reports: {target}/calibration.md, calibration.json, reliability.png")
+
+
+@app.command()
 def explore(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
     corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
@@ -282,12 +303,30 @@ def info(
     for corpus, scores in raw.get("metrics_per_corpus", {}).items():
         typer.echo(f"  {corpus} held-out speakers: UA {scores['unweighted_accuracy']:.3f} over its "
                    f"{len(scores['labels'])} labels ({scores['n']} clips)")
+    for line in _calibration_lines(raw.get("calibration")):
+        typer.echo(line)
     if "conversion" in raw:
         conversion = raw["conversion"]
         typer.echo(f"conversion: {conversion['mode']}, accuracy {conversion['accuracy']:.4f} vs float "
                    f"{conversion['float_accuracy']:.4f} (drift {conversion['drift_pp']:+.2f} pp) on {conversion['evaluated_on']}")
     if "versions" in raw:
         typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in raw["versions"].items()))
+
+
+def _calibration_lines(calibration: Optional[dict]) -> list[str]:
+    if not calibration:
+        return ["calibration: none (probabilities as the network gives them; see `edge-ser calibrate`)"]
+    lines = [f"calibration: temperature {calibration['temperature']:.3f}, held-out ECE {calibration['ece_before']:.3f} -> "
+             f"{calibration['ece_after']:.3f} ({calibration['fitted_on']})"]
+    from edge.calibration import curve_from_dicts, threshold_for
+
+    for kind in ("windows", "clips"):
+        curve = curve_from_dicts(calibration.get("risk_coverage", {}).get(kind, []))
+        points = [(a, threshold_for(curve, a)) for a in (0.7, 0.8, 0.9)]
+        lines.append(f"  held-out {kind}: " + "; ".join(
+            f"{a:.0%} accurate at threshold {p.threshold:.2f} ({p.coverage:.0%} answered)" if p else f"{a:.0%} not reached"
+            for a, p in points))
+    return lines
 
 
 # ---------------------------------------------------------------- edge verbs (no TensorFlow)
@@ -415,7 +454,11 @@ def listen(
                               "the model's, 2 s)."),
     silence_db: float = typer.Option(-50.0, callback=in_range(-200, 0), help="Windows quieter than this RMS level (dBFS) are reported as silence."),
     smoothing: int = typer.Option(3, min=1, help="Average the probabilities of this many recent windows."),
-    threshold: float = typer.Option(0.35, callback=FRACTION, help="Below this smoothed confidence, say 'uncertain'."),
+    threshold: Optional[float] = typer.Option(None, callback=FRACTION, help="Below this smoothed confidence, say "
+                                              "'uncertain' (default 0.35)."),
+    target_accuracy: Optional[float] = typer.Option(None, callback=in_range(0, 1, above=True, below=True),
+                                                    help="Pick the threshold whose held-out windows reach this accuracy "
+                                                    "(from the model's calibration; instead of --threshold)."),
     trim_windows: bool = typer.Option(True, help="Cut each window to its loud span (pauses out), like the trimmed "
                                       "clips the model was trained on."),
     duration: Optional[float] = typer.Option(None, callback=POSITIVE, help="Stop after this many seconds of audio."),
@@ -440,6 +483,7 @@ def listen(
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop, silence_db, smoothing, threshold, trim_windows)
         if source is not None:
             audio = FileSource(source, realtime)
@@ -469,6 +513,27 @@ def listen(
     typer.echo(result.summary(), err=True)
     if result.error:
         fail(result.error)
+
+
+def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optional[float]) -> float:
+    """--threshold as given, or the one --target-accuracy picks from the bundle's held-out curve."""
+    from edge.calibration import curve_from_dicts, threshold_for
+    from edge.stream import DEFAULT_THRESHOLD
+
+    if target_accuracy is None:
+        return DEFAULT_THRESHOLD if threshold is None else threshold
+    if threshold is not None:
+        raise UserError("give --threshold or --target-accuracy, not both", EXIT_USAGE)
+    curve = curve_from_dicts(((bundle.raw.get("calibration") or {}).get("risk_coverage") or {}).get("windows", []))
+    if not curve:
+        raise UserError("this model carries no held-out risk-coverage curve (run `edge-ser calibrate` on its runs)")
+    point = threshold_for(curve, target_accuracy)
+    if point is None:
+        best = max(p.accuracy for p in curve if p.coverage > 0)
+        raise UserError(f"no threshold reaches {target_accuracy:.0%} on held-out windows (at best {best:.0%})")
+    typer.echo(f"threshold {point.threshold:.2f}: held-out windows {point.accuracy:.0%} accurate, "
+               f"{point.coverage:.0%} of them answered", err=True)
+    return point.threshold
 
 
 def _prepare(save_dir: Path, prepare) -> None:

@@ -38,7 +38,7 @@ def model_licence(corpora: list[str]) -> str:
     return f"NON-COMMERCIAL: the training data's terms carry over ({terms})"
 
 
-CACHE_VERSION = 2  # 2: silent and non-finite clips are skipped
+CACHE_VERSION = 3  # 2: silent and non-finite clips are skipped; 3: over-range float samples clipped
 SHOW_SKIPPED = 5  # names listed in a warning; the rest are counted
 
 

@@ -1,0 +1,264 @@
+"""`edge-ser calibrate RUN... --into FINAL`: temperature scaling fitted on held-out speakers.
+
+The speaker-fold runs that give a final fit its estimate (`make default-model`'s folds) between them
+hold out every speaker once. Their models' predictions on their own held-out speakers, over every
+label the network has (what the device reports, not the per-corpus masked scores), are the honest
+data to calibrate on: the training speakers' own predictions are over-confident by construction.
+One temperature T minimises the negative log-likelihood of those clips; it goes into the final
+run's bundle (and from there into every `.tflite` converted from it), with reliability figures
+before and after, per corpus, a reliability diagram and the risk-coverage curves `listen
+--target-accuracy` picks thresholds from. T is also cross-fitted (fitted on all folds but one,
+scored on that one) to show the figures do not depend on fitting and scoring on the same clips.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.calibration import apply_temperature
+from train.datasets import DatasetError
+
+ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
+TEMPERATURE_RANGE = (0.05, 20.0)
+COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
+TARGETS = (0.6, 0.7, 0.8, 0.9)  # accuracies the README and `info` report coverage at
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Uncalibrated window probabilities of held-out clips, as the runs' models gave them."""
+
+    labels: list[str]
+    windows: list[np.ndarray]  # per clip: (n_windows, n_labels)
+    targets: np.ndarray  # label index per clip
+    corpora: np.ndarray  # corpus per clip
+    folds: np.ndarray  # which run held the clip out
+
+    def subset(self, keep: np.ndarray) -> "HeldOut":
+        index = np.flatnonzero(keep)
+        return HeldOut(self.labels, [self.windows[i] for i in index], self.targets[index], self.corpora[index],
+                       self.folds[index])
+
+
+def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()) -> HeldOut:
+    """Every run's model on its own test speakers' clips (windows as the training report scores them)."""
+    windows, targets, corpora, folds, labels = [], [], [], [], None
+    for fold, run_dir in enumerate(run_dirs):
+        run_labels, clips, run_targets, run_corpora, predict = _run_test_set(Path(run_dir), data)
+        if labels is not None and run_labels != labels:
+            raise DatasetError(f"{run_dir} has labels {run_labels}, the other runs {labels}")
+        labels = run_labels
+        counts = [len(c) for c in clips]
+        flat = predict(np.concatenate(clips)) if clips else np.zeros((0, len(labels)))
+        windows += np.split(flat, np.cumsum(counts)[:-1]) if clips else []
+        targets += run_targets
+        corpora += run_corpora
+        folds += [fold] * len(clips)
+    if not windows:
+        raise DatasetError("the runs have no held-out clips")
+    return HeldOut(labels, windows, np.array(targets), np.array(corpora), np.array(folds))
+
+
+def _run_test_set(run_dir: Path, data: tuple[Path, ...]):
+    import keras
+
+    from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
+
+    try:
+        bundle = json.loads((run_dir / "bundle.json").read_text())
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{run_dir} is not a training run ({error})") from None
+    if bundle.get("split", {}).get("kind") != "speaker" or not (run_dir / "model.keras").is_file():
+        raise DatasetError(f"{run_dir}: calibrate needs speaker-independent runs with a model (e.g. the --folds runs)")
+    request, seed = request_from_bundle(bundle, data)
+    dataset = load_datasets(request)
+    split = make_split(dataset, request, seed)
+    labels = list(bundle["labels"])
+    test = [i for i in split.test if dataset.utterances[i].label in labels]
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        return np.concatenate([model(windows[i:i + 512], training=False).numpy() for i in range(0, len(windows), 512)])
+
+    return (labels, eval_clips(dataset, tuple(test), request.params, request.cache_dir),
+            [labels.index(dataset.utterances[i].label) for i in test], [dataset.utterances[i].corpus for i in test],
+            predict)
+
+
+def clip_probabilities(held: HeldOut, temperature: float) -> np.ndarray:
+    """Each clip's mean over its windows of the calibrated window probabilities (what `classify` reports)."""
+    return np.stack([apply_temperature(w, temperature).mean(axis=0) for w in held.windows])
+
+
+def window_probabilities(held: HeldOut, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every window's calibrated probabilities and its clip's label (what `listen` decides on)."""
+    flat = apply_temperature(np.concatenate(held.windows), temperature)
+    return flat, np.repeat(held.targets, [len(w) for w in held.windows])
+
+
+def negative_log_likelihood(probabilities: np.ndarray, targets: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(targets)), targets], 1e-12))))
+
+
+def fit_temperature(held: HeldOut) -> float:
+    """The T in TEMPERATURE_RANGE that minimises the clips' negative log-likelihood (searched on log T)."""
+    from scipy.optimize import minimize_scalar
+
+    def loss(log_t: float) -> float:
+        return negative_log_likelihood(clip_probabilities(held, float(np.exp(log_t))), held.targets)
+
+    low, high = np.log(TEMPERATURE_RANGE)
+    return float(np.exp(minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-4}).x))
+
+
+def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> dict:
+    """ECE (top-1, equal-width bins), NLL, Brier score, accuracy, mean confidence and the bins."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == targets
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap = abs(float(correct[inside].mean()) - float(confidence[inside].mean()))
+            ece += inside.mean() * gap
+            table.append({"from": float(edges[b]), "to": float(edges[b + 1]), "n": int(inside.sum()),
+                          "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
+    one_hot = np.eye(probabilities.shape[1])[targets]
+    return {"n": int(len(targets)), "ece": float(ece), "nll": negative_log_likelihood(probabilities, targets),
+            "brier": float(np.mean(np.sum((probabilities - one_hot) ** 2, axis=1))),
+            "accuracy": float(correct.mean()), "mean_confidence": float(confidence.mean()), "bins": table}
+
+
+def risk_coverage(probabilities: np.ndarray, targets: np.ndarray) -> list[dict]:
+    """Per threshold: the share answered (top probability >= threshold) and their accuracy."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == targets
+    points = []
+    for threshold in COVERAGE_THRESHOLDS:
+        answered = confidence >= threshold
+        points.append({"threshold": float(threshold), "coverage": float(answered.mean()),
+                       "accuracy": float(correct[answered].mean()) if answered.any() else 1.0})
+    return points
+
+
+def coverage_at(points: list[dict], accuracy: float) -> dict | None:
+    reaching = [p for p in points if p["accuracy"] >= accuracy and p["coverage"] > 0]
+    return min(reaching, key=lambda p: p["threshold"]) if reaching else None
+
+
+def cross_fitted(held: HeldOut) -> dict:
+    """T fitted on every fold but one and scored on that one: the figures without fitting on the scored clips."""
+    folds = sorted(set(held.folds.tolist()))
+    if len(folds) < 2:
+        return {}
+    probabilities = np.zeros((len(held.targets), len(held.labels)))
+    temperatures = []
+    for fold in folds:
+        temperatures.append(fit_temperature(held.subset(held.folds != fold)))
+        scored = held.folds == fold
+        probabilities[scored] = clip_probabilities(held.subset(scored), temperatures[-1])
+    return {"temperatures": temperatures, **_scores(probabilities, held)}
+
+
+def _scores(probabilities: np.ndarray, held: HeldOut) -> dict:
+    per_corpus = {c: reliability(probabilities[held.corpora == c], held.targets[held.corpora == c])
+                  for c in sorted(set(held.corpora.tolist()))}
+    return {"all": reliability(probabilities, held.targets), "per_corpus": per_corpus}
+
+
+def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
+    temperature = fit_temperature(held)
+    before, after = clip_probabilities(held, 1.0), clip_probabilities(held, temperature)
+    windows, window_targets = window_probabilities(held, temperature)
+    curves = {"clips": risk_coverage(after, held.targets), "windows": risk_coverage(windows, window_targets)}
+    return {"temperature": temperature, "fitted_on": f"{len(held.targets)} held-out clips of {len(run_names)} "
+            f"speaker-fold run(s) ({', '.join(run_names)}), every label the network has",
+            "before": _scores(before, held), "after": _scores(after, held), "cross_fitted": cross_fitted(held),
+            "risk_coverage": curves,
+            "coverage_at": {kind: {str(a): coverage_at(points, a) for a in TARGETS} for kind, points in curves.items()}}
+
+
+def bundle_calibration(report: dict) -> dict:
+    """What the model bundle carries: T, the headline figures and the risk-coverage curves."""
+    return {"temperature": round(report["temperature"], 5), "fitted_on": report["fitted_on"],
+            "ece_before": round(report["before"]["all"]["ece"], 4), "ece_after": round(report["after"]["all"]["ece"], 4),
+            "ece_after_per_corpus": {c: round(r["ece"], 4) for c, r in report["after"]["per_corpus"].items()},
+            "risk_coverage": {kind: [{k: round(v, 4) for k, v in p.items()} for p in points]
+                              for kind, points in report["risk_coverage"].items()}}
+
+
+def write_calibration(folder: Path, report: dict) -> None:
+    """calibration.json, calibration.md, reliability.png and risk_coverage.png in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "calibration.json").write_text(json.dumps(report, indent=2))
+    (folder / "calibration.md").write_text(markdown(report))
+    _plots(folder, report)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Calibration: temperature {report['temperature']:.3f}", "", f"Fitted on {report['fitted_on']}.", "",
+             "| held-out clips | n | accuracy | confidence before | ECE before | ECE after | NLL before | NLL after "
+             "| Brier before | Brier after |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [("all", report["before"]["all"], report["after"]["all"])]
+    rows += [(c, report["before"]["per_corpus"][c], a) for c, a in report["after"]["per_corpus"].items()]
+    for name, b, a in rows:
+        lines.append(f"| {name} | {b['n']} | {b['accuracy']:.3f} | {b['mean_confidence']:.3f} | {b['ece']:.3f} | "
+                     f"**{a['ece']:.3f}** | {b['nll']:.3f} | {a['nll']:.3f} | {b['brier']:.3f} | {a['brier']:.3f} |")
+    crossed = report.get("cross_fitted")
+    if crossed:
+        lines += ["", f"Cross-fitted (T fitted without the scored fold: {', '.join(f'{t:.3f}' for t in crossed['temperatures'])}): "
+                  f"ECE {crossed['all']['ece']:.3f}; " + ", ".join(f"{c} {r['ece']:.3f}" for c, r in crossed["per_corpus"].items())]
+    lines += ["", "| answered when confident (calibrated) | to reach accuracy | threshold | coverage |", "|---|---|---|---|"]
+    for kind, points in report["coverage_at"].items():
+        for accuracy, point in points.items():
+            lines.append(f"| {kind} | {float(accuracy):.0%} | " + (f"{point['threshold']:.2f} | {point['coverage']:.1%} |"
+                                                                if point else "not reached | 0 |"))
+    return "\n".join(lines) + "\n"
+
+
+def _plots(folder: Path, report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for key, style in (("before", "o--"), ("after", "o-")):
+        bins = report[key]["all"]["bins"]
+        axes[0].plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style,
+                     label=f"{key} (ECE {report[key]['all']['ece']:.3f})")
+    axes[0].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    axes[0].set(xlabel="confidence (top-1)", ylabel="accuracy", title="reliability, held-out clips", xlim=(0, 1), ylim=(0, 1))
+    axes[0].legend()
+    for kind, points in report["risk_coverage"].items():
+        axes[1].plot([p["coverage"] for p in points], [p["accuracy"] for p in points], "-", label=kind)
+    axes[1].set(xlabel="coverage (share answered)", ylabel="accuracy of the answered", title="risk-coverage (calibrated)",
+                xlim=(0, 1), ylim=(0, 1))
+    axes[1].legend()
+    figure.tight_layout()
+    figure.savefig(folder / "reliability.png", dpi=110)
+    plt.close(figure)
+
+
+def calibrate(run_dirs: tuple[Path, ...], into: Path, data: tuple[Path, ...] = ()) -> dict:
+    """The verb: fit, write the reports into `into` and store the calibration in its bundle.json."""
+    bundle_path = into / "bundle.json"
+    try:
+        bundle = json.loads(bundle_path.read_text())
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"--into {into} is not a training run ({error})") from None
+    held = held_out_predictions(run_dirs, data)
+    if held.labels != list(bundle["labels"]):
+        raise DatasetError(f"--into {into} has labels {bundle['labels']}, the calibration runs {held.labels}")
+    report = calibration_report(held, [Path(r).name for r in run_dirs])
+    write_calibration(into, report)
+    bundle["calibration"] = bundle_calibration(report)
+    temporary = bundle_path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(bundle, indent=2))
+    temporary.replace(bundle_path)
+    return report
