@@ -90,8 +90,7 @@ def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False) 
 def evaluate_variant(model: EdgeModel, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
     from train.evaluate import predict_clips
 
-    uncalibrated = lambda windows: model.predict_batch(windows, calibrated=False)  # noqa: E731 - as the float model
-    scores = variant_scores(predict_clips(uncalibrated, data.test_clips), float_probabilities, data)
+    scores = variant_scores(predict_clips(model.predict_batch, data.test_clips), float_probabilities, data)
     scores["size_bytes"] = model.path.stat().st_size
     return scores
 

@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.calibration import Calibration
 from edge.features import FeatureParams, FeatureParamsError
 
 METADATA_NAME = "edge_ser_bundle"
@@ -31,7 +32,7 @@ class Bundle:
     params: FeatureParams
     clip_hop_seconds: float
     raw: dict
-    temperature: float = 1.0  # calibration.temperature: applied to every window's probabilities (edge/calibration.py)
+    calibration: Calibration = Calibration()  # applied to what is reported (edge/calibration.py)
 
 
 class _Flatbuffer:
@@ -115,10 +116,18 @@ def bundle_from_dict(raw: dict, source: str) -> Bundle:
     labels = tuple(raw.get("labels") or ())
     if len(labels) < 2:
         raise ModelBundleError(f"{source}: bundle lists fewer than two labels")
-    temperature = (raw.get("calibration") or {}).get("temperature", 1.0)
-    if not isinstance(temperature, (int, float)) or not 0.01 <= temperature <= 100:
-        raise ModelBundleError(f"{source}: calibration temperature {temperature!r} is not a number in [0.01, 100]")
-    return Bundle(labels, params, float(raw.get("clip_hop_seconds", 0.5)), raw, float(temperature))
+    return Bundle(labels, params, float(raw.get("clip_hop_seconds", 0.5)), raw, _calibration(raw, source))
+
+
+def _calibration(raw: dict, source: str) -> Calibration:
+    try:
+        calibration = Calibration.from_dict(raw.get("calibration"))
+    except (TypeError, ValueError) as error:
+        raise ModelBundleError(f"{source}: unusable calibration in the bundle ({error})") from None
+    if not 0.01 <= calibration.temperature <= 100 or not all(0 <= v <= 1 for k in calibration.confidence_map for v in k):
+        raise ModelBundleError(f"{source}: calibration out of range (temperature {calibration.temperature}, "
+                               "confidence map outside [0, 1])")
+    return calibration
 
 
 def read_bundle(model_path: str | Path) -> Bundle:

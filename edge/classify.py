@@ -86,12 +86,12 @@ class _Tally:
         self.sum += probabilities
         self.speech_windows += 1
         if self.settings.keep_windows:
-            self.windows.append(WindowResult(*times, *labelled(probabilities, self.model.labels)))
+            self.windows.append(WindowResult(*times, *labelled(self.model.calibrated(probabilities), self.model.labels)))
 
     def result(self, path: str, duration: float) -> ClipResult:
         if not self.speech_windows:
             return ClipResult(path, NO_SPEECH, 0.0, {}, duration, self.windows)
-        label, confidence, table = labelled(self.sum / self.speech_windows, self.model.labels)
+        label, confidence, table = labelled(self.model.calibrated(self.sum / self.speech_windows), self.model.labels)
         return ClipResult(path, label, confidence, table, duration, self.windows)
 
 

@@ -316,8 +316,10 @@ def info(
 def _calibration_lines(calibration: Optional[dict]) -> list[str]:
     if not calibration:
         return ["calibration: none (probabilities as the network gives them; see `edge-ser calibrate`)"]
-    lines = [f"calibration: temperature {calibration['temperature']:.3f}, held-out ECE {calibration['ece_before']:.3f} -> "
-             f"{calibration['ece_after']:.3f} ({calibration['fitted_on']})"]
+    how = (f"confidence map ({len(calibration['confidence_map'])} knots)" if calibration.get("confidence_map")
+           else f"temperature {calibration['temperature']:.3f}")
+    lines = [f"calibration: {how}, held-out ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} "
+             f"({calibration['fitted_on']})"]
     from edge.calibration import curve_from_dicts, threshold_for
 
     for kind in ("windows", "clips"):

@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edge.calibration import apply_temperature
 from edge.bundle import Bundle, ModelBundleError, read_bundle
 
 # Preference order: the maintained runtime, its predecessor, then full TensorFlow.
@@ -214,20 +213,19 @@ class EdgeModel:
         return self.bundle.labels
 
     def predict(self, window: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities for one (frames, features) window: the network's, then the bundle's
-        temperature (edge/calibration.py). LSTM state reset first (windows are independent)."""
-        return apply_temperature(self.predict_uncalibrated(window), self.bundle.temperature)
-
-    def predict_uncalibrated(self, window: np.ndarray) -> np.ndarray:
-        """The network's own probabilities (what the float model and the drift gate compare)."""
+        """The network's probabilities for one (frames, features) window; LSTM state reset first
+        (windows are independent). `calibrated` turns what is reported into honest confidences."""
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self._input["index"], self._quantize(window[None]))
         self.interpreter.invoke()
         return self._dequantize(self.interpreter.get_tensor(self._output["index"])[0])
 
-    def predict_batch(self, windows: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        predict = self.predict if calibrated else self.predict_uncalibrated
-        return np.stack([predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
+    def predict_batch(self, windows: np.ndarray) -> np.ndarray:
+        return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
+
+    def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
+        """The bundle's calibration applied to reported probabilities (a clip's mean, a smoothed window)."""
+        return self.bundle.calibration.apply(probabilities)
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         if self._input["dtype"] == np.float32:

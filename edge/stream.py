@@ -200,10 +200,10 @@ class StreamClassifier:
         if self.settings.trim_windows:
             frames = trim_window_frames(frames, power)
         raw = self.model.predict(window_features(frames, self.params))
-        smoothed = self.smoother.push(raw)
+        smoothed = self.model.calibrated(self.smoother.push(raw))  # calibrated after smoothing, as fitted
         label, confidence, _ = labelled(smoothed, self.model.labels)
         if confidence < self.settings.threshold:
             label = UNCERTAIN
         self.stats.labels[label] += 1
-        window_label, _, table = labelled(raw, self.model.labels)
+        window_label, _, table = labelled(self.model.calibrated(raw), self.model.labels)
         return WindowPrediction(end / rate, start / rate, end / rate, label, confidence, level, window_label, table)

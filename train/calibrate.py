@@ -13,18 +13,20 @@ scored on that one) to show the figures do not depend on fitting and scoring on 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.calibration import apply_temperature
+from edge.calibration import Calibration, apply_temperature
+from edge.stream import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
 
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
 COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
 TARGETS = (0.6, 0.7, 0.8, 0.9)  # accuracies the README and `info` report coverage at
+MAP_KNOTS = 20  # equal-count bins of the confidence map: about 500 held-out clips each for the default model
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()
     """Every run's model on its own test speakers' clips (windows as the training report scores them)."""
     windows, targets, corpora, folds, labels = [], [], [], [], None
     for fold, run_dir in enumerate(run_dirs):
-        run_labels, clips, run_targets, run_corpora, predict = _run_test_set(Path(run_dir), data)
+        run_labels, clips, run_targets, run_corpora, speakers, predict = _run_test_set(Path(run_dir), data)
         if labels is not None and run_labels != labels:
             raise DatasetError(f"{run_dir} has labels {run_labels}, the other runs {labels}")
         labels = run_labels
@@ -56,7 +58,7 @@ def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()
         windows += np.split(flat, np.cumsum(counts)[:-1]) if clips else []
         targets += run_targets
         corpora += run_corpora
-        folds += [fold] * len(clips)
+        folds += [fold] * len(clips) if len(run_dirs) > 1 else _speaker_folds(speakers)
     if not windows:
         raise DatasetError("the runs have no held-out clips")
     return HeldOut(labels, windows, np.array(targets), np.array(corpora), np.array(folds))
@@ -85,33 +87,66 @@ def _run_test_set(run_dir: Path, data: tuple[Path, ...]):
 
     return (labels, eval_clips(dataset, tuple(test), request.params, request.cache_dir),
             [labels.index(dataset.utterances[i].label) for i in test], [dataset.utterances[i].corpus for i in test],
-            predict)
+            [dataset.utterances[i].speaker for i in test], predict)
 
 
-def clip_probabilities(held: HeldOut, temperature: float) -> np.ndarray:
-    """Each clip's mean over its windows of the calibrated window probabilities (what `classify` reports)."""
-    return np.stack([apply_temperature(w, temperature).mean(axis=0) for w in held.windows])
+SINGLE_RUN_FOLDS = 3
 
 
-def window_probabilities(held: HeldOut, temperature: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's calibrated probabilities and its clip's label (what `listen` decides on)."""
-    flat = apply_temperature(np.concatenate(held.windows), temperature)
-    return flat, np.repeat(held.targets, [len(w) for w in held.windows])
+def _speaker_folds(speakers: list) -> list[int]:
+    """One run's held-out speakers dealt into folds (for cross-fitting when there are no fold runs)."""
+    order = sorted(set(speakers), key=str)
+    return [order.index(s) % SINGLE_RUN_FOLDS for s in speakers]
+
+
+def clip_probabilities(held: HeldOut, calibration: Calibration = Calibration()) -> np.ndarray:
+    """Each clip's mean over its windows, calibrated (what `classify` reports)."""
+    return calibration.apply(np.stack([w.mean(axis=0) for w in held.windows]))
+
+
+def smoothed_windows(held: HeldOut, calibration: Calibration = Calibration(),
+                     smoothing: int = DEFAULT_SMOOTHING) -> tuple[np.ndarray, np.ndarray]:
+    """What `listen` reports for each window: the mean of it and the windows before it (up to
+    `smoothing`, within its clip), calibrated; and the clip's label for each."""
+    rows = [w[max(0, i - smoothing + 1): i + 1].mean(axis=0) for w in held.windows for i in range(len(w))]
+    return calibration.apply(np.stack(rows)), np.repeat(held.targets, [len(w) for w in held.windows])
 
 
 def negative_log_likelihood(probabilities: np.ndarray, targets: np.ndarray) -> float:
     return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(targets)), targets], 1e-12))))
 
 
-def fit_temperature(held: HeldOut) -> float:
-    """The T in TEMPERATURE_RANGE that minimises the clips' negative log-likelihood (searched on log T)."""
+def fit_temperature(held: HeldOut) -> Calibration:
+    """The one temperature in TEMPERATURE_RANGE that minimises the clips' negative log-likelihood."""
     from scipy.optimize import minimize_scalar
 
+    means = np.stack([w.mean(axis=0) for w in held.windows])
+
     def loss(log_t: float) -> float:
-        return negative_log_likelihood(clip_probabilities(held, float(np.exp(log_t))), held.targets)
+        return negative_log_likelihood(apply_temperature(means, float(np.exp(log_t))), held.targets)
 
     low, high = np.log(TEMPERATURE_RANGE)
-    return float(np.exp(minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-4}).x))
+    best = minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-4}).x
+    return Calibration(temperature=float(np.exp(best)))
+
+
+def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS) -> Calibration:
+    """Held-out accuracy as a monotone function of the network's top-1 probability: the clips in
+    `knots` equal-count bins of that probability, each bin's (mean probability, accuracy), made
+    non-decreasing by isotonic regression (pool adjacent violators, weighted by bin size)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    means = np.stack([w.mean(axis=0) for w in held.windows])
+    confidence, correct = means.max(axis=1), (means.argmax(axis=1) == held.targets).astype(float)
+    order = np.argsort(confidence)
+    bins = [b for b in np.array_split(order, min(knots, len(order))) if len(b)]
+    x = np.array([confidence[b].mean() for b in bins])
+    y = np.array([correct[b].mean() for b in bins])
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(x, y, sample_weight=[len(b) for b in bins]).predict(x)
+    return Calibration(confidence_map=tuple((round(float(a), 5), round(float(b), 5)) for a, b in zip(x, fitted)))
+
+
+FITTERS = {"temperature": fit_temperature, "confidence map": fit_confidence_map}
 
 
 def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> dict:
@@ -151,18 +186,16 @@ def coverage_at(points: list[dict], accuracy: float) -> dict | None:
     return min(reaching, key=lambda p: p["threshold"]) if reaching else None
 
 
-def cross_fitted(held: HeldOut) -> dict:
-    """T fitted on every fold but one and scored on that one: the figures without fitting on the scored clips."""
+def cross_fitted(held: HeldOut, fit) -> dict:
+    """Fitted on every fold but one and scored on that one: the figures without fitting on the scored clips."""
     folds = sorted(set(held.folds.tolist()))
     if len(folds) < 2:
         return {}
     probabilities = np.zeros((len(held.targets), len(held.labels)))
-    temperatures = []
     for fold in folds:
-        temperatures.append(fit_temperature(held.subset(held.folds != fold)))
         scored = held.folds == fold
-        probabilities[scored] = clip_probabilities(held.subset(scored), temperatures[-1])
-    return {"temperatures": temperatures, **_scores(probabilities, held)}
+        probabilities[scored] = clip_probabilities(held.subset(scored), fit(held.subset(~scored)))
+    return _scores(probabilities, held)
 
 
 def _scores(probabilities: np.ndarray, held: HeldOut) -> dict:
@@ -172,22 +205,36 @@ def _scores(probabilities: np.ndarray, held: HeldOut) -> dict:
 
 
 def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
-    temperature = fit_temperature(held)
-    before, after = clip_probabilities(held, 1.0), clip_probabilities(held, temperature)
-    windows, window_targets = window_probabilities(held, temperature)
-    curves = {"clips": risk_coverage(after, held.targets), "windows": risk_coverage(windows, window_targets)}
-    return {"temperature": temperature, "fitted_on": f"{len(held.targets)} held-out clips of {len(run_names)} "
-            f"speaker-fold run(s) ({', '.join(run_names)}), every label the network has",
-            "before": _scores(before, held), "after": _scores(after, held), "cross_fitted": cross_fitted(held),
+    """Both methods fitted, scored in-sample and cross-fitted (by run, or for a single run by its
+    held-out speakers dealt into three folds); the one with the lower cross-fitted ECE is kept."""
+    methods = {}
+    for name, fit in FITTERS.items():
+        calibration = fit(held)
+        methods[name] = {"calibration": asdict(calibration), "after": _scores(clip_probabilities(held, calibration), held),
+                         "cross_fitted": cross_fitted(held, fit)}
+    chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["all"]["ece"])
+    calibration = Calibration(**{**methods[chosen]["calibration"],
+                                 "confidence_map": tuple(map(tuple, methods[chosen]["calibration"]["confidence_map"]))})
+    windows, window_targets = smoothed_windows(held, calibration)
+    curves = {"clips": risk_coverage(clip_probabilities(held, calibration), held.targets),
+              "windows": risk_coverage(windows, window_targets)}
+    return {"method": chosen, "calibration": asdict(calibration),
+            "fitted_on": f"{len(held.targets)} held-out clips of {len(run_names)} speaker-fold run(s) "
+                         f"({', '.join(run_names)}), every label the network has",
+            "before": _scores(clip_probabilities(held), held), "methods": methods,
+            "smoothed_windows": {"before": reliability(*smoothed_windows(held)),
+                                 "after": reliability(windows, window_targets)},
             "risk_coverage": curves,
             "coverage_at": {kind: {str(a): coverage_at(points, a) for a in TARGETS} for kind, points in curves.items()}}
 
 
 def bundle_calibration(report: dict) -> dict:
-    """What the model bundle carries: T, the headline figures and the risk-coverage curves."""
-    return {"temperature": round(report["temperature"], 5), "fitted_on": report["fitted_on"],
-            "ece_before": round(report["before"]["all"]["ece"], 4), "ece_after": round(report["after"]["all"]["ece"], 4),
-            "ece_after_per_corpus": {c: round(r["ece"], 4) for c, r in report["after"]["per_corpus"].items()},
+    """What the model bundle carries: the calibration, headline figures and the risk-coverage curves."""
+    chosen = report["methods"][report["method"]]
+    scored = chosen["cross_fitted"] or chosen["after"]
+    return {**report["calibration"], "method": report["method"], "fitted_on": report["fitted_on"],
+            "ece_before": round(report["before"]["all"]["ece"], 4), "ece_after": round(scored["all"]["ece"], 4),
+            "ece_after_per_corpus": {c: round(r["ece"], 4) for c, r in scored["per_corpus"].items()},
             "risk_coverage": {kind: [{k: round(v, 4) for k, v in p.items()} for p in points]
                               for kind, points in report["risk_coverage"].items()}}
 
@@ -201,19 +248,29 @@ def write_calibration(folder: Path, report: dict) -> None:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Calibration: temperature {report['temperature']:.3f}", "", f"Fitted on {report['fitted_on']}.", "",
-             "| held-out clips | n | accuracy | confidence before | ECE before | ECE after | NLL before | NLL after "
-             "| Brier before | Brier after |", "|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [("all", report["before"]["all"], report["after"]["all"])]
-    rows += [(c, report["before"]["per_corpus"][c], a) for c, a in report["after"]["per_corpus"].items()]
-    for name, b, a in rows:
-        lines.append(f"| {name} | {b['n']} | {b['accuracy']:.3f} | {b['mean_confidence']:.3f} | {b['ece']:.3f} | "
-                     f"**{a['ece']:.3f}** | {b['nll']:.3f} | {a['nll']:.3f} | {b['brier']:.3f} | {a['brier']:.3f} |")
-    crossed = report.get("cross_fitted")
-    if crossed:
-        lines += ["", f"Cross-fitted (T fitted without the scored fold: {', '.join(f'{t:.3f}' for t in crossed['temperatures'])}): "
-                  f"ECE {crossed['all']['ece']:.3f}; " + ", ".join(f"{c} {r['ece']:.3f}" for c, r in crossed["per_corpus"].items())]
-    lines += ["", "| answered when confident (calibrated) | to reach accuracy | threshold | coverage |", "|---|---|---|---|"]
+    lines = [f"# Calibration: {report['method']}", "", f"Fitted on {report['fitted_on']}. Each method is scored on "
+             "the clips it was fitted on and cross-fitted (fitted without the scored fold); the lower cross-fitted "
+             "ECE is kept. ECE: 10 equal-width bins of top-1 confidence.", "",
+             "| held-out clips | n | accuracy | confidence | ECE before | " + " | ".join(
+                 f"ECE {m} | {m} cross-fitted" for m in report["methods"]) + " | NLL before | NLL after |",
+             "|---|---|---|---|---|" + "---|---|" * len(report["methods"]) + "---|---|"]
+    chosen = report["methods"][report["method"]]["after"]
+    rows = [("all", report["before"]["all"], "all")] + [(c, r, c) for c, r in report["before"]["per_corpus"].items()]
+    for name, before, key in rows:
+        cells = []
+        for method in report["methods"].values():
+            after = method["after"]["all"] if key == "all" else method["after"]["per_corpus"][key]
+            crossed = method["cross_fitted"]
+            cross = (crossed["all"] if key == "all" else crossed["per_corpus"][key])["ece"] if crossed else float("nan")
+            cells.append(f"{after['ece']:.3f} | {cross:.3f}")
+        after = chosen["all"] if key == "all" else chosen["per_corpus"][key]
+        lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['mean_confidence']:.3f} | "
+                     f"{before['ece']:.3f} | " + " | ".join(cells) + f" | {before['nll']:.3f} | {after['nll']:.3f} |")
+    smoothed = report["smoothed_windows"]
+    lines += ["", f"Smoothed windows (listen: the mean of the last {DEFAULT_SMOOTHING} windows within a held-out clip, "
+              f"calibrated after smoothing): ECE {smoothed['before']['ece']:.3f} -> {smoothed['after']['ece']:.3f} "
+              f"({smoothed['after']['n']} windows).",
+              "", "| answered when confident (calibrated) | to reach accuracy | threshold | coverage |", "|---|---|---|---|"]
     for kind, points in report["coverage_at"].items():
         for accuracy, point in points.items():
             lines.append(f"| {kind} | {float(accuracy):.0%} | " + (f"{point['threshold']:.2f} | {point['coverage']:.1%} |"
@@ -228,10 +285,11 @@ def _plots(folder: Path, report: dict) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for key, style in (("before", "o--"), ("after", "o-")):
-        bins = report[key]["all"]["bins"]
-        axes[0].plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style,
-                     label=f"{key} (ECE {report[key]['all']['ece']:.3f})")
+    curves = [("before", report["before"]["all"], "o--")]
+    curves += [(name, method["after"]["all"], "o-") for name, method in report["methods"].items()]
+    for name, scores, style in curves:
+        axes[0].plot([b["confidence"] for b in scores["bins"]], [b["accuracy"] for b in scores["bins"]], style,
+                     label=f"{name} (ECE {scores['ece']:.3f})")
     axes[0].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     axes[0].set(xlabel="confidence (top-1)", ylabel="accuracy", title="reliability, held-out clips", xlim=(0, 1), ylim=(0, 1))
     axes[0].legend()

@@ -1,0 +1,192 @@
+"""Issue 10: temperature scaling fitted on held-out speakers, carried into the .tflite, applied on the device."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import PROJECT
+from test_edge_light import run_blocked
+
+from edge.calibration import CoveragePoint, apply_temperature, threshold_for
+from edge.cli import app
+
+ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
+runner = CliRunner()
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def synthetic_held_out(scale: float, n: int = 6000, classes: int = 6, seed: int = 0):
+    """Labels drawn from softmax(z) (calibrated by construction); the 'model' says softmax(scale * z)."""
+    from train.calibrate import HeldOut
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (n, classes))
+    targets = np.array([rng.choice(classes, p=p) for p in softmax(logits)])
+    windows = [p[None] for p in softmax(scale * logits)]
+    return HeldOut([f"l{i}" for i in range(classes)], windows, targets, np.array(["a", "b"] * (n // 2)),
+                   np.arange(n) % 3)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.5])
+def test_a_known_logit_scale_is_recovered_within_five_percent(scale: float):
+    pytest.importorskip("scipy")
+    from train.calibrate import fit_temperature
+
+    assert fit_temperature(synthetic_held_out(scale)).temperature == pytest.approx(scale, rel=0.05)
+
+
+def test_calibration_lowers_ece_and_keeps_the_argmax():
+    pytest.importorskip("scipy")
+    from edge.calibration import Calibration
+    from train.calibrate import calibration_report, clip_probabilities
+
+    held = synthetic_held_out(2.5)
+    report = calibration_report(held, ["a", "b", "c"])
+    for method in report["methods"].values():
+        assert report["before"]["all"]["ece"] > 0.1 > 0.03 > method["after"]["all"]["ece"]
+        assert method["after"]["all"]["accuracy"] == report["before"]["all"]["accuracy"]
+        assert method["cross_fitted"]["all"]["ece"] < 0.03
+    raw = clip_probabilities(held)
+    for calibration in (Calibration(2.5), Calibration(confidence_map=((0.2, 0.3), (0.9, 0.5)))):
+        assert np.array_equal(clip_probabilities(held, calibration).argmax(1), raw.argmax(1))
+    clips = report["risk_coverage"]["clips"]
+    assert clips[0]["coverage"] == 1.0 and clips[0]["threshold"] == 0.0
+    assert all(a["coverage"] >= b["coverage"] for a, b in zip(clips, clips[1:]))
+
+
+def test_ece_of_a_known_table():
+    from train.calibrate import reliability
+
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    targets = np.array([0, 1, 0, 0])  # 0.9-bin: 50 % right (gap 0.4); 0.6-bin: 100 % right (gap 0.4)
+    scores = reliability(probabilities, targets)
+    assert scores["ece"] == pytest.approx(0.4) and scores["accuracy"] == 0.75
+
+
+def test_a_confidence_map_sets_the_top_probability_and_keeps_the_order():
+    from edge.calibration import Calibration, with_top_probability
+
+    p = softmax(np.random.default_rng(2).normal(size=(40, 8)) * 2).astype(np.float32)
+    target = np.linspace(0.2, 0.95, 40)
+    out = with_top_probability(p, target)
+    assert np.allclose(out.max(1), target, atol=1e-4) and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert np.array_equal(np.argsort(out, 1), np.argsort(p, 1))
+    calibration = Calibration(confidence_map=((0.3, 0.25), (0.9, 0.5)))
+    single = calibration.apply(p[0])
+    assert single.shape == (8,) and single.max() == pytest.approx(np.interp(p[0].max(), [0.3, 0.9], [0.25, 0.5]), abs=1e-4)
+
+
+def test_temperature_one_is_the_identity_and_the_argmax_never_moves():
+    p = softmax(np.random.default_rng(1).normal(size=(50, 8))).astype(np.float32)
+    assert apply_temperature(p, 1.0) is p
+    for t in (0.3, 2.0, 7.0):
+        scaled = apply_temperature(p, t)
+        assert np.allclose(scaled.sum(axis=1), 1, atol=1e-5)
+        assert np.array_equal(scaled.argmax(1), p.argmax(1))
+    assert apply_temperature(p, 2.0).max(1).mean() < p.max(1).mean()
+
+
+def test_threshold_for_picks_the_most_coverage_that_reaches_the_target():
+    curve = [CoveragePoint(0.0, 1.0, 0.5), CoveragePoint(0.4, 0.6, 0.7), CoveragePoint(0.6, 0.3, 0.85)]
+    assert threshold_for(curve, 0.7).threshold == 0.4
+    assert threshold_for(curve, 0.8).threshold == 0.6
+    assert threshold_for(curve, 0.9) is None
+
+
+def calibrated_model(tmp_path: Path, temperature: float, confidence_map: list | None = None) -> Path:
+    """The shipped model with a calibration (temperature or map, and a window curve) in its bundle."""
+    pytest.importorskip("tensorflow")
+    from convert.tflite import finish_flatbuffer
+    from edge.bundle import read_bundle
+    from edge.runtime import DEFAULT_MODEL
+
+    bundle = read_bundle(DEFAULT_MODEL).raw
+    curve = [{"threshold": t, "coverage": 1 - t, "accuracy": 0.4 + 0.5 * t} for t in (0.0, 0.2, 0.4, 0.6, 0.8)]
+    bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "fitted_on": "a test", "ece_before": 0.2, "ece_after": 0.03,
+                             "ece_after_per_corpus": {}, "risk_coverage": {"windows": curve, "clips": curve}}
+    path = tmp_path / "calibrated.tflite"
+    path.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))
+    return path
+
+
+@pytest.mark.parametrize("confidence_map", [None, [[0.2, 0.22], [0.6, 0.4], [1.0, 0.5]]])
+def test_the_edge_applies_the_stored_calibration_without_tensorflow(tmp_path: Path, confidence_map):
+    model = calibrated_model(tmp_path, 2.0, confidence_map)
+    result = run_blocked(f"""
+        import json, subprocess, sys
+        from edge.calibration import Calibration
+        from edge.runtime import EdgeModel
+        from edge.classify import classify_file
+        m = EdgeModel({str(model)!r})
+        plain = EdgeModel("edge/models/default.tflite")
+        calibrated, raw = classify_file(m, {str(ANGRY)!r}), classify_file(plain, {str(ANGRY)!r})
+        expected = m.bundle.calibration.apply([raw.probabilities[l] for l in plain.labels])
+        print(json.dumps([calibrated.label, raw.label, calibrated.confidence, raw.confidence, float(max(expected))]))
+    """)
+    assert result.returncode == 0, result.stderr
+    label, raw_label, confidence, raw_confidence, expected = json.loads(result.stdout)
+    assert label == raw_label and confidence < raw_confidence
+    assert confidence == pytest.approx(expected, abs=1e-4)
+
+
+def test_listen_target_accuracy_picks_the_threshold_from_the_curve(tmp_path: Path):
+    model = calibrated_model(tmp_path, 1.5)
+    picked = runner.invoke(app, ["listen", "--model", str(model), "--source", str(ANGRY), "--target-accuracy", "0.7"])
+    assert picked.exit_code == 0, picked.output
+    assert "threshold 0.60: held-out windows 70% accurate, 40% of them answered" in picked.stderr
+    unreachable = runner.invoke(app, ["listen", "--model", str(model), "--source", str(ANGRY), "--target-accuracy", "0.95"])
+    assert unreachable.exit_code == 1 and "no threshold reaches 95%" in unreachable.stderr
+    both = runner.invoke(app, ["listen", "--model", str(model), "--source", str(ANGRY), "--target-accuracy", "0.7",
+                               "--threshold", "0.5"])
+    assert both.exit_code == 2
+    info = runner.invoke(app, ["info", str(model)])
+    assert "calibration: temperature 1.500, held-out ECE 0.200 -> 0.030" in info.stdout, info.stdout
+    assert "70% accurate at threshold 0.60 (40% answered)" in info.stdout
+
+
+def test_a_model_without_calibration_says_so(tmp_path: Path):
+    from edge.runtime import DEFAULT_MODEL
+
+    result = runner.invoke(app, ["listen", "--model", str(DEFAULT_MODEL), "--source", str(ANGRY),
+                                 "--target-accuracy", "0.7"])
+    from edge.bundle import read_bundle
+
+    if "calibration" in read_bundle(DEFAULT_MODEL).raw:
+        assert result.exit_code in (0, 1)
+    else:
+        assert result.exit_code == 1 and "no held-out risk-coverage curve" in result.stderr
+
+
+def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):
+    result, runs = tiny_run
+    assert result.exit_code == 0, result.output
+    run = runs / "tiny"
+    calibrated = runner.invoke(app, ["calibrate", str(run)])
+    assert calibrated.exit_code == 0, calibrated.output
+    bundle = json.loads((run / "bundle.json").read_text())
+    temperature = bundle["calibration"]["temperature"]
+    assert 0.05 <= temperature <= 20 or bundle["calibration"]["confidence_map"]
+    assert {"calibration.md", "calibration.json", "reliability.png"} <= {p.name for p in run.iterdir()}
+    assert "ECE before" in (run / "calibration.md").read_text()
+    out = tmp_path / "tiny.tflite"
+    quantized = runner.invoke(app, ["quantize", str(run), "--output", str(out), "--max-drift", "100"])
+    assert quantized.exit_code == 0, quantized.output
+    from edge.bundle import read_bundle
+
+    assert read_bundle(out).raw["calibration"]["method"] in ("temperature", "confidence map")
+    assert read_bundle(out).calibration.temperature == pytest.approx(temperature)
+
+
+def test_calibrate_needs_into_with_several_runs_and_speaker_runs(tmp_path: Path):
+    several = runner.invoke(app, ["calibrate", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert several.exit_code == 2
+    missing = runner.invoke(app, ["calibrate", str(tmp_path / "a")])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
