@@ -114,9 +114,10 @@ soak: venv edge-venv
 
 # The shipped models. `default` (about 45 min on 2 cores): the estimate from `make train`'s recipe in
 # ESTIMATE_FOLDS speaker folds per corpus (every speaker tested once), then the final fit on every
-# speaker carrying the folds' mean test score. `open` (about 20 min): CREMA-D alone, whose licence
-# (ODbL / DbCL) allows commercial use; its estimate is `make train DATA=.../crema-d` (the last 15
-# actors held out: run cc-cremad, shared with `make crosscorpus`). Each is converted with the drift
+# speaker carrying the folds' mean test score, calibrated on the folds' held-out clips (`edge-ser
+# calibrate`). `open` (about 20 min): CREMA-D alone, whose licence (ODbL / DbCL) allows commercial
+# use; its estimate and calibration come from `make train DATA=.../crema-d` (the last 15 actors held
+# out: run cc-cremad, shared with `make crosscorpus`). Each is converted with the drift
 # gate to dynamic-range (the default) and int8 (for tflite-runtime, which cannot load dynamic-range
 # models made by TF 2.21). RAVDESS actors 21-24 and 16 CREMA-D actors are not in ../shared/data:
 # they are the external hold-out.
@@ -127,11 +128,13 @@ default-model: venv
 	  $(CLI) train $(ALL_CORPORA) --folds $(ESTIMATE_FOLDS) --fold $$((fold - 1)) --name default-fold$$fold || exit 1; done
 	$(CLI) train $(ALL_CORPORA) --split none --name default-model \
 	  $$(for fold in $$(seq 1 $(ESTIMATE_FOLDS)); do echo --estimate-from runs/default-fold$$fold; done)
+	$(CLI) calibrate $$(for fold in $$(seq 1 $(ESTIMATE_FOLDS)); do echo runs/default-fold$$fold; done) --into runs/default-model
 	$(MAKE) --no-print-directory convert-shipped MODEL_NAME=default
 
 open-model: venv
 	[ -f runs/cc-cremad/metrics.json ] || $(CLI) train $(SHARED_DATA)/crema-d --name cc-cremad
 	$(CLI) train $(SHARED_DATA)/crema-d --split none --name open-model --estimate-from runs/cc-cremad
+	$(CLI) calibrate runs/cc-cremad --into runs/open-model
 	$(MAKE) --no-print-directory convert-shipped MODEL_NAME=open
 
 convert-shipped:

@@ -320,11 +320,11 @@ def _calibration_lines(calibration: Optional[dict]) -> list[str]:
            else f"temperature {calibration['temperature']:.3f}")
     lines = [f"calibration: {how}, held-out ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} "
              f"({calibration['fitted_on']})"]
-    from edge.calibration import curve_from_dicts, threshold_for
+    from edge.calibration import KEY_ACCURACIES, curve_from_dicts, threshold_for
 
     for kind in ("windows", "clips"):
         curve = curve_from_dicts(calibration.get("risk_coverage", {}).get(kind, []))
-        points = [(a, threshold_for(curve, a)) for a in (0.7, 0.8, 0.9)]
+        points = [(a, threshold_for(curve, a)) for a in KEY_ACCURACIES]
         lines.append(f"  held-out {kind}: " + "; ".join(
             f"{a:.0%} accurate at threshold {p.threshold:.2f} ({p.coverage:.0%} answered)" if p else f"{a:.0%} not reached"
             for a, p in points))

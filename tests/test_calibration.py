@@ -50,7 +50,9 @@ def test_calibration_lowers_ece_and_keeps_the_argmax():
 
     held = synthetic_held_out(2.5)
     report = calibration_report(held, ["a", "b", "c"])
-    for method in report["methods"].values():
+    assert report["method"] != "none" and report["methods"]["none"]["after"]["all"]["ece"] > 0.1
+    for name in ("temperature", "confidence map"):
+        method = report["methods"][name]
         assert report["before"]["all"]["ece"] > 0.1 > 0.03 > method["after"]["all"]["ece"]
         assert method["after"]["all"]["accuracy"] == report["before"]["all"]["accuracy"]
         assert method["cross_fitted"]["all"]["ece"] < 0.03
@@ -101,14 +103,20 @@ def test_threshold_for_picks_the_most_coverage_that_reaches_the_target():
     assert threshold_for(curve, 0.9) is None
 
 
-def calibrated_model(tmp_path: Path, temperature: float, confidence_map: list | None = None) -> Path:
-    """The shipped model with a calibration (temperature or map, and a window curve) in its bundle."""
+def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: list | None = None) -> Path:
+    """The shipped model with a calibration (temperature or map, and a window curve) in its bundle,
+    or with none (temperature None)."""
     pytest.importorskip("tensorflow")
     from convert.tflite import finish_flatbuffer
     from edge.bundle import read_bundle
     from edge.runtime import DEFAULT_MODEL
 
-    bundle = read_bundle(DEFAULT_MODEL).raw
+    bundle = dict(read_bundle(DEFAULT_MODEL).raw)
+    if temperature is None:
+        bundle.pop("calibration", None)
+        path = tmp_path / "uncalibrated.tflite"
+        path.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))
+        return path
     curve = [{"threshold": t, "coverage": 1 - t, "accuracy": 0.4 + 0.5 * t} for t in (0.0, 0.2, 0.4, 0.6, 0.8)]
     bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "fitted_on": "a test", "ece_before": 0.2, "ece_after": 0.03,
                              "ece_after_per_corpus": {}, "risk_coverage": {"windows": curve, "clips": curve}}
@@ -119,14 +127,14 @@ def calibrated_model(tmp_path: Path, temperature: float, confidence_map: list | 
 
 @pytest.mark.parametrize("confidence_map", [None, [[0.2, 0.22], [0.6, 0.4], [1.0, 0.5]]])
 def test_the_edge_applies_the_stored_calibration_without_tensorflow(tmp_path: Path, confidence_map):
-    model = calibrated_model(tmp_path, 2.0, confidence_map)
+    model, plain_model = calibrated_model(tmp_path, 2.0, confidence_map), calibrated_model(tmp_path, None)
     result = run_blocked(f"""
         import json, subprocess, sys
         from edge.calibration import Calibration
         from edge.runtime import EdgeModel
         from edge.classify import classify_file
         m = EdgeModel({str(model)!r})
-        plain = EdgeModel("edge/models/default.tflite")
+        plain = EdgeModel({str(plain_model)!r})
         calibrated, raw = classify_file(m, {str(ANGRY)!r}), classify_file(plain, {str(ANGRY)!r})
         expected = m.bundle.calibration.apply([raw.probabilities[l] for l in plain.labels])
         print(json.dumps([calibrated.label, raw.label, calibrated.confidence, raw.confidence, float(max(expected))]))
@@ -153,16 +161,21 @@ def test_listen_target_accuracy_picks_the_threshold_from_the_curve(tmp_path: Pat
 
 
 def test_a_model_without_calibration_says_so(tmp_path: Path):
-    from edge.runtime import DEFAULT_MODEL
-
-    result = runner.invoke(app, ["listen", "--model", str(DEFAULT_MODEL), "--source", str(ANGRY),
+    result = runner.invoke(app, ["listen", "--model", str(calibrated_model(tmp_path, None)), "--source", str(ANGRY),
                                  "--target-accuracy", "0.7"])
-    from edge.bundle import read_bundle
+    assert result.exit_code == 1 and "no held-out risk-coverage curve" in result.stderr
 
-    if "calibration" in read_bundle(DEFAULT_MODEL).raw:
-        assert result.exit_code in (0, 1)
-    else:
-        assert result.exit_code == 1 and "no held-out risk-coverage curve" in result.stderr
+
+def test_the_shipped_models_carry_their_calibration():
+    from edge.bundle import read_bundle
+    from edge.runtime import MODELS_DIR
+
+    default, open_model = read_bundle(MODELS_DIR / "default.tflite"), read_bundle(MODELS_DIR / "open.tflite")
+    assert default.raw["calibration"]["method"] == "confidence map" and default.calibration.confidence_map
+    assert default.raw["calibration"]["ece_after"] <= 0.05 < default.raw["calibration"]["ece_before"]
+    assert open_model.raw["calibration"]["method"] == "none" and open_model.raw["calibration"]["risk_coverage"]["windows"]
+    result = runner.invoke(app, ["listen", "--model", "open", "--source", str(ANGRY), "--target-accuracy", "0.7"])
+    assert result.exit_code == 0 and "threshold 0.60" in result.stderr
 
 
 def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.calibration import Calibration, apply_temperature
+from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature
 from edge.stream import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
 
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
 COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
-TARGETS = (0.6, 0.7, 0.8, 0.9)  # accuracies the README and `info` report coverage at
 MAP_KNOTS = 20  # equal-count bins of the confidence map: about 500 held-out clips each for the default model
 
 
@@ -146,7 +145,7 @@ def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS) -> Calibration:
     return Calibration(confidence_map=tuple((round(float(a), 5), round(float(b), 5)) for a, b in zip(x, fitted)))
 
 
-FITTERS = {"temperature": fit_temperature, "confidence map": fit_confidence_map}
+FITTERS = {"none": lambda held: Calibration(), "temperature": fit_temperature, "confidence map": fit_confidence_map}
 
 
 def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> dict:
@@ -225,7 +224,7 @@ def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
             "smoothed_windows": {"before": reliability(*smoothed_windows(held)),
                                  "after": reliability(windows, window_targets)},
             "risk_coverage": curves,
-            "coverage_at": {kind: {str(a): coverage_at(points, a) for a in TARGETS} for kind, points in curves.items()}}
+            "coverage_at": {kind: {str(a): coverage_at(points, a) for a in KEY_ACCURACIES} for kind, points in curves.items()}}
 
 
 def bundle_calibration(report: dict) -> dict:
@@ -233,8 +232,8 @@ def bundle_calibration(report: dict) -> dict:
     chosen = report["methods"][report["method"]]
     scored = chosen["cross_fitted"] or chosen["after"]
     return {**report["calibration"], "method": report["method"], "fitted_on": report["fitted_on"],
-            "ece_before": round(report["before"]["all"]["ece"], 4), "ece_after": round(scored["all"]["ece"], 4),
-            "ece_after_per_corpus": {c: round(r["ece"], 4) for c, r in scored["per_corpus"].items()},
+            "ece_before": round(report["before"]["all"]["ece"], 5), "ece_after": round(scored["all"]["ece"], 5),
+            "ece_after_per_corpus": {c: round(r["ece"], 5) for c, r in scored["per_corpus"].items()},
             "risk_coverage": {kind: [{k: round(v, 4) for k, v in p.items()} for p in points]
                               for kind, points in report["risk_coverage"].items()}}
 

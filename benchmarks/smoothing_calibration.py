@@ -1,0 +1,82 @@
+"""Is `listen`'s reported confidence, calibrated after smoothing, still calibrated on unseen speakers? (issue 10)
+
+The windowed evaluation of benchmarks/window_trim.py: each speaker-fold run's float model on its
+held-out speakers' files, read untrimmed and cut as `listen` cuts them (2 s windows every 0.5 s,
+each cut to its loud span). Each window's reported probabilities are the mean of it and the
+`--smoothing` windows before it in the same file, then the calibration of the final model
+(`--calibration-from`, a run whose bundle.json carries it; fitted on the folds' trimmed clips, not on
+these windows). ECE (10 bins, top-1) before and after, per corpus. Writes runs/bench/smoothing_calibration.md.
+
+    .venv/bin/python benchmarks/smoothing_calibration.py [RUN ...] [--calibration-from runs/default-model]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "benchmarks"))
+
+from window_trim import LISTEN_HOP_SECONDS, held_out_files  # noqa: E402
+
+from edge.audio import read_audio  # noqa: E402
+from edge.calibration import Calibration  # noqa: E402
+from edge.corpora import parse_any  # noqa: E402
+from edge.features import FeatureParams  # noqa: E402
+from edge.stream import DEFAULT_SMOOTHING  # noqa: E402
+from edge.windowing import clip_features  # noqa: E402
+
+
+def smoothed_windows(run: Path, smoothing: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(smoothed window probabilities, targets, corpus per window) of one run's held-out files."""
+    import keras
+
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    bundle = json.loads((run / "bundle.json").read_text())
+    params, labels = FeatureParams.from_dict(bundle["feature_params"]), bundle["labels"]
+    rows, targets, corpora = [], [], []
+    for path, label in held_out_files(run):
+        if label not in labels:
+            continue
+        windows = clip_features(read_audio(path, params.sample_rate), params, LISTEN_HOP_SECONDS, trim_windows=True)
+        probabilities = model(windows, training=False).numpy()
+        rows += [probabilities[max(0, i - smoothing + 1): i + 1].mean(axis=0) for i in range(len(probabilities))]
+        targets += [labels.index(label)] * len(probabilities)
+        corpora += [parse_any(path)[0]] * len(probabilities)
+    return np.array(rows), np.array(targets), corpora
+
+
+def main() -> None:
+    from train.calibrate import reliability
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=Path, default=sorted((PROJECT / "runs").glob("default-fold*")))
+    parser.add_argument("--calibration-from", type=Path, default=PROJECT / "runs" / "default-model")
+    parser.add_argument("--smoothing", type=int, default=DEFAULT_SMOOTHING)
+    args = parser.parse_args()
+    calibration = Calibration.from_dict(json.loads((args.calibration_from / "bundle.json").read_text()).get("calibration"))
+    parts = [smoothed_windows(run, args.smoothing) for run in args.runs]
+    raw = np.concatenate([p[0] for p in parts])
+    targets = np.concatenate([p[1] for p in parts])
+    corpora = np.array([c for p in parts for c in p[2]])
+    calibrated = calibration.apply(raw)
+    lines = [f"# listen's smoothed windows on unseen speakers: calibrated after smoothing ({args.smoothing} windows)", "",
+             f"Runs: {', '.join(r.name for r in args.runs)}; calibration from {args.calibration_from}/bundle.json.", "",
+             "| windows of | n | accuracy | ECE before | ECE after | mean confidence after |", "|---|---|---|---|---|---|"]
+    for name, keep in [("all", np.ones(len(targets), bool))] + [(c, corpora == c) for c in sorted(set(corpora))]:
+        before, after = reliability(raw[keep], targets[keep]), reliability(calibrated[keep], targets[keep])
+        lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['ece']:.3f} | **{after['ece']:.3f}** | "
+                     f"{after['mean_confidence']:.3f} |")
+    out = PROJECT / "runs" / "bench" / "smoothing_calibration.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
