@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,6 +90,11 @@ def find_runtime(preferred: str | None = None) -> Runtime:
             return Runtime(name, module.lite.Interpreter, module.lite.experimental.load_delegate,
                            getattr(module.lite.experimental, "OpResolverType", None))
         return Runtime(name, module.Interpreter, module.load_delegate, getattr(module, "OpResolverType", None))
+    if preferred is not None:
+        others = [name for name, module_name in RUNTIMES if name != preferred and importlib.util.find_spec(module_name.split(".")[0])]
+        installed = f" (installed: {', '.join(others)})" if others else ""
+        raise RuntimeMissingError(f"--runtime {preferred} is not installed{installed}: pip install {preferred} "
+                                  "or leave --runtime out")
     raise RuntimeMissingError("no TFLite runtime is installed: pip install ai-edge-litert (or tflite-runtime)")
 
 

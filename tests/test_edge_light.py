@@ -111,3 +111,18 @@ def test_the_default_model_says_which_corpus_taught_which_label():
     assert "calm (ravdess)" in result.stdout and "angry (cremad+ravdess+tess)" in result.stdout
     assert "licence: NON-COMMERCIAL" in result.stdout
     assert "cremad held-out speakers: UA" in result.stdout
+
+
+def test_a_runtime_asked_for_but_missing_is_named():
+    """--runtime tflite-runtime where only ai-edge-litert is installed: name the missing one (issue 11)."""
+    result = run_blocked("""
+        import sys
+        sys.modules["tflite_runtime"] = None
+        sys.modules["tflite_runtime.interpreter"] = None
+        from typer.testing import CliRunner
+        from edge.cli import app
+        r = CliRunner().invoke(app, ["classify", "--runtime", "tflite-runtime", "assets/demo/03-01-01-01-01-01-17.flac"])
+        print(r.exit_code, r.stderr.strip())
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("1 error: --runtime tflite-runtime is not installed (installed: ai-edge-litert)")
