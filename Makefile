@@ -95,7 +95,7 @@ tflite-runtime-env: .venv-tflite-runtime/.installed
 # The main job on a fresh machine, no dataset needed: the shipped model on eight RAVDESS clips of
 # held-out speakers (true label from the file name), then one clip streamed through `listen`.
 demo: edge-venv
-	$(EDGE_CLI) info | grep -E "^(model|labels|corpus|licence|metrics|  |conversion)"
+	$(EDGE_CLI) info | grep -E "^(model|labels|corpus|licence|metrics|  |calibration|conversion)"
 	$(EDGE_CLI) classify assets/demo/*.flac
 	$(EDGE_CLI) listen --source assets/demo/03-01-05-02-01-01-17.flac --realtime
 
