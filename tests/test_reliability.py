@@ -277,3 +277,24 @@ def test_five_minute_soak_on_the_virtual_microphone():
     report = soak(str(PROJECT / ".venv-edge/bin/python"), minutes=5)
     assert not report.problems, report
     assert report.windows > 500 and report.labels.get("no speech", 0) > 0
+
+
+@pytest.mark.parametrize("length", [1, 399, 8000, 32000, 32001, 47999, 100000])
+def test_window_cutter_and_loud_span_equal_their_whole_clip_forms_in_any_chunks(length: int):
+    from edge.windowing import LoudSpan, WindowCutter, clip_windows, trim_silence, window_starts
+
+    rng = np.random.default_rng(length)
+    signal = (rng.standard_normal(length) * np.linspace(0.01, 1, length)).astype(np.float32)
+    signal[: length // 4] *= 1e-3  # a quiet start to trim
+    for chunk in (1000, 8000, 70000):
+        cutter, loud = WindowCutter(32000, 8000), LoudSpan()
+        windows = []
+        for start in range(0, length, chunk):
+            windows += cutter.push(signal[start: start + chunk])
+            loud.push(signal[start: start + chunk])
+        windows += cutter.finish()
+        expected = clip_windows(signal, 32000, 8000)
+        assert [s for s, _ in windows] == window_starts(max(length, 32000), 32000, 8000)
+        assert all(np.array_equal(w, e) for (_, w), e in zip(windows, expected)) and len(windows) == len(expected)
+        first, last = loud.span()
+        assert np.array_equal(trim_silence(signal), signal[first:last])
