@@ -3,7 +3,9 @@
 By default the same steps the training pipeline scores its test clips with (`train/evaluate.py`),
 so a file classified here gets the probabilities the evaluation report counted. `trim="window"`
 instead cuts every window to its own loud span, as `listen` does (better for long recordings with
-pauses); `trim="none"` cuts nothing.
+pauses); `trim="none"` cuts nothing. Files stream through in blocks (memory does not grow with their
+length); with a speech detector (edge/vad.py) windows without speech are skipped, and the reported
+probabilities are the bundle's calibration of the mean (edge/calibration.py).
 """
 from __future__ import annotations
 
