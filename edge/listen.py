@@ -1,6 +1,7 @@
 """`edge-ser listen`: the consumer loop, the terminal / JSON output and --save-dir."""
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
@@ -52,9 +53,12 @@ class StopRequested(KeyboardInterrupt):
 
 
 def stop_on_sigterm() -> None:
+    """SIGTERM stops like Ctrl-C; SIGUSR1 prints every thread's stack on stderr (`kill -USR1 PID` to see
+    where a listener that does not answer is)."""
     def handler(signum, frame):
         raise StopRequested("SIGTERM")
     signal.signal(signal.SIGTERM, handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def run_stream(source: AudioSource, classifier: StreamClassifier, on_prediction: Callable[[WindowPrediction], None],

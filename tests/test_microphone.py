@@ -57,6 +57,18 @@ class Listener:
     def next_json(self, timeout: float = 30) -> dict:
         return json.loads(self.stdout.get(timeout=timeout))
 
+    def stop_within(self, timeout: float) -> int:
+        """The exit code; if it has not exited in time, its threads' stacks (SIGUSR1) go into the failure."""
+        import signal
+
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            self.process.kill()
+            raise AssertionError(f"listen did not exit within {timeout} s:\n{''.join(self.stderr)}") from None
+
     def finish(self, timeout: float = 60) -> tuple[int, list[dict]]:
         code = self.process.wait(timeout)
         time.sleep(0.1)  # let the reader threads drain
@@ -116,7 +128,7 @@ def test_sound_server_killed_mid_run_gives_a_clear_exit(tmp_path: Path):
         mic.feed_silence()
         assert listener.next_json()["label"] == "silence"  # it is really listening
         mic.kill()
-        code = listener.process.wait(timeout=30)  # not a hang
+        code = listener.stop_within(30)  # not a hang
     stderr = "".join(listener.stderr)
     assert code == 1, stderr
     assert "error:" in stderr and ("stream stopped" in stderr or "no audio from the microphone" in stderr)
@@ -144,7 +156,7 @@ def test_ctrl_c_or_sigterm_stops_cleanly_with_a_summary(tmp_path: Path, stop: st
         mic.feed_silence()
         listener.next_json()
         listener.process.send_signal(getattr(signal, stop))
-        code = listener.process.wait(timeout=30)
+        code = listener.stop_within(30)
     stderr = "".join(listener.stderr)
     assert code == 0, stderr
     assert said in stderr and "input overflows 0" in stderr and "Traceback" not in stderr
