@@ -58,7 +58,10 @@ def stop_on_sigterm() -> None:
     def handler(signum, frame):
         raise StopRequested("SIGTERM")
     signal.signal(signal.SIGTERM, handler)
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # no real stderr file (e.g. an embedding host): skip it
+        pass
 
 
 def run_stream(source: AudioSource, classifier: StreamClassifier, on_prediction: Callable[[WindowPrediction], None],
