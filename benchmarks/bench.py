@@ -136,7 +136,7 @@ def listen_section(edge_python: str, seconds: float) -> dict:
         return {"skipped": "PulseAudio not installed"}
     speech, _ = soundfile.read(CLIP, dtype="int16")
     audio = np.concatenate([speech, np.zeros(8000, np.int16)])  # speech with short pauses, looped
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         with VirtualMic(Path(tmp) / "listen", 16000) as mic:
             listen = cpu_seconds_of([edge_python, "-m", "edge.cli", "listen", "--json", "--duration", str(seconds)],
                                     mic, seconds, audio)

@@ -101,7 +101,8 @@ def process_usage(pid: int) -> tuple[float, float]:
 def soak(edge_python: str, minutes: float, interval: float = 60.0) -> SoakReport:
     report = SoakReport(minutes)
     labels: Counter = Counter()
-    with tempfile.TemporaryDirectory() as tmp, VirtualMic(Path(tmp), RATE) as mic:
+    # the sound server may still be writing its runtime files while it exits: cleanup errors are not ours
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, VirtualMic(Path(tmp), RATE) as mic:
         listener = subprocess.Popen([edge_python, "-m", "edge.cli", "listen", "--json"], env=mic.env, cwd=PROJECT,
                                     text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stderr: list[str] = []
