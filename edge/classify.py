@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from edge.audio import audio_info, is_audio_file, stream_audio
+from edge.audio import is_audio_file, stream_audio
 from edge.corpora import parse_any
 from edge.runtime import EdgeModel
 from edge.vad import NO_SPEECH, SpeechDetector, SpeechShare, SpeechTracker
@@ -152,8 +152,7 @@ def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: 
 def classify_file(model: EdgeModel, path: str | Path, settings: ClassifySettings = ClassifySettings(),
                   detector: SpeechDetector | None = None) -> ClipResult:
     """Any file soundfile reads, any rate or channel count, any length: streamed from disk in blocks."""
-    rate = model.bundle.params.sample_rate
-    audio_info(path)  # header and file-type checks before anything is decoded
+    rate = model.bundle.params.sample_rate  # stream_audio checks the header before decoding anything
     return classify_blocks(model, lambda: stream_audio(path, rate), str(path), settings, detector)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,11 @@ class HeldOut:
     targets: np.ndarray  # label index per clip
     corpora: np.ndarray  # corpus per clip
     folds: np.ndarray  # which run held the clip out
+
+    @cached_property
+    def clip_means(self) -> np.ndarray:
+        """Each clip's uncalibrated mean over its windows (computed once; every fit and score starts here)."""
+        return np.stack([w.mean(axis=0) for w in self.windows])
 
     def subset(self, keep: np.ndarray) -> "HeldOut":
         index = np.flatnonzero(keep)
@@ -100,7 +106,7 @@ def _speaker_folds(speakers: list) -> list[int]:
 
 def clip_probabilities(held: HeldOut, calibration: Calibration = Calibration()) -> np.ndarray:
     """Each clip's mean over its windows, calibrated (what `classify` reports)."""
-    return calibration.apply(np.stack([w.mean(axis=0) for w in held.windows]))
+    return calibration.apply(held.clip_means)
 
 
 def smoothed_windows(held: HeldOut, calibration: Calibration = Calibration(),
@@ -119,7 +125,7 @@ def fit_temperature(held: HeldOut) -> Calibration:
     """The one temperature in TEMPERATURE_RANGE that minimises the clips' negative log-likelihood."""
     from scipy.optimize import minimize_scalar
 
-    means = np.stack([w.mean(axis=0) for w in held.windows])
+    means = held.clip_means
 
     def loss(log_t: float) -> float:
         return negative_log_likelihood(apply_temperature(means, float(np.exp(log_t))), held.targets)
@@ -135,7 +141,7 @@ def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS) -> Calibration:
     non-decreasing by isotonic regression (pool adjacent violators, weighted by bin size)."""
     from sklearn.isotonic import IsotonicRegression
 
-    means = np.stack([w.mean(axis=0) for w in held.windows])
+    means = held.clip_means
     confidence, correct = means.max(axis=1), (means.argmax(axis=1) == held.targets).astype(float)
     order = np.argsort(confidence)
     bins = [b for b in np.array_split(order, min(knots, len(order))) if len(b)]
