@@ -112,7 +112,9 @@ def train(
     sampling: Optional[str] = typer.Option(None, help="balanced (default: every label equally often within each "
                                            "corpus) or natural (shuffled passes, class weights)."),
     corpus_share: Optional[str] = typer.Option(None, help="With balanced sampling, each corpus's share of the "
-                                               "draws: clips (default, its size), sqrt (square root) or equal."),
+                                               "draws: sqrt (default, square root of its size), clips or equal."),
+    mixup: Optional[float] = typer.Option(None, callback=in_range(0, 10), help="Mix each training window with "
+                                          "another of its corpus, weight Beta(a, a); a = 0 (default) is off."),
     room_probability: Optional[float] = typer.Option(None, callback=FRACTION, help="Share of training windows "
                                                      "played through a simulated room and microphone (default 0.3)."),
     batch_size: int = typer.Option(32, min=1),
@@ -146,7 +148,8 @@ def train(
                             f"--corpus-share one of {', '.join(CORPUS_SHARES)}", EXIT_USAGE)
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
         # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
-        given = _given(max_clips_per_epoch=max_clips_per_epoch, loss=loss, sampling=sampling, corpus_share=corpus_share)
+        given = _given(max_clips_per_epoch=max_clips_per_epoch, loss=loss, sampling=sampling, corpus_share=corpus_share,
+                       mixup=mixup)
         augment_config = AugmentConfig(enabled=augment, **_given(room_probability=room_probability))
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                              model=model, augment=augment_config, **given)

@@ -90,10 +90,13 @@ def test_balanced_sampling_draws_labels_equally_within_each_corpus():
 
     corpora = np.array(["a"] * 900 + ["b"] * 100)
     targets = np.array([0] * 800 + [1] * 100 + [0] * 50 + [2] * 50)  # corpus a: 8:1; corpus b: 1:1
-    order = np.concatenate([epoch_order(corpora, targets, TrainConfig(max_clips_per_epoch=0), e) for e in range(20)])
+    by_clips = TrainConfig(max_clips_per_epoch=0, corpus_share="clips")
+    order = np.concatenate([epoch_order(corpora, targets, by_clips, e) for e in range(20)])
     in_a = corpora[order] == "a"
     assert in_a.mean() == pytest.approx(0.9, abs=0.01)  # each corpus keeps its share
     assert np.mean(targets[order][in_a] == 1) == pytest.approx(0.5, abs=0.02)  # labels equal within it
+    by_sqrt = np.concatenate([epoch_order(corpora, targets, TrainConfig(max_clips_per_epoch=0), e) for e in range(20)])
+    assert np.mean(corpora[by_sqrt] == "a") == pytest.approx(30 / 40, abs=0.01)  # the default: sqrt(900) : sqrt(100)
     natural = epoch_order(corpora, targets, TrainConfig(sampling="natural"), 0)
     assert sorted(natural) == list(range(1000))  # one shuffled pass
 
@@ -107,14 +110,35 @@ def test_an_epoch_is_capped_in_clips():
 
 
 def test_masked_loss_ignores_labels_the_corpus_does_not_define():
-    from train.fit import masked_crossentropy, softmax_crossentropy
+    from train.fit import LOSS_FUNCTIONS
 
     probabilities = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dtype=np.float32)
-    y = np.array([[0, 1, 1, 0], [0, 1, 1, 1]], dtype=np.float32)  # target 0; first clip's corpus lacks label 2
-    masked = np.asarray(masked_crossentropy(y, probabilities))
+    # [target, partner, weight, mask]: target 0, not mixed; the first clip's corpus lacks label 2
+    y = np.array([[0, 0, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]], dtype=np.float32)
+    masked = np.asarray(LOSS_FUNCTIONS["masked"](y, probabilities))
     assert masked[0] == pytest.approx(-np.log(0.2 / 0.5), rel=1e-5)  # renormalised over labels 0 and 1
     assert masked[1] == pytest.approx(-np.log(0.2), rel=1e-5)  # every label defined: plain cross-entropy
-    assert np.asarray(softmax_crossentropy(y, probabilities)) == pytest.approx([-np.log(0.2)] * 2, rel=1e-5)
+    assert np.asarray(LOSS_FUNCTIONS["softmax"](y, probabilities)) == pytest.approx([-np.log(0.2)] * 2, rel=1e-5)
+
+
+def test_mixup_loss_weighs_both_targets():
+    from train.fit import LOSS_FUNCTIONS
+
+    probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
+    y = np.array([[0, 1, 0.7, 1, 1, 0]], dtype=np.float32)  # 70 % label 0, 30 % label 1, over labels 0-1
+    expected = 0.7 * -np.log(0.2 / 0.5) + 0.3 * -np.log(0.3 / 0.5)
+    assert np.asarray(LOSS_FUNCTIONS["masked"](y, probabilities))[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_mixup_pairs_windows_within_their_corpus():
+    from train.fit import mixup_partners
+
+    corpora = np.array(["a", "b", "a", "b", "a", "c"])
+    partners, weights = mixup_partners(corpora, 0.4, np.random.default_rng(0))
+    assert np.array_equal(corpora[partners], corpora)  # never across corpora (label masks differ)
+    assert partners[5] == 5 and np.all((weights >= 0.5) & (weights <= 1))  # a lone corpus mixes with itself
+    off, unmixed = mixup_partners(corpora, 0.0, np.random.default_rng(0))
+    assert np.array_equal(off, np.arange(6)) and np.all(unmixed == 1)
 
 
 def test_restricted_metrics_score_within_a_label_subset():
@@ -171,7 +195,7 @@ def two_corpus_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     args = ["train", str(root / "ravdess"), str(root / "crema"), "--runs-dir", str(runs), "--name", "both",
             "--epochs", "3", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8",
-            "--room-probability", "0.5"]
+            "--room-probability", "0.5", "--mixup", "0.4"]
     result = CliRunner().invoke(app, args)
     return result, root, runs / "both"
 
@@ -188,6 +212,7 @@ def test_two_corpora_train_one_model_scored_per_label_space(two_corpus_run):
     assert bundle["label_sources"]["angry"] == ["cremad", "ravdess"]
     assert bundle["licence"].startswith("NON-COMMERCIAL")
     assert bundle["train_config"]["loss"] == "masked" and bundle["train_config"]["augment"]["room_probability"] == 0.5
+    assert bundle["train_config"]["mixup"] == 0.4 and bundle["train_config"]["corpus_share"] == "sqrt"
     assert "cremad: accuracy" in result.output and "six shared labels" in result.output
 
 
