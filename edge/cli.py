@@ -224,6 +224,51 @@ def explore(
 
 
 @app.command()
+def download(
+    corpus: str = typer.Argument(..., help="ravdess, cremad (or crema-d) or tess."),
+    dest: Path = typer.Argument(..., help="Folder to download into (created); `make train DATA=DEST` reads it."),
+    accept_licence: bool = typer.Option(False, help="Accept the corpus's licence, printed first (asked once per DEST)."),
+    mirror: Optional[str] = typer.Option(None, help="Base URL of a mirror laid out like the official host."),
+    limit: int = typer.Option(0, min=0, help="Only the release's first N files in name order (a quick try; 0 = all)."),
+) -> None:
+    """Download a public corpus: resumable, every file checked against the official release's SHA-256."""
+    with user_errors():
+        from train.download import DownloadError, download as fetch_corpus, licence_text, load_checksums, source_for
+
+        try:
+            source = source_for(corpus, mirror)
+            typer.echo(licence_text(source), err=True)
+            accepted = dest / f".edge-ser-licence-{source.corpus}"
+            if not (accept_licence or accepted.is_file()):
+                raise UserError("pass --accept-licence to accept these terms and download", EXIT_USAGE)
+            dest.mkdir(parents=True, exist_ok=True)
+            accepted.write_text(licence_text(source) + "\n")
+            checksums = load_checksums(source, limit)
+            with typer.progressbar(length=sum(e.size for e in checksums.values()), label=source.corpus,
+                                   file=sys.stderr) as bar:
+                report = fetch_corpus(source, dest, checksums, bar.update)
+        except DownloadError as error:
+            raise UserError(str(error)) from None
+        except OSError as error:
+            raise UserError(f"cannot write to {dest}: {error.strerror or error}") from None
+        except KeyboardInterrupt:
+            fail("interrupted: what arrived is kept in hidden .NAME.part files; run the same command again to resume", 130)
+    _report_download(report, dest)
+
+
+def _report_download(report, dest: Path) -> None:
+    for name, why in report.failed.items():
+        typer.echo(f"failed: {why}", err=True)
+    if report.not_published:
+        typer.echo(f"not on the server (skipped): {len(report.not_published)} file(s), e.g. {report.not_published[0]}",
+                   err=True)
+    typer.echo(f"{dest}: {len(report.kept)} file(s) downloaded and verified, {len(report.present)} already there, "
+               f"{len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
     mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
