@@ -11,6 +11,9 @@ SER_DATA ?= $(if $(wildcard $(SHARED_DATA)/ravdess),$(SHARED_DATA)/ravdess,)
 DATA   ?=
 CORPUS ?= auto
 ARGS   ?=
+# TensorFlow's build for the host venv: gpu (tensorflow[and-cuda]) where `nvidia-smi -L` lists a GPU,
+# cpu (tensorflow-cpu) elsewhere. Override with TF=cpu or TF=gpu (delete .venv to switch an existing one).
+TF ?= $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU'),gpu,cpu)
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
 .PHONY: help venv edge-venv sysdeps test test-slow explore train quantize compare tflite-runtime-env demo listen bench \
@@ -33,10 +36,11 @@ help:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@$(if $(filter $(TF),cpu gpu),,$(error TF must be cpu or gpu, not '$(TF)'))
 	@$(MAKE) --no-print-directory sysdeps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip
-	$(PIP) install -q -e '.[train,edge,dev]'
+	$(PIP) install -q -e '.[train,$(TF),edge,dev]'
 	# legacy Keras 2, only for exporting the fused TFLite LSTM; its metadata would pull full tensorflow
 	$(PIP) install -q --no-deps 'tf-keras==2.21.*'
 	touch $@

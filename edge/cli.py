@@ -20,7 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
-HOST_EXTRA_HINT = "install the host extras: pip install 'edge-ser[train]' (or run `make train`, which does it)"
+HOST_EXTRA_HINT = ("install the host extras: pip install '.[train,cpu]' ('.[train,gpu]' with an NVIDIA GPU), "
+                   "or run `make train`, which does it")
 
 
 class UserError(Exception):
@@ -157,7 +158,8 @@ def train(
                                folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
                                estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
-        _print_summary(run_dir)
+        if run_dir is not None:
+            _print_summary(run_dir)
 
 
 @app.command()

@@ -52,7 +52,7 @@ def test_host_verb_without_tensorflow_says_how_to_install():
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1 error: this command needs")
-    assert "pip install 'edge-ser[train]'" in result.stdout
+    assert "pip install '.[train,cpu]'" in result.stdout
 
 
 def test_classify_and_listen_run_without_host_libraries():

@@ -2,6 +2,8 @@
 on-the-fly augmentation, best epoch by validation unweighted accuracy, early stopping."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -106,9 +108,11 @@ class AugmentedWindows(keras.utils.PyDataset):
     def __len__(self) -> int:
         return int(np.ceil(len(self.order) / self.config.batch_size))
 
-    def __getitem__(self, index: int):
-        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+    def __getitem__(self, index: int, shard: int = 0, shards: int = 1):
+        """Batch `index` of the epoch; with `shards` > 1 (several workers) the `shard`-th slice of it."""
+        rng = np.random.default_rng([self.config.seed, self.epoch, index] + ([shard] if shards > 1 else []))
         chosen = self.order[index * self.config.batch_size:(index + 1) * self.config.batch_size]
+        chosen = np.array_split(chosen, shards)[shard]
         inputs = np.stack([augmented_window(self.audio[i], self.params, self.config.augment, rng) for i in chosen])
         partners, weights = mixup_partners(self.corpora[chosen], self.config.mixup, rng)
         inputs = weights[:, None, None] * inputs + (1 - weights[:, None, None]) * inputs[partners]
@@ -214,11 +218,31 @@ def class_weights(targets: np.ndarray, n_classes: int) -> dict[int, float]:
 
 
 def training_device() -> tuple[tf.distribute.Strategy, str]:
-    """MirroredStrategy over several GPUs, the one GPU, or the CPU."""
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers; else MirroredStrategy over
+    several GPUs, the one GPU, or the CPU. The description names the device(s) for the reports."""
     gpus = tf.config.list_physical_devices("GPU")
+    local = f"{len(gpus)} x {gpu_name(gpus[0])}" if gpus else "CPU"
+    workers = len(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("worker", []))
+    if workers > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy(), f"{workers} workers (MultiWorkerMirroredStrategy), each {local}"
     if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
-    return tf.distribute.get_strategy(), "GPU" if gpus else "CPU"
+        return tf.distribute.MirroredStrategy(), f"{local} (MirroredStrategy)"
+    return tf.distribute.get_strategy(), local
+
+
+def is_chief() -> bool:
+    """The process that writes the run: TF_CONFIG's chief, or worker 0 when the cluster has no chief
+    (TensorFlow's own rule); a process without TF_CONFIG is its own chief."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if not task:
+        return True
+    return task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index", 0) == 0
+                                           and "chief" not in config.get("cluster", {}))
+
+
+def gpu_name(gpu) -> str:
+    return tf.config.experimental.get_device_details(gpu).get("device_name", "GPU")
 
 
 @dataclass
@@ -229,20 +253,39 @@ class TrainingSet:
     corpora: np.ndarray
 
 
+def learning_schedule(steps_per_epoch: int, config: TrainConfig):
+    """Warm-up from a tenth of the learning rate, then cosine decay to 0 over the remaining epochs."""
+    steps, warmup = steps_per_epoch * config.epochs, steps_per_epoch * config.warmup_epochs
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, steps - warmup),
+        warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
+def weights_digest(model: "keras.Model") -> str:
+    """SHA-256 of every weight: equal digests, equal models (workers of one training compare them)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray, labels: list[str],
         params: FeatureParams, config: TrainConfig) -> FitResult:
     keras.utils.set_random_seed(config.seed)
     strategy, device = training_device()
     data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config,
                             workers=2, use_multiprocessing=False)
-    steps = len(data) * config.epochs
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        from train.datasets import DatasetError
+        from train.multiworker import fit_multi_worker
+
+        if val_clips:
+            raise DatasetError("several workers train for --epochs and keep the last epoch: drop --validate")
+        return fit_multi_worker(data, labels, params, config, strategy, device)
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate / 10, decay_steps=max(1, steps - len(data) * config.warmup_epochs),
-            warmup_target=config.learning_rate, warmup_steps=len(data) * config.warmup_epochs)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSS_FUNCTIONS[config.loss],
-                      metrics=[accuracy])
+        model.compile(optimizer=keras.optimizers.Adam(learning_schedule(len(data), config)),
+                      loss=LOSS_FUNCTIONS[config.loss], metrics=[accuracy])
     tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)
     started = time.monotonic()
     model.fit(data, epochs=config.epochs, callbacks=[tracker], verbose=1 if sys.stderr.isatty() else 0)

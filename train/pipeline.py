@@ -98,11 +98,12 @@ def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
                                   "model_config": config.model.to_dict(), "train_config": train_config_dict(config)}))
 
 
-def run_training(request: TrainRequest, config=None) -> Path:
-    """The whole `train` verb; returns the run folder. Imports TensorFlow."""
+def run_training(request: TrainRequest, config=None) -> Path | None:
+    """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
+    Imports TensorFlow."""
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
-    from train.fit import TrainConfig, TrainingSet, fit
+    from train.fit import TrainConfig, TrainingSet, fit, is_chief, weights_digest
     from train.report import write_reports
 
     config = config or TrainConfig()
@@ -125,6 +126,10 @@ def run_training(request: TrainRequest, config=None) -> Path:
     train = list(split.train)
     result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train]),
                  val_clips, targets[list(split.val)], labels, request.params, config)
+    print(f"trained on {result.device}: weights sha256 {weights_digest(result.model)}", file=sys.stderr)
+    if not is_chief():
+        print("not the chief worker: the chief evaluates and writes the run", file=sys.stderr)
+        return None
     predict = lambda x: result.model(x, training=False).numpy()  # noqa: E731
     test_probabilities = masked_probabilities(predict_clips(predict, test_clips), masks[list(split.test)])
     test_targets = targets[list(split.test)]
@@ -210,6 +215,7 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
                           for label in labels},
         "split": split.to_dict(),
         "training_data": training_data(request, config.seed),
+        "training_device": metrics["device"],
         **bundle_metrics(metrics),
         "n_params": metrics["n_params"],
         "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
