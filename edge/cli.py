@@ -88,6 +88,37 @@ def user_errors():
         fail(str(error), getattr(error, "code", EXIT_FAILURE))
 
 
+# TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
+# oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
+# first through `_import_tensorflow_quietly`, which drops exactly those lines and passes the rest on.
+HELP_WIDTH_PIPED = 200  # wide enough that no option's help is cut with "…"
+TENSORFLOW_NOTICES = (b"absl::InitializeLog() is called", b"oneDNN custom operations are on")
+
+
+def _import_tensorflow_quietly() -> None:
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = b"".join(line for line in captured if not any(n in line for n in TENSORFLOW_NOTICES))
+            if kept:
+                sys.stderr.buffer.write(kept)
+                sys.stderr.flush()
+
+
+
 @app.callback()
 def _root() -> None:
     """Speech emotion recognition on edge devices."""
@@ -136,6 +167,7 @@ def train(
 ) -> None:
     """Train the compact LSTM; writes runs/<name>/ (model, metrics, report) and runs/latest."""
     with user_errors():
+        _import_tensorflow_quietly()
         from edge.features import FeatureParams
         from train.augment import AugmentConfig
         from train.fit import CORPUS_SHARES, LOSSES, SAMPLINGS, TrainConfig
@@ -172,6 +204,7 @@ def crosscorpus(
 ) -> None:
     """Cross-corpus matrix: every run on every corpus's held-out speakers, six shared labels, clean and in rooms."""
     with user_errors():
+        _import_tensorflow_quietly()
         from train.crosscorpus import CrossCorpusRequest, cross_corpus, markdown
         from train.datasets import default_cache_dir
 
@@ -193,6 +226,7 @@ def calibrate(
 ) -> None:
     """Temperature scaling on held-out speakers: ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
     with user_errors():
+        _import_tensorflow_quietly()
         from train.calibrate import calibrate as calibrate_runs, markdown
 
         if into is None and len(runs) != 1:
@@ -282,6 +316,7 @@ def quantize(
 ) -> None:
     """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
     with user_errors():
+        _import_tensorflow_quietly()
         from convert.compare import quantize as quantize_run
 
         result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
@@ -300,6 +335,7 @@ def compare(
 ) -> None:
     """Float Keras vs every TFLite mode on the same held-out speakers: accuracy, agreement, size, latency."""
     with user_errors():
+        _import_tensorflow_quietly()
         from convert.compare import compare as compare_run
         from convert.report import format_table, table_rows
 
@@ -599,7 +635,7 @@ def _prepare(save_dir: Path, prepare) -> None:
 
 @app.command()
 def devices(json_output: bool = typer.Option(False, "--json", help="A JSON list.")) -> None:
-    """List audio input devices with the sample rates they record at."""
+    """List audio input devices with the sample rates they record at (exit 1 when there is none)."""
     import json
 
     from edge.sources import list_input_devices
@@ -608,10 +644,12 @@ def devices(json_output: bool = typer.Option(False, "--json", help="A JSON list.
         found, default = list_input_devices()
     if json_output:
         typer.echo(json.dumps([dict(d.to_dict(), default=d.index == default) for d in found], indent=2))
-        return
-    if not found:
-        typer.echo("no audio input device found")
+    elif not found:
+        typer.echo("no audio input device found", err=True)
+    if not found:  # one rule for text and JSON: no device is a failure (exit 1)
         raise typer.Exit(EXIT_FAILURE)
+    if json_output:
+        return
     for d in found:
         mark = "*" if d.index == default else " "
         typer.echo(f"{mark}{d.index:3d}  {d.name:<32} {d.host_api:<6} {d.max_channels:2d} ch  default {d.default_rate} Hz  "
@@ -694,6 +732,10 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
 
 def main() -> None:
     """Console-script entry point (typer's usage errors already exit with 2)."""
+    import os
+
+    if not sys.stdout.isatty():  # piped help: rich would cut it at 80 columns, mid-word
+        os.environ.setdefault("TERMINAL_WIDTH", str(HELP_WIDTH_PIPED))
     app()
 
 

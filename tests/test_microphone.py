@@ -6,6 +6,7 @@ process, as a user would. Skips when PulseAudio or PyAudio is missing (`make tes
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -144,6 +145,17 @@ def test_devices_lists_the_microphone_with_its_rates(tmp_path: Path):
     devices = json.loads(result.stdout)
     default = [d for d in devices if d["default"]]
     assert default and {16000, 48000} <= set(default[0]["rates"])
+
+
+def test_no_device_is_exit_1_in_text_and_json_alike(tmp_path: Path):
+    """One rule (issue 11): no input device is a failure, whether the list is text or JSON."""
+    env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path}/no-server"}
+    text, as_json = (subprocess.run(EDGE_SER + ["devices", *extra], env=env, capture_output=True, text=True,
+                                    cwd=PROJECT, timeout=60) for extra in ([], ["--json"]))
+    if json.loads(as_json.stdout or "[]"):
+        pytest.skip("this machine has a sound card of its own")
+    assert (text.returncode, as_json.returncode) == (1, 1)
+    assert "no audio input device found" in text.stderr and as_json.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("stop, said", [("SIGINT", "stopped by Ctrl-C"), ("SIGTERM", "stopped by SIGTERM")])

@@ -298,3 +298,22 @@ def test_window_cutter_and_loud_span_equal_their_whole_clip_forms_in_any_chunks(
         assert all(np.array_equal(w, e) for (_, w), e in zip(windows, expected)) and len(windows) == len(expected)
         first, last = loud.span()
         assert np.array_equal(trim_silence(signal), signal[first:last])
+
+
+# ------------------------------------------------------------------ output a newcomer reads (issue 11)
+VERBS = ["train", "crosscorpus", "calibrate", "explore", "download", "quantize", "compare", "info", "classify",
+         "listen", "devices", "bench"]
+
+
+def test_piped_help_is_never_cut():
+    for verb in VERBS:
+        result = subprocess.run(EDGE_SER + [verb, "--help"], capture_output=True, text=True, cwd=PROJECT, timeout=60)
+        assert result.returncode == 0 and "Usage" in result.stdout, verb
+        assert "…" not in result.stdout, f"{verb} --help is cut when piped"
+
+
+def test_a_host_verb_prints_no_tensorflow_start_up_notices():
+    result = subprocess.run(EDGE_SER + ["train", "/nonexistent-corpus"], capture_output=True, text=True,
+                            cwd=PROJECT, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["error: /nonexistent-corpus does not exist"]

@@ -78,7 +78,11 @@ def test_two_workers_on_localhost_train_one_model_and_only_the_chief_writes(ravd
                 *TINY_TRAIN_ARGS, "--epochs", "3"]
         workers.append(subprocess.Popen(args, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True))
-    logs = [worker.communicate(timeout=240)[0] for worker in workers]
+    try:
+        logs = [worker.communicate(timeout=240)[0] for worker in workers]
+    finally:
+        for worker in workers:  # a worker whose peer died waits for it forever
+            worker.kill()
     assert [worker.returncode for worker in workers] == [0, 0], logs
     digests = [re.search(r"trained on 2 workers \(MultiWorkerMirroredStrategy\), each CPU: weights sha256 (\w+)", log)
                for log in logs]
