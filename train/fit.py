@@ -138,6 +138,9 @@ def mixup_partners(corpora: np.ndarray, alpha: float, rng: np.random.Generator) 
     return partners, np.maximum(drawn, 1 - drawn)
 
 
+# Threads that augment and extract features ahead of the model (numpy, scipy and the room simulation
+# release the GIL): one per core, so a GPU workstation's cores feed its GPU; 2 on these 2-core machines.
+LOADER_THREADS = max(2, min(16, os.cpu_count() or 2))
 EPSILON = 1e-7  # keeps log() finite when a probability underflows
 MASK_FROM = 3  # y = [target, partner's target, target's weight, mask...] (AugmentedWindows)
 
@@ -274,7 +277,7 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
     keras.utils.set_random_seed(config.seed)
     strategy, device = training_device()
     data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config,
-                            workers=2, use_multiprocessing=False)
+                            workers=LOADER_THREADS, use_multiprocessing=False)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         from train.datasets import DatasetError
         from train.multiworker import fit_multi_worker
