@@ -1,6 +1,6 @@
 """Keras run -> self-describing `.tflite` in four modes (float32, float16, dynamic-range, int8).
 
-Route (DESIGN.md toolchain facts, TF 2.21): a Keras 3 LSTM does not convert cleanly, so the trained
+Route (docs/design.md toolchain facts, TF 2.21): a Keras 3 LSTM does not convert cleanly, so the trained
 weights are copied into a `tf_keras` (legacy Keras 2) twin built with batch size 1, which converts
 to the fused UNIDIRECTIONAL_SEQUENCE_LSTM op in every mode. The converter clips the LSTM cell state
 at 10; trained models exceed that, so `cell_clip` is set to 0 (off) in the flatbuffer, which

@@ -1,6 +1,6 @@
 """`edge-ser`: one typer app. Each verb is a thin wrapper over a function the tests call directly.
 
-Exit codes (DESIGN.md contract 6): 0 ok, 1 failure, 2 usage error, 3 drift gate failed.
+Exit codes (docs/design.md contract 6): 0 ok, 1 failure, 2 usage error, 3 drift gate failed.
 Host-only verbs (train, explore, quantize, compare) import TensorFlow / librosa lazily, inside the
 verb, so the device install never needs them.
 """

@@ -2,7 +2,7 @@
 
 Pure Python (no audio): used by training to label files and by the demo to show the true label.
 
-Label choices (DESIGN.md contract 3):
+Label choices (docs/design.md contract 3):
 - One name per emotion: RAVDESS "fearful", TESS "fear", CREMA-D "FEA", EmoDB "A" (Angst) -> "fear".
 - "surprise" covers RAVDESS "surprised" and TESS "pleasant surprise" (`ps`): TESS has no other
   surprise, and both are acted, positive-valence surprise.

@@ -17,7 +17,7 @@ Conventions (pinned down because libraries differ):
   returns the log-mel frame itself.
 - Window level (what the model consumes): optional deltas (regression over +-2 frames, edges
   repeated) then per-window mean/variance normalisation of every coefficient. Per-window
-  normalisation beat global normalisation by 10+ points UA on RAVDESS (DESIGN.md experiment).
+  normalisation beat global normalisation by 10+ points UA on RAVDESS (docs/design.md experiment).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class FeatureParams:
     window: str = "hann"
     deltas: int = 0  # 0: none, 1: + delta, 2: + delta and delta-delta
     normalisation: str = "window"  # "window": per-window mean/variance; "none"
-    window_seconds: float = 2.0  # model input length; 2 s was best on RAVDESS (DESIGN.md)
+    window_seconds: float = 2.0  # model input length; 2 s was best on RAVDESS (docs/design.md)
     log_floor: float = 1e-6
     version: int = FEATURE_VERSION
 

@@ -1,6 +1,6 @@
 """Where `listen` gets audio: a PyAudio microphone or a file, both delivering int16 chunks to a queue.
 
-The PyAudio callback only enqueues (DESIGN.md example 6): a consumer thread does all the work. An
+The PyAudio callback only enqueues (docs/design.md, "Examples followed"): a consumer thread does all the work. An
 input overflow or a full queue is counted, never raised (PortAudio's `Input overflowed` is the most
 reported crash of edge-audio tools). A file source feeds the same queue from its own thread, so
 `listen --source FILE` runs exactly the consumer path the microphone does.

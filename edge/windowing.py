@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-TRIM_TOP_DB = 30.0  # silence = 30 dB below the clip's loudest frame (best setting in DESIGN.md)
+TRIM_TOP_DB = 30.0  # silence = 30 dB below the clip's loudest frame (best setting in docs/design.md)
 TRIM_FRAME = 400  # 25 ms at 16 kHz
 TRIM_HOP = 160
 
@@ -52,7 +52,7 @@ def trim_window_frames(frames: np.ndarray, power: np.ndarray) -> np.ndarray:
 
 
 def fit_to_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """Repeat a clip shorter than `length` until it fills it (repeating beat zero-padding, DESIGN.md)."""
+    """Repeat a clip shorter than `length` until it fills it (repeating beat zero-padding, docs/design.md)."""
     if signal.size == 0:
         return np.zeros(length, dtype=np.float32)
     if signal.size >= length:

@@ -1,6 +1,6 @@
 """A real microphone without hardware: a private PulseAudio daemon with a pipe source fed from a FIFO.
 
-Recipe from DESIGN.md: `module-pipe-source` creates the FIFO (it must not exist beforehand); PyAudio
+Recipe from docs/design.md: `module-pipe-source` creates the FIFO (it must not exist beforehand); PyAudio
 reads what is written into it bit-exact on the `default` and `pulse` ALSA devices. Each instance
 has its own XDG_RUNTIME_DIR, so tests can kill their daemon without touching anyone else's.
 """

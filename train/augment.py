@@ -14,14 +14,14 @@ class AugmentConfig:
     enabled: bool = True
     speed_range: tuple[float, float] = (0.9, 1.1)  # Ko et al. 2015 used 0.9 / 1.0 / 1.1
     speed_probability: float = 0.5
-    gain_db: float = 6.0  # +-6 dB (DESIGN.md experiment)
+    gain_db: float = 6.0  # +-6 dB (docs/design.md experiment)
     snr_db: tuple[float, float] = (10.0, 35.0)
     noise_probability: float = 0.8
-    time_masks: int = 2  # SpecAugment (Park et al. 2019), two of each as in DESIGN.md
+    time_masks: int = 2  # SpecAugment (Park et al. 2019), two of each as in docs/design.md
     time_mask_frames: int = 20
     feature_masks: int = 2
     feature_mask_width: int = 6
-    # A simulated room and microphone in 30 % of the windows (DESIGN.md: harsh rooms in two thirds of the
+    # A simulated room and microphone in 30 % of the windows (docs/design.md: harsh rooms in two thirds of the
     # draws cost 0.09-0.11 UA on clean speakers, so mix them in gently). Three corpora, held-out speakers,
     # one seed (README "Many corpora"): 0.3 vs 0 kept the clean UA (0.477 vs 0.486, mean of the three
     # corpora's six shared labels) and lost less in simulated rooms (0.444 vs 0.416). Exponentially

@@ -1,6 +1,6 @@
 """The compact LSTM classifier, built by one function for Keras 3 (training) and tf_keras (export).
 
-Architecture (DESIGN.md experiment, ~82 k parameters with the defaults): Conv1D(64, 5) + BN + ReLU +
+Architecture (docs/design.md experiment, ~82 k parameters with the defaults): Conv1D(64, 5) + BN + ReLU +
 MaxPool(4) front-end -> LSTM(96) over time -> mean over time -> Dense(64) -> softmax. The LSTM keeps
 Keras' default activations and no recurrent dropout so that TFLite fuses it into one
 UNIDIRECTIONAL_SEQUENCE_LSTM op (and cuDNN runs it on a GPU).

@@ -197,7 +197,7 @@ def corpus_summary(dataset: Dataset) -> dict[str, dict]:
 
 
 def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: dict) -> dict:
-    """Everything needed to use the model later (DESIGN.md contract 2); the converter embeds it."""
+    """Everything needed to use the model later (docs/design.md contract 2); the converter embeds it."""
     import tensorflow as tf
 
     return {

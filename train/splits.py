@@ -1,4 +1,4 @@
-"""Train / validation / test splits: speaker-independent by default (DESIGN.md contract 4)."""
+"""Train / validation / test splits: speaker-independent by default (docs/design.md contract 4)."""
 from __future__ import annotations
 
 import re
