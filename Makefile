@@ -16,7 +16,7 @@ ARGS   ?=
 TF ?= $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU'),gpu,cpu)
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
-.PHONY: help venv edge-venv sysdeps test test-slow explore train quantize compare tflite-runtime-env demo listen bench \
+.PHONY: help venv edge-venv sysdeps test lint test-slow explore train quantize compare tflite-runtime-env demo listen bench \
         default-model open-model convert-shipped crosscorpus soak clean
 
 help:
@@ -66,8 +66,13 @@ sysdeps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: venv edge-venv tflite-runtime-env
+test: venv edge-venv tflite-runtime-env lint
 	$(PY) -m pytest -q
+
+# Style and the import layers (pyproject.toml: [tool.ruff], [tool.importlinter]; docs/design.md "The house").
+lint: venv
+	$(VENV)/bin/ruff check edge train convert tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # 5 = none collected

@@ -129,7 +129,6 @@ def cpu_seconds_of(command: list[str], mic, seconds: float, audio: np.ndarray) -
 
 def listen_section(edge_python: str, seconds: float) -> dict:
     import soundfile
-
     from virtual_mic import VirtualMic, pulseaudio_available
 
     if not pulseaudio_available():
@@ -215,7 +214,8 @@ def markdown(report: dict) -> str:
     vad = report["vad"]
     lines += ["## Voice-activity detector per 0.5 s hop (16 frames of 32 ms)", "",
               "| detector | ms per hop | ratio to our streamed features for the hop |", "|---|---|---|"]
-    lines += [f"| {name} | {ms:.3f} | {ms / vad['features_hop_ms']:.2f} |" for name, ms in vad.items() if name != "features_hop_ms"]
+    lines += [f"| {name} | {ms:.3f} | {ms / vad['features_hop_ms']:.2f} |"
+              for name, ms in vad.items() if name != "features_hop_ms"]
     lines += [f"| (peer) edge-ser features, one hop | {vad['features_hop_ms']:.3f} | 1.00 |", ""]
     listen = report["listen"]
     if "skipped" not in listen:

@@ -123,7 +123,8 @@ def soak(edge_python: str, minutes: float, interval: float = 60.0) -> SoakReport
                 break
             rss, cpu = process_usage(listener.pid)
             now = time.monotonic()
-            report.samples.append(Sample(round((now - start) / 60, 2), round(rss, 2), round(100 * (cpu - last_cpu) / (now - last_at), 2)))
+            cpu_percent = 100 * (cpu - last_cpu) / (now - last_at)
+            report.samples.append(Sample(round((now - start) / 60, 2), round(rss, 2), round(cpu_percent, 2)))
             print(f"{report.samples[-1]}  windows {sum(labels.values())}", flush=True)
             last_cpu, last_at = cpu, now
         if listener.poll() is None:
@@ -147,9 +148,10 @@ def soak(edge_python: str, minutes: float, interval: float = 60.0) -> SoakReport
 
 def markdown(report: SoakReport) -> str:
     cpu = [s.cpu_percent for s in report.samples]
-    lines = [f"# soak: {report.minutes:g} min of `edge-ser listen` on the virtual microphone", "",
-             f"- RSS: {report.samples[0].rss_mb:.1f} MB after the first minute, {report.samples[-1].rss_mb:.1f} MB at the end; "
-             f"growth after the warm-up **{report.growth_mb:.2f} MB** (limit {MAX_RSS_GROWTH_MB:g})" if report.samples else "- no samples",
+    rss = (f"- RSS: {report.samples[0].rss_mb:.1f} MB after the first minute, {report.samples[-1].rss_mb:.1f} MB at "
+           f"the end; growth after the warm-up **{report.growth_mb:.2f} MB** (limit {MAX_RSS_GROWTH_MB:g})"
+           if report.samples else "- no samples")
+    lines = [f"# soak: {report.minutes:g} min of `edge-ser listen` on the virtual microphone", "", rss,
              f"- CPU: mean {np.mean(cpu):.2f} %, max {np.max(cpu):.2f} % of one core" if cpu else "",
              f"- windows: {report.windows}; labels: " + ", ".join(f"{k} {v}" for k, v in sorted(report.labels.items())),
              f"- summary: {report.summary}", f"- exit code: {report.exit_code}",

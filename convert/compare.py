@@ -13,8 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.tflite import (CALIBRATION_WINDOWS, MODES, ConvertError, check_mode, check_ops, convert,
-                            finish_flatbuffer, keras2_twin, load_run, write_atomically)
+from convert.tflite import (
+    CALIBRATION_WINDOWS,
+    MODES,
+    ConvertError,
+    check_mode,
+    check_ops,
+    convert,
+    finish_flatbuffer,
+    keras2_twin,
+    load_run,
+    write_atomically,
+)
 from edge.runtime import EdgeModel
 
 DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")

@@ -12,7 +12,6 @@ import soundfile
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.resample import Resampler
 
-
 # File extensions of the containers libsndfile (soundfile) decodes, by soundfile format name. RAW is
 # left out (it needs a rate and sample format from elsewhere), and so are MAT4/MAT5 (.mat is data).
 SOUNDFILE_EXTENSIONS = {

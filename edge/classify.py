@@ -50,7 +50,7 @@ class ClipResult:
 def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, float, dict[str, float]]:
     """(top label, its probability, label -> probability rounded for printing and JSON)."""
     best = int(np.argmax(probabilities))
-    return labels[best], float(probabilities[best]), {l: round(float(p), 6) for l, p in zip(labels, probabilities)}
+    return labels[best], float(probabilities[best]), {label: round(float(p), 6) for label, p in zip(labels, probabilities)}
 
 
 TRIM_MODES = ("clip", "window", "none")

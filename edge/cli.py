@@ -179,7 +179,8 @@ def train(
         if loss not in (None, *LOSSES) or sampling not in (None, *SAMPLINGS) or corpus_share not in (None, *CORPUS_SHARES):
             raise UserError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
                             f"--corpus-share one of {', '.join(CORPUS_SHARES)}", EXIT_USAGE)
-        model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"), dropout=dropout)
+        model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"),
+                            dropout=dropout)
         # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
         given = _given(max_clips_per_epoch=max_clips_per_epoch, loss=loss, sampling=sampling, corpus_share=corpus_share,
                        mixup=mixup)
@@ -227,7 +228,8 @@ def calibrate(
     """Temperature scaling on held-out speakers: ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
     with user_errors():
         _import_tensorflow_quietly()
-        from train.calibrate import calibrate as calibrate_runs, markdown
+        from train.calibrate import calibrate as calibrate_runs
+        from train.calibrate import markdown
 
         if into is None and len(runs) != 1:
             raise UserError("with several runs, --into names the run whose bundle gets the calibration", EXIT_USAGE)
@@ -269,7 +271,8 @@ def download(
 ) -> None:
     """Download a public corpus: resumable, every file checked against the official release's SHA-256."""
     with user_errors():
-        from train.download import DownloadError, download as fetch_corpus, licence_text, load_checksums, source_for
+        from train.download import DownloadError, licence_text, load_checksums, source_for
+        from train.download import download as fetch_corpus
 
         try:
             source = source_for(corpus, mirror)
@@ -293,7 +296,7 @@ def download(
 
 
 def _report_download(report, dest: Path) -> None:
-    for name, why in report.failed.items():
+    for why in report.failed.values():
         typer.echo(f"failed: {why}", err=True)
     if report.not_published:
         typer.echo(f"not on the server (skipped): {len(report.not_published)} file(s), e.g. {report.not_published[0]}",
@@ -308,7 +311,8 @@ def _report_download(report, dest: Path) -> None:
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
     mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
-    max_drift: float = typer.Option(1.0, callback=in_range(0), help="Fail (exit 3) when accuracy drops more than this many points."),
+    max_drift: float = typer.Option(1.0, callback=in_range(0),
+                                    help="Fail (exit 3) when accuracy drops more than this many points."),
     force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
     output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
@@ -375,7 +379,8 @@ def info(
                f"{bundle.params.n_features} features), normalisation: {bundle.params.normalisation}")
     typer.echo("feature params: " + ", ".join(f"{k}={v}" for k, v in bundle.params.to_dict().items()))
     for name, corpus in raw.get("corpora", {}).items():
-        typer.echo(f"corpus: {name} ({corpus.get('files')} files, {corpus.get('speakers')} speakers) - licence {corpus.get('licence')}")
+        typer.echo(f"corpus: {name} ({corpus.get('files')} files, {corpus.get('speakers')} speakers) - "
+                   f"licence {corpus.get('licence')}")
     if "licence" in raw:
         typer.echo(f"licence: {raw['licence']}")
     if "label_sources" in raw:
@@ -534,13 +539,15 @@ def _detector(vad: str):
 def listen(
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     device: Optional[str] = typer.Option(None, help="Input device: index or part of its name (see `edge-ser devices`)."),
-    rate: Optional[int] = typer.Option(None, min=4000, max=384000, help="Open the microphone at this rate (default: the model's if the "
-                                       "device has it, else the device's own); resampled to the model's rate."),
+    rate: Optional[int] = typer.Option(None, min=4000, max=384000,
+                                       help="Open the microphone at this rate (default: the model's if the device "
+                                       "has it, else the device's own); resampled to the model's rate."),
     source: Optional[Path] = typer.Option(None, help="Stream this audio file through the same path instead of a microphone."),
     realtime: bool = typer.Option(False, help="With --source: pace the file at real time."),
     hop: float = typer.Option(0.5, callback=in_range(0.01, 60), help="Seconds between decisions (the window is "
                               "the model's, 2 s)."),
-    silence_db: float = typer.Option(-50.0, callback=in_range(-200, 0), help="Windows quieter than this RMS level (dBFS) are reported as silence."),
+    silence_db: float = typer.Option(-50.0, callback=in_range(-200, 0),
+                                     help="Windows quieter than this RMS level (dBFS) are reported as silence."),
     smoothing: int = typer.Option(3, min=1, help="Average the probabilities of this many recent windows."),
     threshold: Optional[float] = typer.Option(None, callback=FRACTION, help="Below this smoothed confidence, say "
                                               "'uncertain' (default 0.35)."),
@@ -554,7 +561,8 @@ def listen(
     json_output: bool = typer.Option(False, "--json", help="One JSON object per window (time, label, confidence, "
                                      "probabilities, level)."),
     save_dir: Optional[Path] = typer.Option(None, help="Keep every classified window as a WAV with its prediction."),
-    stall_timeout: float = typer.Option(5.0, callback=POSITIVE, help="Give up when the microphone delivers nothing for this long (s)."),
+    stall_timeout: float = typer.Option(5.0, callback=POSITIVE,
+                                        help="Give up when the microphone delivers nothing for this long (s)."),
     threads: int = typer.Option(1, min=1, help=THREADS_HELP),
     delegate: str = typer.Option("none", help=DELEGATE_HELP),
     require_delegate: bool = typer.Option(False, help="Fail instead of falling back to the CPU."),

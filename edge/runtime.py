@@ -91,7 +91,8 @@ def find_runtime(preferred: str | None = None) -> Runtime:
                            getattr(module.lite.experimental, "OpResolverType", None))
         return Runtime(name, module.Interpreter, module.load_delegate, getattr(module, "OpResolverType", None))
     if preferred is not None:
-        others = [name for name, module_name in RUNTIMES if name != preferred and importlib.util.find_spec(module_name.split(".")[0])]
+        others = [name for name, module_name in RUNTIMES
+                  if name != preferred and importlib.util.find_spec(module_name.split(".")[0])]
         installed = f" (installed: {', '.join(others)})" if others else ""
         raise RuntimeMissingError(f"--runtime {preferred} is not installed{installed}: pip install {preferred} "
                                   "or leave --runtime out")

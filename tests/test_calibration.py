@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from conftest import PROJECT
 from test_edge_light import run_blocked
+from typer.testing import CliRunner
 
 from edge.calibration import CoveragePoint, apply_temperature, threshold_for
 from edge.cli import app
@@ -118,8 +117,9 @@ def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: 
         path.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))
         return path
     curve = [{"threshold": t, "coverage": 1 - t, "accuracy": 0.4 + 0.5 * t} for t in (0.0, 0.2, 0.4, 0.6, 0.8)]
-    bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "fitted_on": "a test", "ece_before": 0.2, "ece_after": 0.03,
-                             "ece_after_per_corpus": {}, "risk_coverage": {"windows": curve, "clips": curve}}
+    bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "fitted_on": "a test",
+                             "ece_before": 0.2, "ece_after": 0.03, "ece_after_per_corpus": {},
+                             "risk_coverage": {"windows": curve, "clips": curve}}
     path = tmp_path / "calibrated.tflite"
     path.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))
     return path

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT
 
 EDGE_VENV = PROJECT / ".venv-edge"
@@ -60,7 +59,7 @@ def test_tflite_runtime_gets_the_int8_default_and_agrees_with_litert():
     runtime, name, label, confidence = json.loads(output.stdout)
     assert (runtime, name) == ("tflite-runtime", "default-int8.tflite")
     from edge.classify import classify_file
-    from edge.runtime import EdgeModel, DEFAULT_MODEL
+    from edge.runtime import DEFAULT_MODEL, EdgeModel
     reference = classify_file(EdgeModel(DEFAULT_MODEL), PROJECT / "assets/demo/03-01-06-02-01-01-18.flac")
     assert label == reference.label and abs(confidence - reference.confidence) < 0.05  # int8 vs dynamic-range
 

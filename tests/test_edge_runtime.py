@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import PROJECT, write_audio
 from typer.testing import CliRunner
 
 from edge.cli import app
@@ -14,8 +15,6 @@ from edge.corpora import parse_ravdess
 from edge.resample import resample
 from edge.runtime import DEFAULT_MODEL, EdgeModel
 from edge.stream import SILENCE, ListenSettings, StreamClassifier
-
-from conftest import PROJECT, write_audio
 
 DEMO = sorted((PROJECT / "assets" / "demo").glob("*.flac"))
 ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
@@ -245,6 +244,7 @@ def test_edge_classify_reproduces_the_converters_record_of_the_shipped_model():
     training utterances: CREMA-D, RAVDESS actors 01-20 and TESS) scores what the converter embedded."""
     pytest.importorskip("tensorflow")
     from conftest import real_corpus
+
     from edge.classify import classify_file, true_label
     from train.datasets import default_cache_dir, load_corpora
 

@@ -3,9 +3,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import TINY_TRAIN_ARGS
 from typer.testing import CliRunner
 
-from conftest import TINY_TRAIN_ARGS
 from edge.cli import app
 
 

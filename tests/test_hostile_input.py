@@ -14,10 +14,9 @@ from typing import Callable
 import numpy as np
 import pytest
 import soundfile
-from typer.testing import CliRunner
-
 from conftest import PROJECT
 from nonspeech import nonspeech_clips
+from typer.testing import CliRunner
 
 GOOD = [PROJECT / "assets/demo/03-01-05-02-01-01-17.flac", PROJECT / "assets/demo/03-01-06-02-01-01-18.flac"]
 EDGE_SER = [str(PROJECT / ".venv-edge/bin/edge-ser")] if (PROJECT / ".venv-edge/bin/edge-ser").exists() else \

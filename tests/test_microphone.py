@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from conftest import PROJECT, write_audio
 from test_edge_runtime import ANGRY, assert_same_windows, json_lines
 from virtual_mic import VirtualMic, pulseaudio_available

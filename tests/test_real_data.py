@@ -6,9 +6,9 @@ figures of the full runs are measured with `make train` and reported in the READ
 import json
 
 import pytest
+from conftest import real_corpus
 from typer.testing import CliRunner
 
-from conftest import real_corpus
 from edge.cli import app
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from typer.testing import CliRunner
-
 from conftest import PROJECT, write_audio
 from nonspeech import nonspeech_clips
+from typer.testing import CliRunner
 
 from edge.cli import app
 

@@ -18,7 +18,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from train.datasets import CORPUS_LICENCES
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
-                             precision_recall_fscore_support, roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 PredictBatch = Callable[[np.ndarray], np.ndarray]  # (n, frames, features) -> (n, classes)
 

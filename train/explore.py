@@ -89,7 +89,7 @@ def plot_class_balance(summary: dict, path: Path) -> None:
     fig, axis = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / len(summary)
     for i, (corpus, info) in enumerate(summary.items()):
-        axis.bar(np.arange(len(labels)) + i * width, [info["labels"].get(l, 0) for l in labels], width, label=corpus)
+        axis.bar(np.arange(len(labels)) + i * width, [info["labels"].get(label, 0) for label in labels], width, label=corpus)
     axis.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=30)
     axis.set_ylabel("files")
     axis.legend()

@@ -20,7 +20,6 @@ from train.augment import AugmentConfig, augmented_window  # noqa: E402
 from train.evaluate import predict_clips, unweighted_accuracy  # noqa: E402
 from train.model import ModelConfig, build_model  # noqa: E402
 
-
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only
 SAMPLINGS = ("balanced", "natural")  # balanced: every (corpus, label) cell drawn equally within its corpus
 CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's share of the draws, by its clip count,

@@ -13,8 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge.features import FeatureParams
-from train.fit import (LOSS_FUNCTIONS, MASK_FROM, AugmentedWindows, FitResult, TrainConfig, accuracy,
-                       learning_schedule)
+from train.fit import LOSS_FUNCTIONS, MASK_FROM, AugmentedWindows, FitResult, TrainConfig, accuracy, learning_schedule
 from train.model import build_model
 
 

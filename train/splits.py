@@ -62,7 +62,7 @@ def speaker_split(utterances: list[Utterance], test_speakers: list[str] | None =
     by_corpus = speakers_by_corpus(utterances)
     chosen_test: list[str] = []
     chosen_val: list[str] = []
-    for corpus, speakers in by_corpus.items():
+    for speakers in by_corpus.values():
         if test_speakers:
             test = [s for s in speakers if _matches(s, test_speakers)]
         elif folds:
