@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 import soundfile
 
+from edge.errors import EdgeSerError
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.resample import Resampler
 
@@ -32,7 +33,7 @@ def is_audio_file(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".") and path.is_file()
 
 
-class AudioReadError(Exception):
+class AudioReadError(EdgeSerError):
     """A file that is missing, not a regular file, not audio, empty, corrupt or absurd."""
 
 

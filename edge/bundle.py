@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.calibration import Calibration
+from edge.errors import EdgeSerError
 from edge.features import FeatureParams, FeatureParamsError
 
 METADATA_NAME = "edge_ser_bundle"
@@ -22,7 +23,7 @@ BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
 METADATA_NAME_FIELD, METADATA_BUFFER_FIELD = 0, 1
 
 
-class ModelBundleError(Exception):
+class ModelBundleError(EdgeSerError):
     """A model file that is not a TFLite flatbuffer, has no edge-ser bundle, or cannot be used."""
 
 

@@ -14,22 +14,15 @@ from typing import List, Optional
 
 import typer
 
+from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Speech emotion recognition on edge devices.")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
 HOST_EXTRA_HINT = ("install the host extras: pip install '.[train,cpu]' ('.[train,gpu]' with an NVIDIA GPU), "
                    "or run `make train`, which does it")
-
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit code 1 (or `code`)."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def in_range(low: float | None = None, high: float | None = None, *, above: bool = False, below: bool = False):
@@ -60,23 +53,6 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
 @contextmanager
 def user_errors():
     """Turn the errors a user can cause into one clear line and a non-zero exit, not a traceback."""
-    from convert import ConvertError
-    from edge.audio import AudioReadError
-    from edge.bundle import ModelBundleError
-    from edge.features import FeatureParamsError
-    from edge.runtime import DelegateError, RuntimeMissingError
-    from edge.sources import AudioSourceError
-    from edge.vad import VadError
-
-    known: tuple[type[BaseException], ...] = (UserError, AudioReadError, FeatureParamsError, FileNotFoundError,
-                                              ModelBundleError, ConvertError, DelegateError, RuntimeMissingError,
-                                              AudioSourceError, VadError)
-    try:
-        from train.datasets import DatasetError
-
-        known += (DatasetError,)
-    except ImportError:  # pragma: no cover - the train package always ships; its deps may not
-        pass
     try:
         yield
     except ModuleNotFoundError as error:
@@ -84,8 +60,10 @@ def user_errors():
                                                           "matplotlib", "scipy", "python_speech_features"):
             fail(f"this command needs {error.name}, which is not installed; {HOST_EXTRA_HINT}")
         raise
-    except known as error:
-        fail(str(error), getattr(error, "code", EXIT_FAILURE))
+    except EdgeSerError as error:
+        fail(str(error), error.exit_code)
+    except FileNotFoundError as error:
+        fail(str(error))
 
 
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
@@ -175,10 +153,10 @@ def train(
         from train.pipeline import TrainRequest, run_training
 
         if fold >= max(folds, 1):
-            raise UserError(f"--fold {fold} is outside --folds {folds}", EXIT_USAGE)
+            raise UsageError(f"--fold {fold} is outside --folds {folds}")
         if loss not in (None, *LOSSES) or sampling not in (None, *SAMPLINGS) or corpus_share not in (None, *CORPUS_SHARES):
-            raise UserError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
-                            f"--corpus-share one of {', '.join(CORPUS_SHARES)}", EXIT_USAGE)
+            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
+                             f"--corpus-share one of {', '.join(CORPUS_SHARES)}")
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"),
                             dropout=dropout)
         # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
@@ -211,7 +189,7 @@ def crosscorpus(
 
         for run in runs:
             if not (run / "model.keras").is_file() or not (run / "bundle.json").is_file():
-                raise UserError(f"{run} is not a training run folder (no model.keras / bundle.json)")
+                raise EdgeSerError(f"{run} is not a training run folder (no model.keras / bundle.json)")
         report = cross_corpus(CrossCorpusRequest(tuple(runs), tuple(data), out, rooms, default_cache_dir()))
     typer.echo(markdown(report))
     typer.echo(f"reports: {out}/crosscorpus.md, crosscorpus.json, crosscorpus.png")
@@ -232,7 +210,7 @@ def calibrate(
         from train.calibrate import markdown
 
         if into is None and len(runs) != 1:
-            raise UserError("with several runs, --into names the run whose bundle gets the calibration", EXIT_USAGE)
+            raise UsageError("with several runs, --into names the run whose bundle gets the calibration")
         target = into or runs[0]
         report = calibrate_runs(tuple(runs), target, tuple(data or ()))
     typer.echo(markdown(report))
@@ -271,25 +249,23 @@ def download(
 ) -> None:
     """Download a public corpus: resumable, every file checked against the official release's SHA-256."""
     with user_errors():
-        from train.download import DownloadError, licence_text, load_checksums, source_for
         from train.download import download as fetch_corpus
+        from train.download import licence_text, load_checksums, source_for
 
         try:
             source = source_for(corpus, mirror)
             typer.echo(licence_text(source), err=True)
             accepted = dest / f".edge-ser-licence-{source.corpus}"
             if not (accept_licence or accepted.is_file()):
-                raise UserError("pass --accept-licence to accept these terms and download", EXIT_USAGE)
+                raise UsageError("pass --accept-licence to accept these terms and download")
             dest.mkdir(parents=True, exist_ok=True)
             accepted.write_text(licence_text(source) + "\n")
             checksums = load_checksums(source, limit)
             with typer.progressbar(length=sum(e.size for e in checksums.values()), label=source.corpus,
                                    file=sys.stderr) as bar:
                 report = fetch_corpus(source, dest, checksums, bar.update)
-        except DownloadError as error:
-            raise UserError(str(error)) from None
         except OSError as error:
-            raise UserError(f"cannot write to {dest}: {error.strerror or error}") from None
+            raise EdgeSerError(f"cannot write to {dest}: {error.strerror or error}") from None
         except KeyboardInterrupt:
             fail("interrupted: what arrived is kept in hidden .NAME.part files; run the same command again to resume", 130)
     _report_download(report, dest)
@@ -469,12 +445,12 @@ def classify(
 
     with user_errors():
         if trim not in TRIM_MODES:
-            raise UserError(f"--trim must be clip, window or none, got {trim!r}", EXIT_USAGE)
+            raise UsageError(f"--trim must be clip, window or none, got {trim!r}")
         detector = _detector(vad)
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         paths = expand_audio_paths(files)
         if not paths:
-            raise UserError(f"no audio files in {', '.join(map(str, files))}")
+            raise EdgeSerError(f"no audio files in {', '.join(map(str, files))}")
     settings = ClassifySettings(trim, hop, keep_windows=windows)
     failed = _classify_each(loaded, paths, settings, detector, json_output)
     if failed:
@@ -531,7 +507,7 @@ def _detector(vad: str):
     from edge.vad import VAD_CHOICES, load_detector
 
     if vad not in VAD_CHOICES:
-        raise UserError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {vad!r}", EXIT_USAGE)
+        raise UsageError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {vad!r}")
     return load_detector(vad)
 
 
@@ -589,7 +565,7 @@ def listen(
             classifier = StreamClassifier(loaded, audio.rate, settings, detector)
         except ValueError as error:
             audio.close()
-            raise UserError(str(error), EXIT_USAGE) from None
+            raise UsageError(str(error)) from None
         model_rate = loaded.bundle.params.sample_rate
         resampled = f", resampled to {model_rate} Hz" if audio.rate != model_rate else ""
         if audio.rate < model_rate:
@@ -619,14 +595,14 @@ def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optio
     if target_accuracy is None:
         return DEFAULT_THRESHOLD if threshold is None else threshold
     if threshold is not None:
-        raise UserError("give --threshold or --target-accuracy, not both", EXIT_USAGE)
+        raise UsageError("give --threshold or --target-accuracy, not both")
     curve = curve_from_dicts(((bundle.raw.get("calibration") or {}).get("risk_coverage") or {}).get("windows", []))
     if not curve:
-        raise UserError("this model carries no held-out risk-coverage curve (run `edge-ser calibrate` on its runs)")
+        raise EdgeSerError("this model carries no held-out risk-coverage curve (run `edge-ser calibrate` on its runs)")
     point = threshold_for(curve, target_accuracy)
     if point is None:
         best = max(p.accuracy for p in curve if p.coverage > 0)
-        raise UserError(f"no threshold reaches {target_accuracy:.0%} on held-out windows (at best {best:.0%})")
+        raise EdgeSerError(f"no threshold reaches {target_accuracy:.0%} on held-out windows (at best {best:.0%})")
     typer.echo(f"threshold {point.threshold:.2f}: held-out windows {point.accuracy:.0%} accurate, "
                f"{point.coverage:.0%} of them answered", err=True)
     return point.threshold
@@ -636,9 +612,9 @@ def _prepare(save_dir: Path, prepare) -> None:
     try:
         prepare(save_dir)
     except ValueError as error:
-        raise UserError(str(error), EXIT_USAGE) from None
+        raise UsageError(str(error)) from None
     except OSError as error:
-        raise UserError(f"cannot write in --save-dir {save_dir}: {error.strerror or error}") from None
+        raise EdgeSerError(f"cannot write in --save-dir {save_dir}: {error.strerror or error}") from None
 
 
 @app.command()
@@ -732,9 +708,9 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise UserError(f"{option} takes comma-separated integers, got {text!r}", EXIT_USAGE) from None
+        raise UsageError(f"{option} takes comma-separated integers, got {text!r}") from None
     if not values or min(values) <= 0:
-        raise UserError(f"{option} needs positive integers, got {text!r}", EXIT_USAGE)
+        raise UsageError(f"{option} needs positive integers, got {text!r}")
     return values
 
 

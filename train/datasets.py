@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.audio import AudioReadError, is_audio_file, read_audio
 from edge.corpora import LABEL_SYNONYMS, NAME_PARSERS, ParsedName
+from edge.errors import EdgeSerError
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.windowing import TRIM_TOP_DB, trim_silence
 
@@ -42,7 +43,7 @@ CACHE_VERSION = 3  # 2: silent and non-finite clips are skipped; 3: over-range f
 SHOW_SKIPPED = 5  # names listed in a warning; the rest are counted
 
 
-class DatasetError(Exception):
+class DatasetError(EdgeSerError):
     """A data folder that cannot be used at all (missing, empty, unrecognised)."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from edge.errors import EdgeSerError
 from train.datasets import CORPUS_LICENCES
 
 CHECKSUMS_DIR = Path(__file__).parent / "checksums"  # copies of ../shared/checksums (the releases' SHA-256)
@@ -30,7 +31,7 @@ USER_AGENT = "edge-ser-download"
 Progress = Callable[[int], None]  # called with each chunk's size in bytes
 
 
-class DownloadError(Exception):
+class DownloadError(EdgeSerError):
     """A file could not be fetched or verified: one line naming it."""
 
 
