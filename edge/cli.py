@@ -102,31 +102,44 @@ def _root() -> None:
     """Speech emotion recognition on edge devices."""
 
 
+# Help of train's options whose text takes more than a line.
+SPLIT_HELP = ("speaker (default, speaker-independent), random, or none (final "
+              "fit on every file: no test set; see --estimate-from).")
+VALIDATE_HELP = ("Hold out validation speakers to pick the best epoch and stop "
+                 "early; default: train on all development speakers for --epochs and keep the last.")
+MAX_CLIPS_PER_EPOCH_HELP = ("An epoch is one pass over the training "
+                            "clips, capped at this many (default 4000; 0 = no cap).")
+LOSS_HELP = ("masked (default: cross-entropy over the labels the clip's "
+             "corpus defines) or softmax (over every label).")
+SAMPLING_HELP = ("balanced (default: every label equally often within each "
+                 "corpus) or natural (shuffled passes, class weights).")
+CORPUS_SHARE_HELP = ("With balanced sampling, each corpus's share of the "
+                     "draws: sqrt (default, square root of its size), clips or equal.")
+MIXUP_HELP = ("Mix each training window with "
+              "another of its corpus, weight Beta(a, a); a = 0 (default) is off.")
+ROOM_PROBABILITY_HELP = ("Share of training windows "
+                         "played through a simulated room and microphone (default 0.3).")
+ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same "
+                      "recipe (e.g. the --folds runs) whose mean test score the model carries.")
+
+
 @app.command()
 def train(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
     corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
-    split: str = typer.Option("speaker", help="speaker (default, speaker-independent), random, or none (final "
-                              "fit on every file: no test set; see --estimate-from)."),
+    split: str = typer.Option("speaker", help=SPLIT_HELP),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
-    validate: bool = typer.Option(False, help="Hold out validation speakers to pick the best epoch and stop "
-                                  "early; default: train on all development speakers for --epochs and keep the last."),
+    validate: bool = typer.Option(False, help=VALIDATE_HELP),
     folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
     epochs: int = typer.Option(60, min=1),
-    max_clips_per_epoch: Optional[int] = typer.Option(None, min=0, help="An epoch is one pass over the training "
-                                                      "clips, capped at this many (default 4000; 0 = no cap)."),
-    loss: Optional[str] = typer.Option(None, help="masked (default: cross-entropy over the labels the clip's "
-                                       "corpus defines) or softmax (over every label)."),
-    sampling: Optional[str] = typer.Option(None, help="balanced (default: every label equally often within each "
-                                           "corpus) or natural (shuffled passes, class weights)."),
-    corpus_share: Optional[str] = typer.Option(None, help="With balanced sampling, each corpus's share of the "
-                                               "draws: sqrt (default, square root of its size), clips or equal."),
-    mixup: Optional[float] = typer.Option(None, callback=in_range(0, 10), help="Mix each training window with "
-                                          "another of its corpus, weight Beta(a, a); a = 0 (default) is off."),
-    room_probability: Optional[float] = typer.Option(None, callback=FRACTION, help="Share of training windows "
-                                                     "played through a simulated room and microphone (default 0.3)."),
+    max_clips_per_epoch: Optional[int] = typer.Option(None, min=0, help=MAX_CLIPS_PER_EPOCH_HELP),
+    loss: Optional[str] = typer.Option(None, help=LOSS_HELP),
+    sampling: Optional[str] = typer.Option(None, help=SAMPLING_HELP),
+    corpus_share: Optional[str] = typer.Option(None, help=CORPUS_SHARE_HELP),
+    mixup: Optional[float] = typer.Option(None, callback=in_range(0, 10), help=MIXUP_HELP),
+    room_probability: Optional[float] = typer.Option(None, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     batch_size: int = typer.Option(32, min=1),
     learning_rate: float = typer.Option(2e-3, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option("96", help="Comma-separated units per LSTM layer."),
@@ -138,8 +151,7 @@ def train(
     deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
     seed: int = typer.Option(0),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
-    estimate_from: List[Path] = typer.Option([], help="With --split none: speaker-independent runs of the same "
-                                             "recipe (e.g. the --folds runs) whose mean test score the model carries."),
+    estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
     runs_dir: Path = typer.Option(Path("runs")),
     name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
 ) -> None:
@@ -148,15 +160,11 @@ def train(
         _import_tensorflow_quietly()
         from edge.features import FeatureParams
         from train.augment import AugmentConfig
-        from train.fit import CORPUS_SHARES, LOSSES, SAMPLINGS, TrainConfig
+        from train.fit import TrainConfig
         from train.model import ModelConfig
         from train.pipeline import TrainRequest, run_training
 
-        if fold >= max(folds, 1):
-            raise UsageError(f"--fold {fold} is outside --folds {folds}")
-        if loss not in (None, *LOSSES) or sampling not in (None, *SAMPLINGS) or corpus_share not in (None, *CORPUS_SHARES):
-            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
-                             f"--corpus-share one of {', '.join(CORPUS_SHARES)}")
+        _check_train_choices(fold, folds, loss, sampling, corpus_share)
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=_int_list(lstm_units, "--lstm-units"),
                             dropout=dropout)
         # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
@@ -171,6 +179,17 @@ def train(
         run_dir = run_training(request, config)
         if run_dir is not None:
             _print_summary(run_dir)
+
+
+def _check_train_choices(fold: int, folds: int, loss: Optional[str], sampling: Optional[str],
+                         corpus_share: Optional[str]) -> None:
+    from train.fit import CORPUS_SHARES, LOSSES, SAMPLINGS
+
+    if fold >= max(folds, 1):
+        raise UsageError(f"--fold {fold} is outside --folds {folds}")
+    if loss not in (None, *LOSSES) or sampling not in (None, *SAMPLINGS) or corpus_share not in (None, *CORPUS_SHARES):
+        raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, --sampling one of {', '.join(SAMPLINGS)}, "
+                         f"--corpus-share one of {', '.join(CORPUS_SHARES)}")
 
 
 @app.command()
@@ -548,7 +567,7 @@ def listen(
     summary (exit 0); a microphone or sound server that goes away ends it with the summary and exit 1."""
     from edge.listen import Printer, WindowSaver, fan_out, prepare_save_dir, run_stream, stop_on_sigterm
     from edge.sources import FileSource, MicrophoneSource
-    from edge.stream import ListenSettings, StreamClassifier
+    from edge.stream import ListenSettings
 
     with user_errors():
         detector = _detector(vad)
@@ -557,22 +576,9 @@ def listen(
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop, silence_db, smoothing, threshold, trim_windows)
-        if source is not None:
-            audio = FileSource(source, realtime)
-        else:
-            audio = MicrophoneSource(device, loaded.bundle.params.sample_rate, rate)
-        try:
-            classifier = StreamClassifier(loaded, audio.rate, settings, detector)
-        except ValueError as error:
-            audio.close()
-            raise UsageError(str(error)) from None
-        model_rate = loaded.bundle.params.sample_rate
-        resampled = f", resampled to {model_rate} Hz" if audio.rate != model_rate else ""
-        if audio.rate < model_rate:
-            typer.echo(f"warning: {audio.rate} Hz audio has nothing above {audio.rate // 2} Hz; the model was trained on "
-                       f"{model_rate} Hz audio (up to {model_rate // 2} Hz), so expect different answers", err=True)
-        typer.echo(f"listening: {audio.describe()}{resampled}; window {loaded.bundle.params.window_seconds:g} s, "
-                   f"hop {hop:g} s; Ctrl-C stops", err=True)
+        audio = FileSource(source, realtime) if source is not None else MicrophoneSource(
+            device, loaded.bundle.params.sample_rate, rate)
+        classifier = _stream_classifier(loaded, audio, settings, detector)
         printer = Printer(json_output)
         handlers = [printer] + ([WindowSaver(save_dir, classifier)] if save_dir else [])
         stop_on_sigterm()
@@ -585,6 +591,26 @@ def listen(
     typer.echo(result.summary(), err=True)
     if result.error:
         fail(result.error)
+
+
+def _stream_classifier(loaded, audio, settings, detector):
+    """The classifier fed from `audio`; says what it listens to (and warns when the audio is narrower
+    than what the model learned from)."""
+    from edge.stream import StreamClassifier
+
+    try:
+        classifier = StreamClassifier(loaded, audio.rate, settings, detector)
+    except ValueError as error:
+        audio.close()
+        raise UsageError(str(error)) from None
+    model_rate = loaded.bundle.params.sample_rate
+    resampled = f", resampled to {model_rate} Hz" if audio.rate != model_rate else ""
+    if audio.rate < model_rate:
+        typer.echo(f"warning: {audio.rate} Hz audio has nothing above {audio.rate // 2} Hz; the model was trained on "
+                   f"{model_rate} Hz audio (up to {model_rate // 2} Hz), so expect different answers", err=True)
+    typer.echo(f"listening: {audio.describe()}{resampled}; window {loaded.bundle.params.window_seconds:g} s, "
+               f"hop {settings.hop_seconds:g} s; Ctrl-C stops", err=True)
+    return classifier
 
 
 def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optional[float]) -> float:

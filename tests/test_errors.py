@@ -1,5 +1,5 @@
-"""One error family (issue 11): every error the project raises for a user's mistake is an EdgeSerError
-carrying its exit code, so a library user catches one type and the CLI maps one type."""
+"""The house rules of issue 11: one error family (every error the project raises for a user's mistake is
+an EdgeSerError carrying its exit code: library users catch one type, the CLI maps one) and short functions."""
 from __future__ import annotations
 
 import importlib
@@ -39,3 +39,18 @@ def test_an_error_carries_its_exit_code():
     assert EdgeSerError("gate", exit_code=3).exit_code == 3
     with pytest.raises(ValueError):  # still a ValueError for callers that caught one before
         raise FeatureParamsError("bad")
+
+
+def test_no_function_is_over_60_lines():
+    """A function reads at a glance (issue 11): none in the project is longer than 60 lines."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    long = []
+    for folder in ("edge", "train", "convert", "benchmarks", "tests"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                    long.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    assert long == []

@@ -136,13 +136,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     metrics = {
         "split": split.to_dict(),
         "labels": labels,
-        "n_params": int(result.model.count_params()),
-        "float32_bytes": int(result.model.count_params() * 4),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history["loss"]),
-        "train_seconds": round(result.seconds, 1),
-        "total_seconds": round(time.monotonic() - started, 1),
-        "device": result.device,
+        **fit_summary(result, started),
         "test": classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
         "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels, spaces),
         "shared_labels": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
@@ -157,11 +151,18 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
         metrics["seen"] = classification_metrics(targets[list(split.train)], predict_clips(predict, seen_clips), labels)
         metrics["estimate"] = held_out_estimate(estimate_runs) if estimate_runs else None
     bundle = model_bundle(request, config, labels, split, metrics)
-    run_dir = finish_run(request, dataset, lambda folder: (
+    return finish_run(request, dataset, lambda folder: (
         result.model.save(folder / "model.keras"),
         write_reports(folder, metrics, result.history, bundle),
     ))
-    return run_dir
+
+
+def fit_summary(result, started: float) -> dict:
+    """The size of the model and what its training took, for metrics.json."""
+    return {"n_params": int(result.model.count_params()), "float32_bytes": int(result.model.count_params() * 4),
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history["loss"]),
+            "train_seconds": round(result.seconds, 1), "total_seconds": round(time.monotonic() - started, 1),
+            "device": result.device}
 
 
 def masked_probabilities(probabilities: np.ndarray, masks: np.ndarray) -> np.ndarray:
