@@ -565,7 +565,7 @@ def listen(
 ) -> None:
     """Classify live microphone audio (or a file streamed like one) every hop; Ctrl-C or SIGTERM stops with a
     summary (exit 0); a microphone or sound server that goes away ends it with the summary and exit 1."""
-    from edge.listen import Printer, WindowSaver, fan_out, prepare_save_dir, run_stream, stop_on_sigterm
+    from edge.listen import Printer, WindowSaver, fan_out, prepare_save_dir, run_stream, stop_on_signals
     from edge.sources import FileSource, MicrophoneSource
     from edge.stream import ListenSettings
 
@@ -581,7 +581,7 @@ def listen(
         classifier = _stream_classifier(loaded, audio, settings, detector)
         printer = Printer(json_output)
         handlers = [printer] + ([WindowSaver(save_dir, classifier)] if save_dir else [])
-        stop_on_sigterm()
+        stop_on_signals()
         try:
             result = run_stream(audio, classifier, fan_out(*handlers), duration, stall_timeout)
         finally:

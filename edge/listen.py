@@ -52,12 +52,15 @@ class StopRequested(KeyboardInterrupt):
     """SIGTERM (a service manager stopping us): ends `listen` like Ctrl-C, with the summary."""
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM stops like Ctrl-C; SIGUSR1 prints every thread's stack on stderr (`kill -USR1 PID` to see
-    where a listener that does not answer is)."""
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop listening; SIGUSR1 prints every thread's stack on stderr
+    (`kill -USR1 PID` to see where a listener that does not answer is). SIGINT's handler is set even
+    when it was inherited as ignored, as a background job of a shell script inherits it (Python then
+    installs none): `kill -INT` must stop `listen` wherever it was started."""
     def handler(signum, frame):
         raise StopRequested("SIGTERM")
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     except (AttributeError, ValueError, OSError):  # no real stderr file (e.g. an embedding host): skip it

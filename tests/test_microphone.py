@@ -30,9 +30,13 @@ EDGE_SER = [sys.executable, "-c", "from edge.cli import main; main()"]
 class Listener:
     """`edge-ser listen` in its own process, with its stdout and stderr collected line by line."""
 
-    def __init__(self, mic: VirtualMic, *args: str) -> None:
+    def __init__(self, mic: VirtualMic, *args: str, sigint_ignored: bool = False) -> None:
+        import signal
+
+        # a background job of a shell script starts with SIGINT ignored: `listen` must stop on it anyway
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         self.process = subprocess.Popen(EDGE_SER + ["listen", *args], env=mic.env, cwd=PROJECT, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ignore)
         self.stdout: queue.Queue = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._collect, args=(self.process.stdout, self.stdout.put), daemon=True).start()
@@ -157,12 +161,15 @@ def test_no_device_is_exit_1_in_text_and_json_alike(tmp_path: Path):
     assert "no audio input device found" in text.stderr and as_json.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("stop, said", [("SIGINT", "stopped by Ctrl-C"), ("SIGTERM", "stopped by SIGTERM")])
-def test_ctrl_c_or_sigterm_stops_cleanly_with_a_summary(tmp_path: Path, stop: str, said: str):
+@pytest.mark.parametrize("stop, said, inherited_ignored", [("SIGINT", "stopped by Ctrl-C", False),
+                                                           ("SIGINT", "stopped by Ctrl-C", True),
+                                                           ("SIGTERM", "stopped by SIGTERM", False)],
+                         ids=["SIGINT", "SIGINT-inherited-ignored", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_cleanly_with_a_summary(tmp_path: Path, stop: str, said: str, inherited_ignored: bool):
     import signal
 
     with VirtualMic(tmp_path, 16000) as mic:
-        listener = Listener(mic, "--json")
+        listener = Listener(mic, "--json", sigint_ignored=inherited_ignored)
         listener.wait_for_stderr("listening:")
         mic.feed_silence()
         listener.next_json()
