@@ -80,9 +80,11 @@ def test_two_workers_on_localhost_train_one_model_and_only_the_chief_writes(ravd
                                         stderr=subprocess.STDOUT, text=True))
     try:
         logs = [worker.communicate(timeout=240)[0] for worker in workers]
-    finally:
+    except subprocess.TimeoutExpired:
         for worker in workers:  # a worker whose peer died waits for it forever
             worker.kill()
+        tails = [worker.communicate()[0][-3000:] for worker in workers]
+        pytest.fail("the workers did not finish within 240 s:\n" + "\n--- worker 1:\n".join(tails))
     assert [worker.returncode for worker in workers] == [0, 0], logs
     digests = [re.search(r"trained on 2 workers \(MultiWorkerMirroredStrategy\), each CPU: weights sha256 (\w+)", log)
                for log in logs]

@@ -13,7 +13,16 @@ import numpy as np
 import tensorflow as tf
 
 from edge.features import FeatureParams
-from train.fit import LOSS_FUNCTIONS, MASK_FROM, AugmentedWindows, FitResult, TrainConfig, accuracy, learning_schedule
+from train.fit import (
+    LOADER_THREADS,
+    LOSS_FUNCTIONS,
+    MASK_FROM,
+    AugmentedWindows,
+    FitResult,
+    TrainConfig,
+    accuracy,
+    learning_schedule,
+)
 from train.model import build_model
 
 
@@ -43,13 +52,19 @@ def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureP
 
 def worker_batches(data: AugmentedWindows, steps: int, context: tf.distribute.InputContext, params: FeatureParams,
                    y_columns: int) -> tf.data.Dataset:
-    """This worker's slice of every global batch, as a tf.data pipeline (re-read each epoch)."""
-    def generate():
-        for index in range(steps):
-            yield data.__getitem__(index, context.input_pipeline_id, context.num_input_pipelines)
-    signature = (tf.TensorSpec((None, params.frames_per_window, params.n_features), tf.float32),
-                 tf.TensorSpec((None, y_columns), tf.float32), tf.TensorSpec((None,), tf.float32))
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+    """This worker's slice of every global batch, as a tf.data pipeline (re-read each epoch), augmented
+    by LOADER_THREADS threads like `fit`'s loader, in order."""
+    def load(index):
+        return data.__getitem__(int(index), context.input_pipeline_id, context.num_input_pipelines)
+
+    def with_shapes(inputs, y, weights):
+        return (tf.ensure_shape(inputs, (None, params.frames_per_window, params.n_features)),
+                tf.ensure_shape(y, (None, y_columns)), tf.ensure_shape(weights, (None,)))
+
+    batches = tf.data.Dataset.range(steps).map(
+        lambda index: tf.numpy_function(load, [index], (tf.float32, tf.float32, tf.float32)),
+        num_parallel_calls=LOADER_THREADS, deterministic=True)
+    return batches.map(with_shapes).prefetch(2)
 
 
 def make_train_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, config: TrainConfig):
