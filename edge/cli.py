@@ -383,6 +383,8 @@ def info(
                                                     for label, sources in raw["label_sources"].items()))
     if "split" in raw:
         typer.echo(f"split: {raw['split'].get('description')}")
+    if raw.get("training_device"):
+        typer.echo(f"trained on: {raw['training_device']}")
     if "metrics" in raw:
         typer.echo("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items())
                    + (f" - {raw['metrics_source']}" if "metrics_source" in raw else ""))
