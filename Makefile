@@ -69,9 +69,11 @@ sysdeps:
 test: venv edge-venv tflite-runtime-env lint
 	$(PY) -m pytest -q
 
-# Style and the import layers (pyproject.toml: [tool.ruff], [tool.importlinter]; docs/design.md "The house").
+# Style, the device side's types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy],
+# [tool.importlinter]; docs/design.md "The house").
 lint: venv
 	$(VENV)/bin/ruff check edge train convert tests benchmarks
+	$(VENV)/bin/mypy edge
 	$(VENV)/bin/lint-imports
 
 test-slow: venv

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,8 @@ class BenchResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "BenchResult":
-        return cls(**{k: Timing(**v) if k in TIMINGS else v for k, v in data.items()})
+        values: dict[str, Any] = {k: Timing(**v) if k in TIMINGS else v for k, v in data.items()}
+        return cls(**values)
 
 
 def time_calls(function, repeats: int) -> list[float]:

@@ -81,7 +81,10 @@ def read_metadata(data: bytes) -> dict[str, bytes]:
         buffers = fb.tables(model, MODEL_BUFFERS)
         entries = {}
         for entry in fb.tables(model, MODEL_METADATA):
-            name_at = fb.follow(fb.field(entry, METADATA_NAME_FIELD))
+            name_field = fb.field(entry, METADATA_NAME_FIELD)
+            if name_field is None:
+                raise TypeError("a metadata entry without a name")
+            name_at = fb.follow(name_field)
             name = data[name_at + 4:name_at + 4 + fb.u32(name_at)].decode()
             buffer_at = fb.field(entry, METADATA_BUFFER_FIELD)
             entries[name] = _buffer_bytes(fb, buffers[fb.u32(buffer_at)] if buffer_at else None)

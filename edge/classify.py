@@ -88,7 +88,8 @@ class _Tally:
         self.sum += probabilities
         self.speech_windows += 1
         if self.settings.keep_windows:
-            self.windows.append(WindowResult(*times, *labelled(self.model.calibrated(probabilities), self.model.labels)))
+            label, confidence, shares = labelled(self.model.calibrated(probabilities), self.model.labels)
+            self.windows.append(WindowResult(*times, label, confidence, shares))
 
     def result(self, path: str, duration: float) -> ClipResult:
         if not self.speech_windows:

@@ -54,11 +54,11 @@ def quiet_stderr():
 def model_or_default(path: Path | None, runtime_name: str | None = None) -> Path:
     """The user's model, or the shipped default for the runtime that will run it; a clear error when missing."""
     shipped = path is None or (str(path) in SHIPPED_MODELS and not Path(path).exists())
-    if shipped:
+    if path is not None and not shipped:
+        chosen = Path(path)
+    else:  # a shipped model by name
         twin = TFLITE_RUNTIME_TWIN if find_runtime(runtime_name).name == "tflite-runtime" else ""
         chosen = MODELS_DIR / f"{path or 'default'}{twin}.tflite"
-    else:
-        chosen = Path(path)
     if not chosen.is_file():
         where = " (a shipped model is missing from this install; pass --model FILE)" if shipped else ""
         raise ModelBundleError(f"model not found: {chosen}{where}")

