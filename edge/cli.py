@@ -19,6 +19,7 @@ from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Speech emotion recognition on edge devices.")
 
+HELP_WIDTH_PIPED = 200  # piped --help: wide enough that no option's help is cut with "…" (main)
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
 HOST_EXTRA_HINT = ("install the host extras: pip install '.[train,cpu]' ('.[train,gpu]' with an NVIDIA GPU), "
@@ -69,7 +70,6 @@ def user_errors():
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
 # oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
 # first through `_import_tensorflow_quietly`, which drops exactly those lines and passes the rest on.
-HELP_WIDTH_PIPED = 200  # wide enough that no option's help is cut with "…"
 TENSORFLOW_NOTICES = (b"absl::InitializeLog() is called", b"oneDNN custom operations are on")
 
 

@@ -93,3 +93,13 @@ def test_two_workers_on_localhost_train_one_model_and_only_the_chief_writes(ravd
     bundle = json.loads((tmp_path / "runs0" / "mw" / "bundle.json").read_text())
     assert bundle["training_device"].startswith("2 workers (MultiWorkerMirroredStrategy)")
     assert "the chief evaluates and writes the run" in logs[1]
+
+
+def test_a_malformed_tf_config_is_one_line_before_any_data_loads(ravdess_like, monkeypatch):
+    from typer.testing import CliRunner
+
+    from edge.cli import app
+
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    result = CliRunner().invoke(app, ["train", str(ravdess_like), "--epochs", "1"])
+    assert result.exit_code == 2 and "TF_CONFIG is not JSON" in result.output and "Traceback" not in result.output

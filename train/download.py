@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 import zipfile
@@ -230,8 +231,7 @@ def extract_verified(bundle: zipfile.ZipFile, name: str, path: Path, expected: E
     part.parent.mkdir(parents=True, exist_ok=True)
     try:
         with bundle.open(name) as member, part.open("wb") as out:
-            while chunk := member.read(CHUNK_BYTES):
-                out.write(chunk)
+            shutil.copyfileobj(member, out, CHUNK_BYTES)
         keep_if_verified(part, path, expected)
         report.kept.append(name)
     except (DownloadError, zipfile.BadZipFile, OSError) as error:

@@ -15,6 +15,7 @@ import keras  # noqa: E402  (Keras 3, shipped with tensorflow)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from edge.errors import UsageError  # noqa: E402
 from edge.features import FeatureParams  # noqa: E402
 from train.augment import AugmentConfig, augmented_window  # noqa: E402
 from train.evaluate import predict_clips, unweighted_accuracy  # noqa: E402
@@ -107,14 +108,18 @@ class AugmentedWindows(keras.utils.PyDataset):
     def __len__(self) -> int:
         return int(np.ceil(len(self.order) / self.config.batch_size))
 
-    def __getitem__(self, index: int, shard: int = 0, shards: int = 1):
+    def __getitem__(self, index: int):
+        return self.batch(index)
+
+    def batch(self, index: int, shard: int = 0, shards: int = 1):
         """Batch `index` of the epoch; with `shards` > 1 (several workers) the `shard`-th slice of it."""
         rng = np.random.default_rng([self.config.seed, self.epoch, index] + ([shard] if shards > 1 else []))
         chosen = self.order[index * self.config.batch_size:(index + 1) * self.config.batch_size]
         chosen = np.array_split(chosen, shards)[shard]
         inputs = np.stack([augmented_window(self.audio[i], self.params, self.config.augment, rng) for i in chosen])
         partners, weights = mixup_partners(self.corpora[chosen], self.config.mixup, rng)
-        inputs = weights[:, None, None] * inputs + (1 - weights[:, None, None]) * inputs[partners]
+        if self.config.mixup:
+            inputs = weights[:, None, None] * inputs + (1 - weights[:, None, None]) * inputs[partners]
         rows = self.targets_and_masks[chosen]
         y = np.concatenate([rows[:, :1], rows[partners, :1], weights[:, None], rows[:, 1:]], axis=1)
         return inputs.astype(np.float32), y.astype(np.float32), self.weights[chosen]
@@ -224,7 +229,7 @@ def training_device() -> tuple[tf.distribute.Strategy, str]:
     several GPUs, the one GPU, or the CPU. The description names the device(s) for the reports."""
     gpus = tf.config.list_physical_devices("GPU")
     local = f"{len(gpus)} x {gpu_name(gpus[0])}" if gpus else "CPU"
-    workers = len(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("worker", []))
+    workers = len(cluster_config().get("cluster", {}).get("worker", []))
     if workers > 1:
         return tf.distribute.MultiWorkerMirroredStrategy(), f"{workers} workers (MultiWorkerMirroredStrategy), each {local}"
     if len(gpus) > 1:
@@ -232,10 +237,19 @@ def training_device() -> tuple[tf.distribute.Strategy, str]:
     return tf.distribute.get_strategy(), local
 
 
+def cluster_config() -> dict:
+    """TF_CONFIG, the cluster and this process's task in it (README "On a GPU, on several machines");
+    {} when it is unset or empty."""
+    try:
+        return json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError as error:
+        raise UsageError(f"TF_CONFIG is not JSON ({error})") from None
+
+
 def is_chief() -> bool:
     """The process that writes the run: TF_CONFIG's chief, or worker 0 when the cluster has no chief
     (TensorFlow's own rule); a process without TF_CONFIG is its own chief."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    config = cluster_config()
     task = config.get("task", {})
     if not task:
         return True

@@ -55,7 +55,7 @@ def worker_batches(data: AugmentedWindows, steps: int, context: tf.distribute.In
     """This worker's slice of every global batch, as a tf.data pipeline (re-read each epoch), augmented
     by LOADER_THREADS threads like `fit`'s loader, in order."""
     def load(index):
-        return data.__getitem__(int(index), context.input_pipeline_id, context.num_input_pipelines)
+        return data.batch(int(index), context.input_pipeline_id, context.num_input_pipelines)
 
     def with_shapes(inputs, y, weights):
         return (tf.ensure_shape(inputs, (None, params.frames_per_window, params.n_features)),

@@ -103,11 +103,12 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     Imports TensorFlow."""
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
-    from train.fit import TrainConfig, TrainingSet, fit, is_chief, weights_digest
+    from train.fit import TrainConfig, TrainingSet, cluster_config, fit, is_chief, weights_digest
     from train.report import write_reports
 
     config = config or TrainConfig()
     check_request(request)
+    cluster_config()  # a malformed TF_CONFIG fails now, not after the data has loaded
     started = time.monotonic()
     dataset = load_datasets(request)
     labels = ordered_labels(dataset)
