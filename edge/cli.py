@@ -117,6 +117,8 @@ CORPUS_SHARE_HELP = ("With balanced sampling, each corpus's share of the "
                      "draws: sqrt (default, square root of its size), clips or equal.")
 MIXUP_HELP = ("Mix each training window with "
               "another of its corpus, weight Beta(a, a); a = 0 (default) is off.")
+LABEL_SMOOTHING_HELP = ("Share of the target spread over the labels the clip's corpus defines "
+                        "(default 0 = off).")
 ROOM_PROBABILITY_HELP = ("Share of training windows "
                          "played through a simulated room and microphone (default 0.3).")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same "
@@ -139,6 +141,7 @@ def train(
     sampling: Optional[str] = typer.Option(None, help=SAMPLING_HELP),
     corpus_share: Optional[str] = typer.Option(None, help=CORPUS_SHARE_HELP),
     mixup: Optional[float] = typer.Option(None, callback=in_range(0, 10), help=MIXUP_HELP),
+    label_smoothing: Optional[float] = typer.Option(None, callback=in_range(0, 1, below=True), help=LABEL_SMOOTHING_HELP),
     room_probability: Optional[float] = typer.Option(None, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     batch_size: int = typer.Option(32, min=1),
     learning_rate: float = typer.Option(2e-3, callback=in_range(0, 10, above=True)),
@@ -169,7 +172,7 @@ def train(
                             dropout=dropout)
         # Options left unset keep the dataclass defaults (each default is defined once, in train.fit / train.augment).
         given = _given(max_clips_per_epoch=max_clips_per_epoch, loss=loss, sampling=sampling, corpus_share=corpus_share,
-                       mixup=mixup)
+                       mixup=mixup, label_smoothing=label_smoothing)
         augment_config = AugmentConfig(enabled=augment, **_given(room_probability=room_probability))
         config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                              model=model, augment=augment_config, **given)

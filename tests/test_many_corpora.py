@@ -110,24 +110,37 @@ def test_an_epoch_is_capped_in_clips():
 
 
 def test_masked_loss_ignores_labels_the_corpus_does_not_define():
-    from train.fit import LOSS_FUNCTIONS
+    from train.fit import TrainConfig, loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dtype=np.float32)
     # [target, partner, weight, mask]: target 0, not mixed; the first clip's corpus lacks label 2
     y = np.array([[0, 0, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]], dtype=np.float32)
-    masked = np.asarray(LOSS_FUNCTIONS["masked"](y, probabilities))
+    masked = np.asarray(loss_function(TrainConfig(loss="masked"))(y, probabilities))
     assert masked[0] == pytest.approx(-np.log(0.2 / 0.5), rel=1e-5)  # renormalised over labels 0 and 1
     assert masked[1] == pytest.approx(-np.log(0.2), rel=1e-5)  # every label defined: plain cross-entropy
-    assert np.asarray(LOSS_FUNCTIONS["softmax"](y, probabilities)) == pytest.approx([-np.log(0.2)] * 2, rel=1e-5)
+    softmax = loss_function(TrainConfig(loss="softmax"))
+    assert np.asarray(softmax(y, probabilities)) == pytest.approx([-np.log(0.2)] * 2, rel=1e-5)
+
+
+def test_label_smoothing_spreads_the_target_over_the_corpus_labels_only():
+    from train.fit import TrainConfig, loss_function
+
+    probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
+    y = np.array([[0, 0, 1, 1, 1, 0]], dtype=np.float32)  # target 0; the corpus defines labels 0 and 1
+    smoothed = np.asarray(loss_function(TrainConfig(label_smoothing=0.1))(y, probabilities))[0]
+    q = np.array([0.2, 0.3]) / 0.5  # renormalised over the two defined labels
+    assert smoothed == pytest.approx(0.9 * -np.log(q[0]) + 0.1 * -np.log(q).mean(), rel=1e-5)
+    plain = np.asarray(loss_function(TrainConfig(loss="softmax", label_smoothing=0.1))(y, probabilities))[0]
+    assert plain == pytest.approx(0.9 * -np.log(0.2) + 0.1 * -np.log([0.2, 0.3, 0.5]).mean(), rel=1e-5)
 
 
 def test_mixup_loss_weighs_both_targets():
-    from train.fit import LOSS_FUNCTIONS
+    from train.fit import TrainConfig, loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 1, 0.7, 1, 1, 0]], dtype=np.float32)  # 70 % label 0, 30 % label 1, over labels 0-1
     expected = 0.7 * -np.log(0.2 / 0.5) + 0.3 * -np.log(0.3 / 0.5)
-    assert np.asarray(LOSS_FUNCTIONS["masked"](y, probabilities))[0] == pytest.approx(expected, rel=1e-5)
+    assert np.asarray(loss_function(TrainConfig())(y, probabilities))[0] == pytest.approx(expected, rel=1e-5)
 
 
 def test_mixup_pairs_windows_within_their_corpus():
@@ -195,7 +208,7 @@ def two_corpus_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     args = ["train", str(root / "ravdess"), str(root / "crema"), "--runs-dir", str(runs), "--name", "both",
             "--epochs", "3", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8",
-            "--room-probability", "0.5", "--mixup", "0.4"]
+            "--room-probability", "0.5", "--mixup", "0.4", "--label-smoothing", "0.1"]
     result = CliRunner().invoke(app, args)
     return result, root, runs / "both"
 
@@ -213,6 +226,7 @@ def test_two_corpora_train_one_model_scored_per_label_space(two_corpus_run):
     assert bundle["licence"].startswith("NON-COMMERCIAL")
     assert bundle["train_config"]["loss"] == "masked" and bundle["train_config"]["augment"]["room_probability"] == 0.5
     assert bundle["train_config"]["mixup"] == 0.4 and bundle["train_config"]["corpus_share"] == "sqrt"
+    assert bundle["train_config"]["label_smoothing"] == 0.1
     assert "cremad: accuracy" in result.output and "six shared labels" in result.output
 
 

@@ -45,6 +45,9 @@ class TrainConfig:
     # mixup (Zhang et al. 2018) of two windows from the same corpus, weight Beta(a, a) folded to >= 0.5;
     # 0 = off. Within a corpus, so both windows' losses use the same label mask.
     mixup: float = 0.0
+    # label smoothing (Szegedy et al. 2016): this share of the target spread evenly over the labels the
+    # clip's corpus defines; 0 = off.
+    label_smoothing: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -149,28 +152,34 @@ EPSILON = 1e-7  # keeps log() finite when a probability underflows
 MASK_FROM = 3  # y = [target, partner's target, target's weight, mask...] (AugmentedWindows)
 
 
-def mixed(loss_of_target):
+def mixed(loss_of_target, smoothing: float = 0.0):
     """The loss of a mixed example: its weight times the loss of its target, plus the partner's."""
     def loss(y, probabilities):
-        weight = y[:, 2]
-        return (weight * loss_of_target(y[:, 0], y[:, MASK_FROM:], probabilities)
-                + (1 - weight) * loss_of_target(y[:, 1], y[:, MASK_FROM:], probabilities))
+        weight, mask = y[:, 2], y[:, MASK_FROM:]
+        return (weight * loss_of_target(y[:, 0], mask, probabilities, smoothing)
+                + (1 - weight) * loss_of_target(y[:, 1], mask, probabilities, smoothing))
     loss.__name__ = loss_of_target.__name__
     return loss
 
 
-def masked_crossentropy(target, mask, probabilities):
+def masked_crossentropy(target, mask, probabilities, smoothing: float = 0.0):
     """-log p(target | the labels the clip's corpus defines): probabilities renormalised over the
-    mask, so a CREMA-D clip never teaches "not surprise" (CREMA-D has no surprise)."""
+    mask, so a CREMA-D clip never teaches "not surprise" (CREMA-D has no surprise). With smoothing s,
+    (1 - s) of that plus s times the mean -log p over the mask's labels."""
     masked = probabilities * mask
-    chosen = keras.ops.take_along_axis(masked, keras.ops.cast(target, "int32")[:, None], axis=1)[:, 0]
-    return keras.ops.log(keras.ops.sum(masked, axis=1) + EPSILON) - keras.ops.log(chosen + EPSILON)
+    log_q = keras.ops.log(masked + EPSILON) - keras.ops.log(keras.ops.sum(masked, axis=1, keepdims=True) + EPSILON)
+    loss = -keras.ops.take_along_axis(log_q, keras.ops.cast(target, "int32")[:, None], axis=1)[:, 0]
+    if not smoothing:
+        return loss
+    spread = -keras.ops.sum(log_q * mask, axis=1) / keras.ops.sum(mask, axis=1)
+    return (1 - smoothing) * loss + smoothing * spread
 
 
-def softmax_crossentropy(target, mask, probabilities):
-    """Plain cross-entropy over every label (the mask is ignored)."""
-    chosen = keras.ops.take_along_axis(probabilities, keras.ops.cast(target, "int32")[:, None], axis=1)[:, 0]
-    return -keras.ops.log(chosen + EPSILON)
+def softmax_crossentropy(target, mask, probabilities, smoothing: float = 0.0):
+    """Plain cross-entropy over every label (the mask is ignored); smoothing spreads over all labels."""
+    log_p = keras.ops.log(probabilities + EPSILON)
+    loss = -keras.ops.take_along_axis(log_p, keras.ops.cast(target, "int32")[:, None], axis=1)[:, 0]
+    return loss if not smoothing else (1 - smoothing) * loss - smoothing * keras.ops.mean(log_p, axis=1)
 
 
 def accuracy(y, probabilities):
@@ -178,7 +187,12 @@ def accuracy(y, probabilities):
     return keras.ops.cast(predicted == keras.ops.cast(y[:, 0], "int32"), "float32")
 
 
-LOSS_FUNCTIONS = {"masked": mixed(masked_crossentropy), "softmax": mixed(softmax_crossentropy)}
+LOSS_OF_TARGET = {"masked": masked_crossentropy, "softmax": softmax_crossentropy}
+
+
+def loss_function(config: TrainConfig):
+    """The training loss that `config` names (loss, label smoothing), over y = AugmentedWindows' rows."""
+    return mixed(LOSS_OF_TARGET[config.loss], config.label_smoothing)
 
 
 class BestByValidationUA(keras.callbacks.Callback):
@@ -301,7 +315,7 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
         model.compile(optimizer=keras.optimizers.Adam(learning_schedule(len(data), config)),
-                      loss=LOSS_FUNCTIONS[config.loss], metrics=[accuracy])
+                      loss=loss_function(config), metrics=[accuracy])
     tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)
     started = time.monotonic()
     model.fit(data, epochs=config.epochs, callbacks=[tracker], verbose=1 if sys.stderr.isatty() else 0)

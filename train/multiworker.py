@@ -15,13 +15,13 @@ import tensorflow as tf
 from edge.features import FeatureParams
 from train.fit import (
     LOADER_THREADS,
-    LOSS_FUNCTIONS,
     MASK_FROM,
     AugmentedWindows,
     FitResult,
     TrainConfig,
     accuracy,
     learning_schedule,
+    loss_function,
 )
 from train.model import build_model
 
@@ -68,7 +68,7 @@ def worker_batches(data: AugmentedWindows, steps: int, context: tf.distribute.In
 
 
 def make_train_step(model: keras.Model, optimizer, strategy: tf.distribute.Strategy, config: TrainConfig):
-    loss_of = LOSS_FUNCTIONS[config.loss]
+    loss_of = loss_function(config)
 
     def replica_step(inputs, y, weights):
         with tf.GradientTape() as tape:
