@@ -31,7 +31,8 @@ def export(run_dir: Path, out: Path) -> None:
 
     from convert.tflite import convert, load_run, operator_names
     from edge.features import FeatureParams
-    from train.model import ModelConfig, build_model
+    from train.config import ModelConfig
+    from train.model import build_model
 
     model, bundle = load_run(run_dir)
     params = FeatureParams.from_dict(bundle["feature_params"])

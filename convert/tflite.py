@@ -58,7 +58,8 @@ def keras2_twin(model, bundle: dict):
     import tf_keras
 
     from edge.features import FeatureParams
-    from train.model import ModelConfig, build_model
+    from train.config import ModelConfig
+    from train.model import build_model
 
     params = FeatureParams.from_dict(bundle["feature_params"])
     twin = build_model(tf_keras, ModelConfig.from_dict(bundle["model_config"]), params.frames_per_window,

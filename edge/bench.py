@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.features import StreamingFeatures, features_for_window, window_features
 from edge.runtime import EdgeModel
-from edge.stream import DEFAULT_HOP_SECONDS
+from edge.settings import DEFAULT_HOP_SECONDS
 from edge.windowing import frame_power, trim_window_frames
 
 COLD_START_SCRIPT = """

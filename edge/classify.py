@@ -18,6 +18,7 @@ import numpy as np
 from edge.audio import is_audio_file, stream_audio
 from edge.corpora import parse_any
 from edge.runtime import EdgeModel
+from edge.settings import ClassifySettings
 from edge.vad import NO_SPEECH, SpeechDetector, SpeechShare, SpeechTracker
 from edge.windowing import LoudSpan, WindowCutter, hop_samples, window_input
 
@@ -51,20 +52,6 @@ def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, f
     """(top label, its probability, label -> probability rounded for printing and JSON)."""
     best = int(np.argmax(probabilities))
     return labels[best], float(probabilities[best]), {label: round(float(p), 6) for label, p in zip(labels, probabilities)}
-
-
-TRIM_MODES = ("clip", "window", "none")
-
-
-@dataclass(frozen=True)
-class ClassifySettings:
-    trim: str = "clip"  # "clip": cut the clip's silent ends first, as training did; "window": each window's, as listen does
-    hop_seconds: float | None = None  # None: the model's own (bundle.clip_hop_seconds, 0.5 s)
-    keep_windows: bool = False  # also return every window's result (memory grows with the file's length)
-
-    def __post_init__(self) -> None:
-        if self.trim not in TRIM_MODES:
-            raise ValueError(f"trim must be one of {', '.join(TRIM_MODES)}, got {self.trim!r}")
 
 
 class _Tally:
@@ -147,7 +134,8 @@ def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: 
                     hop_seconds: float | None = None, detector: SpeechDetector | None = None,
                     keep_windows: bool = True) -> ClipResult:
     """One clip already in memory, at the model's rate -> its label (see `classify_blocks`)."""
-    return classify_blocks(model, lambda: [signal], path, ClassifySettings(trim, hop_seconds, keep_windows), detector)
+    settings = ClassifySettings(trim=trim, hop_seconds=hop_seconds, keep_windows=keep_windows)
+    return classify_blocks(model, lambda: [signal], path, settings, detector)
 
 
 def classify_file(model: EdgeModel, path: str | Path, settings: ClassifySettings = ClassifySettings(),

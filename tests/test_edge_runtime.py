@@ -14,7 +14,8 @@ from edge.cli import app
 from edge.corpora import parse_ravdess
 from edge.resample import resample
 from edge.runtime import DEFAULT_MODEL, EdgeModel
-from edge.stream import SILENCE, ListenSettings, StreamClassifier
+from edge.settings import ListenSettings
+from edge.stream import SILENCE, StreamClassifier
 
 DEMO = sorted((PROJECT / "assets" / "demo").glob("*.flac"))
 ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
@@ -115,7 +116,7 @@ def test_frame_power_equals_the_mean_square_of_each_frame(n_samples: int):
 
 def test_classify_refuses_an_unknown_trim_mode():
     result = runner.invoke(app, ["classify", "--trim", "both", str(ANGRY)])
-    assert result.exit_code == 2 and "--trim must be clip, window or none" in result.stderr
+    assert result.exit_code == 2 and "--trim must be one of clip, window, none" in result.stderr
 
 
 def assert_same_decision(label: str, probabilities: dict, expected_label: str, expected: dict, tolerance: float) -> None:

@@ -86,7 +86,8 @@ def test_silent_clip_and_conflicting_duplicates_are_skipped_with_reasons(tmp_pat
 
 # ------------------------------------------------------------------ training parts (TensorFlow)
 def test_balanced_sampling_draws_labels_equally_within_each_corpus():
-    from train.fit import TrainConfig, epoch_order
+    from train.config import TrainConfig
+    from train.fit import epoch_order
 
     corpora = np.array(["a"] * 900 + ["b"] * 100)
     targets = np.array([0] * 800 + [1] * 100 + [0] * 50 + [2] * 50)  # corpus a: 8:1; corpus b: 1:1
@@ -102,7 +103,8 @@ def test_balanced_sampling_draws_labels_equally_within_each_corpus():
 
 
 def test_an_epoch_is_capped_in_clips():
-    from train.fit import TrainConfig, epoch_order
+    from train.config import TrainConfig
+    from train.fit import epoch_order
 
     corpora, targets = np.array(["a"] * 10000), np.arange(10000) % 4
     assert len(epoch_order(corpora, targets, TrainConfig(max_clips_per_epoch=4000), 0)) == 4000
@@ -110,7 +112,8 @@ def test_an_epoch_is_capped_in_clips():
 
 
 def test_masked_loss_ignores_labels_the_corpus_does_not_define():
-    from train.fit import TrainConfig, loss_function
+    from train.config import TrainConfig
+    from train.fit import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dtype=np.float32)
     # [target, partner, weight, mask]: target 0, not mixed; the first clip's corpus lacks label 2
@@ -123,7 +126,8 @@ def test_masked_loss_ignores_labels_the_corpus_does_not_define():
 
 
 def test_label_smoothing_spreads_the_target_over_the_corpus_labels_only():
-    from train.fit import TrainConfig, loss_function
+    from train.config import TrainConfig
+    from train.fit import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 0, 1, 1, 1, 0]], dtype=np.float32)  # target 0; the corpus defines labels 0 and 1
@@ -135,7 +139,8 @@ def test_label_smoothing_spreads_the_target_over_the_corpus_labels_only():
 
 
 def test_mixup_loss_weighs_both_targets():
-    from train.fit import TrainConfig, loss_function
+    from train.config import TrainConfig
+    from train.fit import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 1, 0.7, 1, 1, 0]], dtype=np.float32)  # 70 % label 0, 30 % label 1, over labels 0-1
@@ -183,7 +188,8 @@ def test_rooms_are_reproducible_band_limited_and_reverberant():
 
 def test_room_augmentation_changes_the_window_and_keeps_its_length():
     from edge.features import FeatureParams
-    from train.augment import AugmentConfig, simulated_room
+    from train.augment import simulated_room
+    from train.config import AugmentConfig
 
     rng = np.random.default_rng(1)
     signal = emotional_tone(0, seconds=2.0)

@@ -132,8 +132,9 @@ def test_a_file_longer_than_a_block_streams_to_the_same_answer(tmp_path: Path):
     """40 s is more than one 16 s decoding block: blocks, window cutting and the VAD across block
     boundaries give what the whole clip in memory gives."""
     from edge.audio import BLOCK_SAMPLES, read_audio
-    from edge.classify import ClassifySettings, classify_file, classify_signal
+    from edge.classify import classify_file, classify_signal
     from edge.runtime import DEFAULT_MODEL, EdgeModel
+    from edge.settings import ClassifySettings
     from edge.vad import load_detector
 
     speech = soundfile.read(ANGRY, dtype="float32")[0]
@@ -141,7 +142,7 @@ def test_a_file_longer_than_a_block_streams_to_the_same_answer(tmp_path: Path):
     assert soundfile.info(str(path)).frames > BLOCK_SAMPLES
     model, detector = EdgeModel(DEFAULT_MODEL), load_detector("auto")
     for trim in ("clip", "window", "none"):
-        streamed = classify_file(model, path, ClassifySettings(trim, keep_windows=True), detector)
+        streamed = classify_file(model, path, ClassifySettings(trim=trim, keep_windows=True), detector)
         whole = classify_signal(model, read_audio(path, 16000), str(path), trim, detector=detector)
         assert [w.start for w in streamed.windows] == [w.start for w in whole.windows]
         assert [w.label for w in streamed.windows] == [w.label for w in whole.windows]

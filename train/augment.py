@@ -1,36 +1,11 @@
 """On-the-fly augmentation: waveform (crop = time shift, speed, gain, noise), then SpecAugment masks."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from edge.features import FeatureParams, frame_features, window_features
 from edge.windowing import fit_to_length
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    enabled: bool = True
-    speed_range: tuple[float, float] = (0.9, 1.1)  # Ko et al. 2015 used 0.9 / 1.0 / 1.1
-    speed_probability: float = 0.5
-    gain_db: float = 6.0  # +-6 dB (docs/design.md experiment)
-    snr_db: tuple[float, float] = (10.0, 35.0)
-    noise_probability: float = 0.8
-    time_masks: int = 2  # SpecAugment (Park et al. 2019), two of each as in docs/design.md
-    time_mask_frames: int = 20
-    feature_masks: int = 2
-    feature_mask_width: int = 6
-    # A simulated room and microphone in 30 % of the windows (docs/design.md: harsh rooms in two thirds of the
-    # draws cost 0.09-0.11 UA on clean speakers, so mix them in gently). Three corpora, held-out speakers,
-    # one seed (README "Many corpora"): 0.3 vs 0 kept the clean UA (0.477 vs 0.486, mean of the three
-    # corpora's six shared labels) and lost less in simulated rooms (0.444 vs 0.416). Exponentially
-    # decaying noise as the impulse response, then a band limit: not the evaluation's room simulator
-    # (train.rooms), on purpose.
-    room_probability: float = 0.3
-    rt60_seconds: tuple[float, float] = (0.15, 0.6)  # living rooms and offices (ISO 3382-2 typical range)
-    highpass_hz: tuple[float, float] = (60.0, 300.0)  # small-microphone roll-off
-    lowpass_hz: tuple[float, float] = (3400.0, 7600.0)  # telephone band edge .. just under Nyquist at 16 kHz
+from train.config import AugmentConfig
 
 
 def random_crop(signal: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature
-from edge.stream import DEFAULT_SMOOTHING
+from edge.settings import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
 
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -17,39 +17,10 @@ import tensorflow as tf  # noqa: E402
 
 from edge.errors import UsageError  # noqa: E402
 from edge.features import FeatureParams  # noqa: E402
-from train.augment import AugmentConfig, augmented_window  # noqa: E402
+from train.augment import augmented_window  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
 from train.evaluate import predict_clips, unweighted_accuracy  # noqa: E402
-from train.model import ModelConfig, build_model  # noqa: E402
-
-LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only
-SAMPLINGS = ("balanced", "natural")  # balanced: every (corpus, label) cell drawn equally within its corpus
-CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's share of the draws, by its clip count,
-# its square root (a small corpus is heard more, a big one still most) or equally
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 60
-    # An epoch draws one pass over the training clips, capped at this many: the budget (epochs x clips)
-    # stays fixed as corpora grow. 60 x 4000 = 240 k clips, about 9 min on 2 cores (450 clips/s measured
-    # on the three corpora); RAVDESS alone (960 training clips) is unchanged.
-    max_clips_per_epoch: int = 4000
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    warmup_epochs: int = 3
-    patience: int = 25  # epochs without a better validation UA before stopping
-    seed: int = 0
-    loss: str = "masked"
-    sampling: str = "balanced"
-    corpus_share: str = "sqrt"  # README "Many corpora": sqrt beat clips on the mean of the three corpora, 2 seeds
-    # mixup (Zhang et al. 2018) of two windows from the same corpus, weight Beta(a, a) folded to >= 0.5;
-    # 0 = off. Within a corpus, so both windows' losses use the same label mask.
-    mixup: float = 0.0
-    # label smoothing (Szegedy et al. 2016): this share of the target spread evenly over the labels the
-    # clip's corpus defines; 0 = off.
-    label_smoothing: float = 0.0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+from train.model import build_model  # noqa: E402
 
 
 @dataclass

@@ -7,26 +7,9 @@ UNIDIRECTIONAL_SEQUENCE_LSTM op (and cuDNN runs it on a GPU).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from types import ModuleType
-from typing import Any
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    conv_filters: int = 64  # 0 = no convolutional front-end
-    conv_kernel: int = 5
-    pool: int = 4  # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (README "Model")
-    lstm_units: tuple[int, ...] = (96,)
-    dense_units: int = 64  # 0 = straight to the softmax
-    dropout: float = 0.3
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lstm_units": list(self.lstm_units)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        return cls(**{**data, "lstm_units": tuple(data["lstm_units"])})
+from train.config import ModelConfig
 
 
 def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features: int, n_classes: int,

@@ -86,16 +86,10 @@ def check_request(request: TrainRequest) -> None:
         raise DatasetError("--estimate-from is for a final fit (--split none); other splits have their own test set")
 
 
-def train_config_dict(config) -> dict:
-    from dataclasses import asdict
-
-    return {**asdict(config), "model": config.model.to_dict()}
-
-
 def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
     """Labels, features, model and training settings as the bundle records them (train.estimate compares these)."""
     return json.loads(json.dumps({"labels": labels, "feature_params": request.params.to_dict(),
-                                  "model_config": config.model.to_dict(), "train_config": train_config_dict(config)}))
+                                  "model_config": config.model.to_dict(), "train_config": config.to_dict()}))
 
 
 def run_training(request: TrainRequest, config=None) -> Path | None:
@@ -103,7 +97,8 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     Imports TensorFlow."""
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
-    from train.fit import TrainConfig, TrainingSet, cluster_config, fit, is_chief, weights_digest
+    from train.config import TrainConfig
+    from train.fit import TrainingSet, cluster_config, fit, is_chief, weights_digest
     from train.report import write_reports
 
     config = config or TrainConfig()
@@ -210,7 +205,7 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "window_seconds": request.params.window_seconds,
         "clip_hop_seconds": CLIP_HOP_SECONDS,
         "model_config": config.model.to_dict(),
-        "train_config": train_config_dict(config),
+        "train_config": config.to_dict(),
         "corpora": metrics["corpora"],
         "licence": model_licence(sorted(metrics["corpora"])),
         "label_sources": {label: [name for name, space in metrics["label_spaces"].items() if label in space]

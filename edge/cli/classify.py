@@ -1,0 +1,109 @@
+"""`edge-ser classify`: recorded files (or folders of them), one line or JSON object per file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from edge.cli.app import app, in_range, user_errors
+from edge.cli.options import (
+    delegate_option,
+    json_option,
+    load_model,
+    model_option,
+    require_delegate_option,
+    runtime_option,
+    speech_detector,
+    threads_option,
+    vad_option,
+)
+from edge.errors import EXIT_FAILURE, EdgeSerError, UsageError
+from edge.settings import TRIM_MODES, ClassifySettings
+
+
+@app.command()
+def classify(
+    files: List[Path] = typer.Argument(..., help="Audio files (any format soundfile reads, any rate or channels)."),
+    model: Optional[Path] = model_option(),
+    json_output: bool = json_option(help="One JSON object per file, one per line."),
+    windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction (times in the file)."),
+    trim: str = typer.Option(ClassifySettings.trim, help="clip: cut the file's silent ends first (as training did); window: cut "
+                             "each window's, as listen does (long recordings with pauses); none."),
+    hop: Optional[float] = typer.Option(None, callback=in_range(0.01, 60), help="Seconds between windows of a long "
+                                        "file (default: the model's, 0.5)."),
+    vad: str = vad_option(),
+    threads: int = threads_option(),
+    delegate: str = delegate_option(),
+    require_delegate: bool = require_delegate_option(),
+    runtime: Optional[str] = runtime_option(),
+) -> None:
+    """Classify recorded files (or every audio file in a folder): windows averaged per file.
+
+    When a file's name follows a corpus convention (RAVDESS, TESS, ...), its true label is shown too.
+    A file that cannot be classified is reported on stderr and the others go on; exit 1 at the end."""
+    from edge.classify import expand_audio_paths
+
+    with user_errors():
+        if trim not in TRIM_MODES:
+            raise UsageError(f"--trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
+        detector = speech_detector(vad)
+        loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        paths = expand_audio_paths(files)
+        if not paths:
+            raise EdgeSerError(f"no audio files in {', '.join(map(str, files))}")
+    settings = ClassifySettings(trim=trim, hop_seconds=hop, keep_windows=windows)
+    failed = _classify_each(loaded, paths, settings, detector, json_output)
+    if failed:
+        typer.echo(f"{failed} of {len(paths)} file(s) could not be classified", err=True)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _classify_each(loaded, paths: List[Path], settings, detector, json_output: bool) -> int:
+    """Classify every file; a file that fails is reported and the batch goes on. Returns the failures."""
+    import json
+
+    from edge.classify import classify_file, true_label
+    from edge.listen import bar
+
+    failed, known, correct = 0, 0, 0
+    if not json_output:
+        typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")
+    for path in paths:
+        try:
+            result = classify_file(loaded, path, settings, detector)
+        except Exception as error:  # noqa: BLE001 - one bad file never stops a batch (issue 9)
+            failed += 1
+            message = _file_error(path, error)
+            typer.echo(f"error: {message}", err=True)
+            if json_output:
+                typer.echo(json.dumps({"path": str(path), "error": message}))
+            continue
+        truth = true_label(path)
+        known += truth is not None
+        correct += truth == result.label
+        if json_output:
+            typer.echo(json.dumps(dict(result.to_dict(with_windows=settings.keep_windows), true_label=truth)))
+            continue
+        shown = f"{bar(result.confidence, 10)} {result.confidence:.2f}" if result.probabilities else ""
+        typer.echo(f"{short_path(path, 40):<40} {truth or '-':<10} {result.label:<10} {shown}")
+        for w in result.windows:
+            typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} " + (f"{w.confidence:.2f}" if w.probabilities else ""))
+    if known and not json_output:
+        typer.echo(f"correct: {correct} of {known} files whose names carry a label")
+    return failed
+
+
+def _file_error(path: Path, error: Exception) -> str:
+    """One line for a file that failed: the reader's own message, or the path and what went wrong."""
+    from edge.audio import AudioReadError
+
+    if isinstance(error, AudioReadError):
+        return str(error)
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"cannot classify {path}: {type(error).__name__}{': ' + detail if detail else ''}"
+
+
+def short_path(path: Path, width: int) -> str:
+    text = str(path)
+    return text if len(text) <= width else "…" + text[-(width - 1):]

@@ -1,0 +1,303 @@
+"""The workstation's verbs: train, crosscorpus, calibrate, explore, download, quantize, compare.
+
+The only module under `edge/` that imports `train` or `convert` (and through them TensorFlow, librosa),
+lazily, inside the verb (but train.config's plain dataclasses, for the defaults), so the device install
+never needs them (pyproject.toml's import-linter contracts hold it to that).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from edge.cli.app import FRACTION, app, fail, in_range, int_list, str_list, user_errors
+from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
+
+# The one module-level import of the host side: the training recipe's dataclasses, which import neither
+# TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
+from train.config import CORPUS_SHARES, LOSSES, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
+
+# TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
+# oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
+# first through `_import_tensorflow_quietly`, which drops exactly those lines and passes the rest on.
+TENSORFLOW_NOTICES = (b"absl::InitializeLog() is called", b"oneDNN custom operations are on")
+
+
+def import_tensorflow_quietly() -> None:
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = b"".join(line for line in captured if not any(n in line for n in TENSORFLOW_NOTICES))
+            if kept:
+                sys.stderr.buffer.write(kept)
+                sys.stderr.flush()
+
+
+# Help of train's options whose text takes more than a line; the defaults typer shows come from train.config.
+SPLIT_HELP = "speaker (speaker-independent), random, or none (final fit on every file: no test set; see --estimate-from)."
+VALIDATE_HELP = ("Hold out validation speakers to pick the best epoch and stop early; default: train on all "
+                 "development speakers for --epochs and keep the last.")
+MAX_CLIPS_PER_EPOCH_HELP = "An epoch is one pass over the training clips, capped at this many (0 = no cap)."
+LOSS_HELP = f"{' or '.join(LOSSES)}: masked = cross-entropy over the labels the clip's corpus defines; softmax = every label."
+SAMPLING_HELP = (f"{' or '.join(SAMPLINGS)}: balanced = every label equally often within each corpus; natural = "
+                 "shuffled passes with class weights.")
+CORPUS_SHARE_HELP = f"With balanced sampling, each corpus's share of the draws: {', '.join(CORPUS_SHARES)} (by its size)."
+MIXUP_HELP = "Mix each training window with another of its corpus, weight Beta(a, a); 0 is off."
+LABEL_SMOOTHING_HELP = "Share of the target spread over the labels the clip's corpus defines (0 = off)."
+ROOM_PROBABILITY_HELP = "Share of training windows played through a simulated room and microphone."
+ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
+                      "mean test score the model carries.")
+MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
+
+
+@app.command()
+def train(
+    data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
+    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
+    split: str = typer.Option("speaker", help=SPLIT_HELP),
+    test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
+    val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
+    validate: bool = typer.Option(False, help=VALIDATE_HELP),
+    folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
+    fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
+    epochs: int = typer.Option(FIT.epochs, min=1),
+    max_clips_per_epoch: int = typer.Option(FIT.max_clips_per_epoch, min=0, help=MAX_CLIPS_PER_EPOCH_HELP),
+    loss: str = typer.Option(FIT.loss, help=LOSS_HELP),
+    sampling: str = typer.Option(FIT.sampling, help=SAMPLING_HELP),
+    corpus_share: str = typer.Option(FIT.corpus_share, help=CORPUS_SHARE_HELP),
+    mixup: float = typer.Option(FIT.mixup, callback=in_range(0, 10), help=MIXUP_HELP),
+    label_smoothing: float = typer.Option(FIT.label_smoothing, callback=in_range(0, 1, below=True), help=LABEL_SMOOTHING_HELP),
+    room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
+    batch_size: int = typer.Option(FIT.batch_size, min=1),
+    learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
+    lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
+    conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="Conv1D front-end filters (0 = none)."),
+    pool: int = typer.Option(MODEL.pool, min=1, help="Max-pooling over time after the Conv1D: the LSTM runs frames/pool steps."),
+    dropout: float = typer.Option(MODEL.dropout, callback=in_range(0, 1, below=True)),
+    augment: bool = typer.Option(AUGMENT.enabled, help="On-the-fly augmentation."),
+    n_mfcc: int = typer.Option(0, min=0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
+    deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
+    seed: int = typer.Option(FIT.seed),
+    limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
+    runs_dir: Path = typer.Option(Path("runs")),
+    name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
+) -> None:
+    """Train the compact LSTM; writes runs/<name>/ (model, metrics, report) and runs/latest."""
+    with user_errors():
+        if fold >= max(folds, 1):
+            raise UsageError(f"--fold {fold} is outside --folds {folds}")
+        # The whole recipe is checked (train.config) before TensorFlow loads.
+        model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
+                            dropout=dropout)
+        config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
+                             learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
+                             mixup=mixup, label_smoothing=label_smoothing, model=model,
+                             augment=AugmentConfig(enabled=augment, room_probability=room_probability))
+        import_tensorflow_quietly()
+        from edge.features import FeatureParams
+        from train.pipeline import TrainRequest, run_training
+
+        request = TrainRequest(tuple(data), corpus, split, str_list(test_speakers), str_list(val_speakers),
+                               folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
+                               estimate_from=tuple(estimate_from))
+        run_dir = run_training(request, config)
+        if run_dir is not None:
+            print_summary(run_dir)
+
+
+@app.command()
+def crosscorpus(
+    runs: List[Path] = typer.Argument(..., help="Training run folders (speaker-independent default splits)."),
+    data: List[Path] = typer.Option(..., help="Corpus folders to test on (repeat): each corpus's last fifth "
+                                    "of speakers is scored."),
+    rooms: bool = typer.Option(True, help="Also score the test speakers re-recorded through simulated rooms."),
+    out: Path = typer.Option(Path("runs/crosscorpus"), help="Folder for crosscorpus.json, .md and .png."),
+) -> None:
+    """Cross-corpus matrix: every run on every corpus's held-out speakers, six shared labels, clean and in rooms."""
+    with user_errors():
+        import_tensorflow_quietly()
+        from train.crosscorpus import CrossCorpusRequest, cross_corpus, markdown
+        from train.datasets import default_cache_dir
+
+        for run in runs:
+            if not (run / "model.keras").is_file() or not (run / "bundle.json").is_file():
+                raise EdgeSerError(f"{run} is not a training run folder (no model.keras / bundle.json)")
+        report = cross_corpus(CrossCorpusRequest(tuple(runs), tuple(data), out, rooms, default_cache_dir()))
+    typer.echo(markdown(report))
+    typer.echo(f"reports: {out}/crosscorpus.md, crosscorpus.json, crosscorpus.png")
+
+
+@app.command()
+def calibrate(
+    runs: List[Path] = typer.Argument(..., help="Speaker-independent runs whose held-out predictions to fit on "
+                                      "(e.g. runs/default-fold1 ... : together they hold out every speaker once)."),
+    into: Optional[Path] = typer.Option(None, help="The run whose bundle gets the temperature (e.g. the final fit "
+                                        "runs/default-model; default: the one run given)."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+) -> None:
+    """Temperature scaling on held-out speakers: ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
+    with user_errors():
+        import_tensorflow_quietly()
+        from train.calibrate import calibrate as calibrate_runs
+        from train.calibrate import markdown
+
+        if into is None and len(runs) != 1:
+            raise UsageError("with several runs, --into names the run whose bundle gets the calibration")
+        target = into or runs[0]
+        report = calibrate_runs(tuple(runs), target, tuple(data or ()))
+    typer.echo(markdown(report))
+    typer.echo(f"stored in {target}/bundle.json (convert it with `edge-ser quantize {target}`); "
+               f"reports: {target}/calibration.md, calibration.json, reliability.png")
+
+
+@app.command()
+def explore(
+    data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
+    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
+    limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
+    runs_dir: Path = typer.Option(Path("runs")),
+    name: Optional[str] = typer.Option(None, help="Output folder name (default: explore-<corpora>)."),
+) -> None:
+    """Look at corpora before training: counts, waveforms, spectrograms, feature distributions per label."""
+    with user_errors():
+        from train.explore import explore as explore_corpora
+
+        out_dir = runs_dir / (name or "explore-" + "-".join(p.name for p in data))
+        summary = explore_corpora(tuple(data), out_dir, corpus, limit)
+    for corpus_name, info in summary.items():
+        labels = ", ".join(f"{label} {n}" for label, n in info["labels"].items())
+        typer.echo(f"{corpus_name}: {info['files']} files, {info['speakers']} speakers, "
+                   f"{info['seconds']['total'] / 60:.1f} min; {labels}")
+    typer.echo(f"report: {out_dir}/report.md (plots beside it)")
+
+
+@app.command()
+def download(
+    corpus: str = typer.Argument(..., help="ravdess, cremad (or crema-d) or tess."),
+    dest: Path = typer.Argument(..., help="Folder to download into (created); `make train DATA=DEST` reads it."),
+    accept_licence: bool = typer.Option(False, help="Accept the corpus's licence, printed first (asked once per DEST)."),
+    mirror: Optional[str] = typer.Option(None, help="Base URL of a mirror laid out like the official host."),
+    limit: int = typer.Option(0, min=0, help="Only the release's first N files in name order (a quick try; 0 = all)."),
+) -> None:
+    """Download a public corpus: resumable, every file checked against the official release's SHA-256."""
+    with user_errors():
+        from train.download import download as fetch_corpus
+        from train.download import licence_text, load_checksums, source_for
+
+        try:
+            source = source_for(corpus, mirror)
+            typer.echo(licence_text(source), err=True)
+            accepted = dest / f".edge-ser-licence-{source.corpus}"
+            if not (accept_licence or accepted.is_file()):
+                raise UsageError("pass --accept-licence to accept these terms and download")
+            dest.mkdir(parents=True, exist_ok=True)
+            accepted.write_text(licence_text(source) + "\n")
+            checksums = load_checksums(source, limit)
+            with typer.progressbar(length=sum(e.size for e in checksums.values()), label=source.corpus,
+                                   file=sys.stderr) as bar:
+                report = fetch_corpus(source, dest, checksums, bar.update)
+        except OSError as error:
+            raise EdgeSerError(f"cannot write to {dest}: {error.strerror or error}") from None
+        except KeyboardInterrupt:
+            fail("interrupted: what arrived is kept in hidden .NAME.part files; run the same command again to resume", 130)
+    report_download(report, dest)
+
+
+def report_download(report, dest: Path) -> None:
+    for why in report.failed.values():
+        typer.echo(f"failed: {why}", err=True)
+    if report.not_published:
+        typer.echo(f"not on the server (skipped): {len(report.not_published)} file(s), e.g. {report.not_published[0]}",
+                   err=True)
+    typer.echo(f"{dest}: {len(report.kept)} file(s) downloaded and verified, {len(report.present)} already there, "
+               f"{len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
+def quantize(
+    run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
+    mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
+    max_drift: float = typer.Option(1.0, callback=in_range(0),
+                                    help="Fail (exit 3) when accuracy drops more than this many points."),
+    force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+    output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
+    int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
+) -> None:
+    """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
+    with user_errors():
+        import_tensorflow_quietly()
+        from convert.compare import quantize as quantize_run
+
+        result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
+    typer.echo(result.message)
+    if not result.passed:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def compare(
+    run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
+    modes: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated TFLite modes."),
+    data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
+    int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
+    json_output: bool = typer.Option(False, "--json", help="Print compare.json instead of the table."),
+) -> None:
+    """Float Keras vs every TFLite mode on the same held-out speakers: accuracy, agreement, size, latency."""
+    with user_errors():
+        import_tensorflow_quietly()
+        from convert.compare import compare as compare_run
+        from convert.report import format_table, table_rows
+
+        chosen = str_list(modes)
+        report = compare_run(run, chosen, tuple(data or ()), int8_io)
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"evaluated on {report['evaluated_on']}")
+    typer.echo(format_table(table_rows(report, chosen)))
+    typer.echo(f"reports: {run}/compare.md, compare.json, compare.png")
+
+
+def print_summary(run_dir: Path) -> None:
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    typer.echo(f"run: {run_dir}")
+    typer.echo(f"split: {metrics['split']['description']}")
+    if not test:
+        from train.report import score_lines
+
+        for line in score_lines(metrics):
+            typer.echo(line.replace("**", "").strip())
+        return
+    typer.echo(f"test: accuracy {test['accuracy']:.3f}  UA {test['unweighted_accuracy']:.3f}  "
+               f"macro-F1 {test['macro_f1']:.3f}  ({test['n']} utterances, {metrics['n_params']:,} parameters)")
+    for corpus, scores in metrics["per_corpus"].items():
+        if len(metrics["per_corpus"]) > 1:
+            shared = (metrics.get("shared_labels") or {}).get(corpus)
+            typer.echo(f"  {corpus}: accuracy {scores['accuracy']:.3f}  UA {scores['unweighted_accuracy']:.3f} "
+                       f"({len(scores['labels'])} labels)"
+                       + (f"  UA {shared['unweighted_accuracy']:.3f} on the six shared labels" if shared else ""))
+    typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test["per_class"].items()))

