@@ -95,9 +95,9 @@ def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
 def run_training(request: TrainRequest, config=None) -> Path | None:
     """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
     Imports TensorFlow."""
+    from train.config import TrainConfig
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
-    from train.config import TrainConfig
     from train.fit import TrainingSet, cluster_config, fit, is_chief, weights_digest
     from train.report import write_reports
 
