@@ -30,12 +30,11 @@ def export(run_dir: Path, out: Path) -> None:
     import tf_keras
 
     from convert.tflite import convert, load_run, operator_names
-    from edge.features import FeatureParams
     from train.config import ModelConfig
     from train.model import build_model
 
     model, bundle = load_run(run_dir)
-    params = FeatureParams.from_dict(bundle["feature_params"])
+    params = bundle.params
     fused_lstm = tf_keras.layers.LSTM
 
     class UnrolledLSTM(fused_lstm):
@@ -44,8 +43,8 @@ def export(run_dir: Path, out: Path) -> None:
 
     tf_keras.layers.LSTM = UnrolledLSTM
     try:
-        twin = build_model(tf_keras, ModelConfig.from_dict(bundle["model_config"]), params.frames_per_window,
-                           params.n_features, len(bundle["labels"]), batch_size=1)
+        twin = build_model(tf_keras, ModelConfig.from_dict(bundle.model_config), params.frames_per_window,
+                           params.n_features, len(bundle.labels), batch_size=1)
     finally:
         tf_keras.layers.LSTM = fused_lstm
     twin.set_weights(model.get_weights())

@@ -12,7 +12,6 @@ these windows). ECE (10 bins, top-1) before and after, per corpus. Writes runs/b
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,10 +24,9 @@ sys.path.insert(0, str(PROJECT / "benchmarks"))
 from window_trim import LISTEN_HOP_SECONDS, held_out_files  # noqa: E402
 
 from edge.audio import read_audio  # noqa: E402
-from edge.calibration import Calibration  # noqa: E402
+from edge.bundle import read_bundle_json  # noqa: E402
 from edge.corpora import parse_any  # noqa: E402
-from edge.features import FeatureParams  # noqa: E402
-from edge.stream import DEFAULT_SMOOTHING  # noqa: E402
+from edge.settings import DEFAULT_SMOOTHING  # noqa: E402
 from edge.windowing import clip_features  # noqa: E402
 
 
@@ -37,8 +35,8 @@ def smoothed_windows(run: Path, smoothing: int) -> tuple[np.ndarray, np.ndarray,
     import keras
 
     model = keras.models.load_model(run / "model.keras", compile=False)
-    bundle = json.loads((run / "bundle.json").read_text())
-    params, labels = FeatureParams.from_dict(bundle["feature_params"]), bundle["labels"]
+    bundle = read_bundle_json(run / "bundle.json")
+    params, labels = bundle.params, list(bundle.labels)
     rows, targets, corpora = [], [], []
     for path, label in held_out_files(run):
         if label not in labels:
@@ -59,7 +57,7 @@ def main() -> None:
     parser.add_argument("--calibration-from", type=Path, default=PROJECT / "runs" / "default-model")
     parser.add_argument("--smoothing", type=int, default=DEFAULT_SMOOTHING)
     args = parser.parse_args()
-    calibration = Calibration.from_dict(json.loads((args.calibration_from / "bundle.json").read_text()).get("calibration"))
+    calibration = read_bundle_json(args.calibration_from / "bundle.json").calibration
     parts = [smoothed_windows(run, args.smoothing) for run in args.runs]
     raw = np.concatenate([p[0] for p in parts])
     targets = np.concatenate([p[1] for p in parts])

@@ -20,8 +20,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 from edge.audio import is_audio_file, read_audio  # noqa: E402
+from edge.bundle import read_bundle_json  # noqa: E402
 from edge.corpora import parse_any  # noqa: E402
-from edge.features import FeatureParams  # noqa: E402
 from edge.windowing import clip_features, trim_silence  # noqa: E402
 
 LISTEN_HOP_SECONDS = 0.5  # `listen`'s default hop
@@ -29,10 +29,10 @@ LISTEN_HOP_SECONDS = 0.5  # `listen`'s default hop
 
 def held_out_files(run: Path) -> list[tuple[Path, str]]:
     metrics = json.loads((run / "metrics.json").read_text())
-    bundle = json.loads((run / "bundle.json").read_text())
+    bundle = read_bundle_json(run / "bundle.json")
     speakers = set(metrics["split"]["test_speakers"])
     files = []
-    for root in bundle["training_data"]["data"]:
+    for root in bundle.training_data["data"]:
         for path in sorted(p for p in Path(root).rglob("*") if is_audio_file(p)):
             parsed = parse_any(path)
             if parsed and parsed[1].speaker in speakers:
@@ -44,8 +44,8 @@ def score_run(run: Path) -> dict[str, list[bool]]:
     import keras
 
     model = keras.models.load_model(run / "model.keras")
-    bundle = json.loads((run / "bundle.json").read_text())
-    params, labels = FeatureParams.from_dict(bundle["feature_params"]), bundle["labels"]
+    bundle = read_bundle_json(run / "bundle.json")
+    params, labels = bundle.params, list(bundle.labels)
     hits: dict[str, list[bool]] = {"listen, raw windows": [], "listen, windows trimmed": [], "classify (clip path)": []}
     for path, label in held_out_files(run):
         signal, target = read_audio(path, params.sample_rate), labels.index(label)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from convert.tflite import (
     load_run,
     write_atomically,
 )
+from edge.bundle import Bundle, Conversion
 from edge.runtime import EdgeModel
 
 DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")
@@ -42,7 +43,7 @@ class EvaluationData:
     evaluated_on: str  # which utterances test_clips are, for every report and the embedded record
 
 
-def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData:
+def evaluation_data(bundle: Bundle, data: tuple[Path, ...] = ()) -> EvaluationData:
     """Rebuild the run's split through the shared feature module (cached audio and windows)."""
     from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
 
@@ -52,7 +53,7 @@ def evaluation_data(bundle: dict, data: tuple[Path, ...] = ()) -> EvaluationData
         raise ConvertError(f"training data not found at {', '.join(missing)}; pass --data to point at it")
     dataset = load_datasets(request)
     split = make_split(dataset, request, seed)
-    labels = bundle["labels"]
+    labels = list(bundle.labels)
     targets = np.array([labels.index(u.label) for u in dataset.utterances])
     step = max(1, len(split.train) // CALIBRATION_WINDOWS)
     calibration_clips = eval_clips(dataset, split.train[::step][:CALIBRATION_WINDOWS], request.params, request.cache_dir)
@@ -141,7 +142,8 @@ def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Pat
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
     twin = keras2_twin(model, bundle)
-    report = {"split": bundle["split"]["description"], "n_test": len(data.test_targets), "evaluated_on": data.evaluated_on}
+    report = {"split": bundle.split.description if bundle.split else "", "n_test": len(data.test_targets),
+              "evaluated_on": data.evaluated_on}
     report["float"], float_probabilities = float_scores(model, data)
     report["float"]["size_bytes"] = (Path(run_dir) / "model.keras").stat().st_size
     report["float"]["latency_ms"] = median_latency_ms(lambda x: model(x, training=False), data.test_clips[0][:1], 20)
@@ -187,9 +189,9 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
         scores = evaluate_variant(EdgeModel(candidate, threads=1), float_probabilities, data)
     drift = 100 * (float_result["accuracy"] - scores["accuracy"])
     passed = drift <= max_drift_pp
-    flatbuffer = finish_flatbuffer(converted, {**bundle, "conversion": {
-        "mode": mode, "accuracy": scores["accuracy"], "float_accuracy": float_result["accuracy"],
-        "drift_pp": drift, "agreement": scores["agreement"], "evaluated_on": data.evaluated_on}})
+    flatbuffer = finish_flatbuffer(converted, replace(bundle, conversion=Conversion(
+        mode=mode, accuracy=scores["accuracy"], float_accuracy=float_result["accuracy"], drift_pp=drift,
+        agreement=scores["agreement"], evaluated_on=data.evaluated_on)))
     target = Path(output) if output else Path(run_dir) / f"model-{mode}.tflite"
     verdict = (f"{mode}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
                f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
 from convert import ConvertError  # noqa: E402,F401  (re-exported for callers)
-from edge.bundle import METADATA_NAME, ModelBundleError, bundle_from_dict  # noqa: E402
+from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, read_bundle_json  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -28,7 +28,7 @@ CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs sugges
 
 
 def load_run(run_dir: Path):
-    """(Keras model, bundle dict) from a training run folder."""
+    """(Keras model, its Bundle) from a training run folder."""
     import keras
 
     run_dir = Path(run_dir)
@@ -38,11 +38,10 @@ def load_run(run_dir: Path):
     if not bundle_path.is_file():
         raise ConvertError(f"{run_dir} has no bundle.json (feature params, labels): not a complete training run")
     try:
-        bundle = json.loads(bundle_path.read_text())
-        bundle_from_dict(bundle, str(bundle_path))
-    except (ValueError, ModelBundleError) as error:
+        bundle = read_bundle_json(bundle_path)
+    except ModelBundleError as error:
         raise ConvertError(f"{bundle_path} is unusable: {error}") from None
-    if "training_data" not in bundle:
+    if not bundle.training_data:
         raise ConvertError(f"{bundle_path} does not say which data trained it (made by an older edge-ser): retrain")
     if not model_path.is_file():
         raise ConvertError(f"{run_dir} has no model.keras")
@@ -53,17 +52,16 @@ def load_run(run_dir: Path):
     return model, bundle
 
 
-def keras2_twin(model, bundle: dict):
+def keras2_twin(model, bundle: Bundle):
     """The same network in tf_keras with batch size 1 and the trained weights."""
     import tf_keras
 
-    from edge.features import FeatureParams
     from train.config import ModelConfig
     from train.model import build_model
 
-    params = FeatureParams.from_dict(bundle["feature_params"])
-    twin = build_model(tf_keras, ModelConfig.from_dict(bundle["model_config"]), params.frames_per_window,
-                       params.n_features, len(bundle["labels"]), batch_size=1)
+    params = bundle.params
+    twin = build_model(tf_keras, ModelConfig.from_dict(bundle.model_config), params.frames_per_window,
+                       params.n_features, len(bundle.labels), batch_size=1)
     twin.set_weights(model.get_weights())
     return twin
 
@@ -111,8 +109,10 @@ def operator_names(data: bytes) -> list[str]:
     return result
 
 
-def finish_flatbuffer(data: bytes, bundle: dict) -> bytes:
-    """Turn the LSTM cell clip off and embed the bundle as metadata `edge_ser_bundle`."""
+def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
+    """Turn the LSTM cell clip off and embed the bundle as metadata `edge_ser_bundle` (a dict is embedded
+    as it is: the tests make damaged bundles that way)."""
+    record = bundle.to_dict() if isinstance(bundle, Bundle) else bundle
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
@@ -120,7 +120,7 @@ def finish_flatbuffer(data: bytes, bundle: dict) -> bytes:
             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
                 op.builtinOptions.cellClip = 0.0
     payload = schema.BufferT()
-    payload.data = np.frombuffer(json.dumps(bundle).encode(), dtype=np.uint8)
+    payload.data = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
     model.buffers.append(payload)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME

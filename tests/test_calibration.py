@@ -110,14 +110,15 @@ def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: 
     from edge.bundle import read_bundle
     from edge.runtime import DEFAULT_MODEL
 
-    bundle = dict(read_bundle(DEFAULT_MODEL).raw)
+    bundle = read_bundle(DEFAULT_MODEL).to_dict()
     if temperature is None:
         bundle.pop("calibration", None)
         path = tmp_path / "uncalibrated.tflite"
         path.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))
         return path
     curve = [{"threshold": t, "coverage": 1 - t, "accuracy": 0.4 + 0.5 * t} for t in (0.0, 0.2, 0.4, 0.6, 0.8)]
-    bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "fitted_on": "a test",
+    bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "method": "temperature",
+                             "fitted_on": "a test",
                              "ece_before": 0.2, "ece_after": 0.03, "ece_after_per_corpus": {},
                              "risk_coverage": {"windows": curve, "clips": curve}}
     path = tmp_path / "calibrated.tflite"
@@ -171,9 +172,9 @@ def test_the_shipped_models_carry_their_calibration():
     from edge.runtime import MODELS_DIR
 
     default, open_model = read_bundle(MODELS_DIR / "default.tflite"), read_bundle(MODELS_DIR / "open.tflite")
-    assert default.raw["calibration"]["method"] == "confidence map" and default.calibration.confidence_map
-    assert default.raw["calibration"]["ece_after"] <= 0.05 < default.raw["calibration"]["ece_before"]
-    assert open_model.raw["calibration"]["method"] == "none" and open_model.raw["calibration"]["risk_coverage"]["windows"]
+    assert default.calibration_report.method == "confidence map" and default.calibration.confidence_map
+    assert default.calibration_report.ece_after <= 0.05 < default.calibration_report.ece_before
+    assert open_model.calibration_report.method == "none" and open_model.calibration_report.risk_coverage["windows"]
     result = runner.invoke(app, ["listen", "--model", "open", "--source", str(ANGRY), "--target-accuracy", "0.7"])
     assert result.exit_code == 0 and "threshold 0.60" in result.stderr
 
@@ -194,7 +195,7 @@ def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):
     assert quantized.exit_code == 0, quantized.output
     from edge.bundle import read_bundle
 
-    assert read_bundle(out).raw["calibration"]["method"] in ("temperature", "confidence map")
+    assert read_bundle(out).calibration_report.method in ("temperature", "confidence map")
     assert read_bundle(out).calibration.temperature == pytest.approx(temperature)
 
 

@@ -29,7 +29,7 @@ def json_lines(output: str) -> list[dict]:
 def test_default_model_is_shipped_and_self_describing():
     model = EdgeModel(DEFAULT_MODEL)
     assert len(model.labels) == 8 and "angry" in model.labels
-    assert model.bundle.raw["corpora"], "the bundle credits its training corpora"
+    assert model.bundle.corpora, "the bundle credits its training corpora"
     assert len(DEMO) == 8 and {parse_ravdess(p).label for p in DEMO} == set(model.labels)
 
 
@@ -251,13 +251,13 @@ def test_edge_classify_reproduces_the_converters_record_of_the_shipped_model():
 
     roots = tuple(real_corpus(name) for name in ("crema-d", "ravdess", "tess"))
     model = EdgeModel(DEFAULT_MODEL)
-    conversion = model.bundle.raw["conversion"]
-    assert "training utterances of a final fit" in conversion["evaluated_on"]
-    assert "speaker-independent run(s)" in model.bundle.raw["metrics_source"]
+    conversion = model.bundle.conversion
+    assert "training utterances of a final fit" in conversion.evaluated_on
+    assert "speaker-independent run(s)" in model.bundle.metrics_source
     files = [u.path for u in load_corpora(roots, "auto", 0, 16000, default_cache_dir()).utterances]
-    assert f"{len(files)} training utterances" in conversion["evaluated_on"]
+    assert f"{len(files)} training utterances" in conversion.evaluated_on
     correct = sum(classify_file(model, p).label == true_label(p) for p in files)
-    assert abs(correct / len(files) - conversion["accuracy"]) <= 1.5 / len(files), (correct, conversion)
+    assert abs(correct / len(files) - conversion.accuracy) <= 1.5 / len(files), (correct, conversion)
 
 
 def test_tf_lite_runtime_gives_the_same_answer_as_litert():

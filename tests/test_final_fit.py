@@ -54,12 +54,12 @@ def test_quantized_final_fit_records_its_drift_on_the_training_utterances(final_
     assert result.exit_code == 0, result.output
     assert "training utterances of a final fit" in result.output
     model = EdgeModel(tmp_path / "final.tflite")
-    conversion = model.bundle.raw["conversion"]
-    assert conversion["mode"] == "dynamic" and "final fit" in conversion["evaluated_on"]
+    conversion = model.bundle.conversion
+    assert conversion.mode == "dynamic" and "final fit" in conversion.evaluated_on
     files = sorted(corpus_of(run).rglob("*.wav"))
     scored = [p for p in files if true_label(p) and p.stat().st_size > 100]  # not the fixture's broken file
     correct = sum(classify_file(model, p).label == true_label(p) for p in scored)
-    assert len(scored) == 60 and correct / 60 == pytest.approx(conversion["accuracy"], abs=1.5 / 60)
+    assert len(scored) == 60 and correct / 60 == pytest.approx(conversion.accuracy, abs=1.5 / 60)
     info = run_cli("info", tmp_path / "final.tflite")
     assert "speaker-independent run(s)" in info.output and "conversion: dynamic" in info.output
     assert "trained on: CPU" in info.output  # the device(s) a run trained on travel in the bundle

@@ -252,13 +252,19 @@ def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
 
 
 def test_a_run_that_heard_the_test_speakers_is_marked():
+    from edge.bundle import Bundle, CorpusInfo, SplitRecord
+    from edge.features import FeatureParams
     from train.crosscorpus import CorpusTest, heard_speakers
 
+    def bundle(corpus: str, kind: str, *test_speakers: str) -> Bundle:
+        return Bundle(labels=("a", "b"), params=FeatureParams(), corpora={corpus: CorpusInfo(files=1, speakers=1, licence="x")},
+                      split=SplitRecord(kind=kind, description=kind, test_speakers=test_speakers))
+
     test = CorpusTest("ravdess", (0, 1), ("ravdess:17", "ravdess:18"))
-    held_out = {"corpora": {"ravdess": {}}, "split": {"kind": "speaker", "test_speakers": ["ravdess:17", "ravdess:18"]}}
-    other_fold = {"corpora": {"ravdess": {}}, "split": {"kind": "speaker", "test_speakers": ["ravdess:01"]}}
-    final_fit = {"corpora": {"ravdess": {}}, "split": {"kind": "none", "test_speakers": []}}
-    other_corpus = {"corpora": {"cremad": {}}, "split": {"kind": "none", "test_speakers": []}}
+    held_out = bundle("ravdess", "speaker", "ravdess:17", "ravdess:18")
+    other_fold = bundle("ravdess", "speaker", "ravdess:01")
+    final_fit = bundle("ravdess", "none")
+    other_corpus = bundle("cremad", "none")
     assert [heard_speakers(b, test) for b in (held_out, other_fold, final_fit, other_corpus)] == [False, True, True, False]
 
 

@@ -73,7 +73,7 @@ def test_a_bundle_whose_labels_do_not_match_the_network_is_refused(tmp_path: Pat
     from edge.bundle import read_bundle
     from edge.runtime import DEFAULT_MODEL
 
-    bundle = read_bundle(DEFAULT_MODEL).raw
+    bundle = read_bundle(DEFAULT_MODEL).to_dict()
     bundle["labels"] = bundle["labels"][:-1]
     model = tmp_path / "lying.tflite"
     model.write_bytes(finish_flatbuffer(DEFAULT_MODEL.read_bytes(), bundle))

@@ -13,12 +13,13 @@ scored on that one) to show the figures do not depend on fitting and scoring on 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from edge.bundle import CalibrationReport, ModelBundleError, read_bundle_json, write_bundle_json
 from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature
 from edge.settings import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
@@ -75,15 +76,15 @@ def _run_test_set(run_dir: Path, data: tuple[Path, ...]):
     from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
 
     try:
-        bundle = json.loads((run_dir / "bundle.json").read_text())
-    except (OSError, ValueError) as error:
+        bundle = read_bundle_json(run_dir / "bundle.json")
+    except ModelBundleError as error:
         raise DatasetError(f"{run_dir} is not a training run ({error})") from None
-    if bundle.get("split", {}).get("kind") != "speaker" or not (run_dir / "model.keras").is_file():
+    if bundle.split is None or bundle.split.kind != "speaker" or not (run_dir / "model.keras").is_file():
         raise DatasetError(f"{run_dir}: calibrate needs speaker-independent runs with a model (e.g. the --folds runs)")
     request, seed = request_from_bundle(bundle, data)
     dataset = load_datasets(request)
     split = make_split(dataset, request, seed)
-    labels = list(bundle["labels"])
+    labels = list(bundle.labels)
     test = [i for i in split.test if dataset.utterances[i].label in labels]
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
 
@@ -312,16 +313,15 @@ def calibrate(run_dirs: tuple[Path, ...], into: Path, data: tuple[Path, ...] = (
     """The verb: fit, write the reports into `into` and store the calibration in its bundle.json."""
     bundle_path = into / "bundle.json"
     try:
-        bundle = json.loads(bundle_path.read_text())
-    except (OSError, ValueError) as error:
+        bundle = read_bundle_json(bundle_path)
+    except ModelBundleError as error:
         raise DatasetError(f"--into {into} is not a training run ({error})") from None
     held = held_out_predictions(run_dirs, data)
-    if held.labels != list(bundle["labels"]):
-        raise DatasetError(f"--into {into} has labels {bundle['labels']}, the calibration runs {held.labels}")
+    if held.labels != list(bundle.labels):
+        raise DatasetError(f"--into {into} has labels {list(bundle.labels)}, the calibration runs {held.labels}")
     report = calibration_report(held, [Path(r).name for r in run_dirs])
     write_calibration(into, report)
-    bundle["calibration"] = bundle_calibration(report)
-    temporary = bundle_path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(bundle, indent=2))
-    temporary.replace(bundle_path)
+    stored = bundle_calibration(report)
+    write_bundle_json(bundle_path, replace(bundle, calibration=Calibration.from_dict(stored),
+                                           calibration_report=CalibrationReport.from_dict(stored)))
     return report

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.bundle import Bundle, read_bundle_json
 from edge.corpora import SHARED_LABELS
 from edge.features import FeatureParams
 from train.datasets import Dataset, DatasetError, load_corpora
@@ -48,18 +49,18 @@ def corpus_tests(dataset: Dataset) -> list[CorpusTest]:
     return tests
 
 
-def heard_speakers(bundle: dict, test: CorpusTest) -> bool:
+def heard_speakers(bundle: Bundle, test: CorpusTest) -> bool:
     """Whether the run trained on any of the test speakers (a final fit, a random split, or other folds)."""
-    if test.corpus not in bundle["corpora"]:
+    if test.corpus not in bundle.corpora:
         return False
-    split = bundle["split"]
-    return split["kind"] != "speaker" or not set(test.speakers) <= set(split["test_speakers"])
+    split = bundle.split
+    return split is None or split.kind != "speaker" or not set(test.speakers) <= set(split.test_speakers)
 
 
 def load_run_model(run_dir: Path):
     import keras
 
-    bundle = json.loads((run_dir / "bundle.json").read_text())
+    bundle = read_bundle_json(run_dir / "bundle.json")
     return keras.saving.load_model(run_dir / "model.keras", compile=False), bundle
 
 
@@ -91,15 +92,15 @@ def cross_corpus(request: CrossCorpusRequest) -> dict:
     rows = []
     for run_dir in request.runs:
         model, bundle = load_run_model(Path(run_dir))
-        if FeatureParams.from_dict(bundle["feature_params"]) != params:
+        if bundle.params != params:
             raise DatasetError(f"{run_dir} uses other features than the default; cross-corpus scores need the default")
-        row = {"run": str(run_dir), "trained_on": sorted(bundle["corpora"]), "cells": {}}
+        row = {"run": str(run_dir), "trained_on": sorted(bundle.corpora), "cells": {}}
         for t in tests:
             targets = [dataset.utterances[i].label for i in t.indices]
-            cell = {"clean": score(model, bundle["labels"], clean[t.corpus], targets),
-                    "seen_corpus": t.corpus in bundle["corpora"], "seen_speakers": heard_speakers(bundle, t)}
+            cell = {"clean": score(model, list(bundle.labels), clean[t.corpus], targets),
+                    "seen_corpus": t.corpus in bundle.corpora, "seen_speakers": heard_speakers(bundle, t)}
             if request.rooms:
-                cell["room"] = score(model, bundle["labels"], roomed[t.corpus], targets)
+                cell["room"] = score(model, list(bundle.labels), roomed[t.corpus], targets)
             row["cells"][t.corpus] = cell
         rows.append(row)
     report = {"labels": list(SHARED_LABELS), "metric": "unweighted accuracy over the six shared labels",

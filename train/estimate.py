@@ -11,31 +11,35 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.bundle import Bundle, ModelBundleError, read_bundle_json
 from train.datasets import DatasetError
 
 SCORES = ("accuracy", "unweighted_accuracy", "macro_f1")
-MUST_MATCH = ("labels", "feature_params", "model_config")
 
 
 def _read_run(run_dir: Path) -> tuple[dict, dict]:
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        bundle = json.loads((run_dir / "bundle.json").read_text())
-    except (OSError, ValueError) as error:
+        bundle = read_bundle_json(run_dir / "bundle.json")
+    except (OSError, ValueError, ModelBundleError) as error:
         raise DatasetError(f"--estimate-from {run_dir}: not a readable training run ({error})") from None
     return metrics, bundle
 
 
-def _recipe(bundle: dict) -> dict:
+def _recipe(bundle: Bundle) -> dict:
     """What must be equal for a run to estimate another: everything but the seed and the data split."""
-    train_config = {k: v for k, v in bundle.get("train_config", {}).items() if k != "seed"}
-    return {**{k: bundle.get(k) for k in MUST_MATCH}, "train_config": train_config}
+    return _without_seed(json.loads(json.dumps({"labels": list(bundle.labels), "feature_params": bundle.params.to_dict(),
+                                                "model_config": bundle.model_config, "train_config": bundle.train_config})))
+
+
+def _without_seed(recipe: dict) -> dict:
+    return {**recipe, "train_config": {k: v for k, v in recipe["train_config"].items() if k != "seed"}}
 
 
 def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple]:
     """Load and check every run before any training starts (a mistake should cost seconds, not minutes).
     `recipe` holds this run's bundle fields: labels, feature_params, model_config, train_config."""
-    ours = _recipe(recipe)
+    ours = _without_seed(recipe)
     runs = []
     for run_dir in run_dirs:
         metrics, bundle = _read_run(Path(run_dir))

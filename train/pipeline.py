@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.bundle import BUNDLE_FORMAT, Bundle
 from edge.corpora import CANONICAL_LABELS, SHARED_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
@@ -193,12 +194,12 @@ def corpus_summary(dataset: Dataset) -> dict[str, dict]:
     return summary
 
 
-def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: dict) -> dict:
+def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: dict) -> Bundle:
     """Everything needed to use the model later (docs/design.md contract 2); the converter embeds it."""
     import tensorflow as tf
 
-    return {
-        "format": "edge-ser-bundle/1",
+    return Bundle.from_dict({
+        "format": BUNDLE_FORMAT,
         "labels": labels,
         "feature_params": request.params.to_dict(),
         "normalisation": request.params.normalisation,
@@ -218,7 +219,7 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    }, "the new run's bundle")
 
 
 def bundle_metrics(metrics: dict) -> dict:
@@ -247,13 +248,13 @@ def training_data(request: TrainRequest, seed: int) -> dict:
     return {"data": [str(Path(p).resolve()) for p in request.data], **json.loads(json.dumps(recorded)), "seed": seed}
 
 
-def request_from_bundle(bundle: dict, data: tuple[Path, ...] = ()) -> tuple[TrainRequest, int]:
+def request_from_bundle(bundle: Bundle, data: tuple[Path, ...] = ()) -> tuple[TrainRequest, int]:
     """The TrainRequest (and seed) that made a bundle; `data` overrides the recorded paths."""
-    recorded = bundle["training_data"]
+    recorded = bundle.training_data
     fields = {name: tuple(value) if isinstance(value, list) else value
               for name, value in recorded.items() if name in RECORDED_REQUEST_FIELDS}
     request = TrainRequest(data=tuple(data) or tuple(Path(p) for p in recorded["data"]),
-                           params=FeatureParams.from_dict(bundle["feature_params"]), **fields)
+                           params=bundle.params, **fields)
     return request, recorded["seed"]
 
 

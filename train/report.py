@@ -10,16 +10,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge.bundle import Bundle  # noqa: E402
+
 
 def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_reports(folder: Path, metrics: dict, history: dict, bundle: dict) -> None:
+def write_reports(folder: Path, metrics: dict, history: dict, bundle: Bundle) -> None:
     write_json(folder / "metrics.json", metrics)
     write_json(folder / "history.json", history)
-    write_json(folder / "bundle.json", bundle)
-    write_json(folder / "feature_params.json", bundle["feature_params"])
+    write_json(folder / "bundle.json", bundle.to_dict())
+    write_json(folder / "feature_params.json", bundle.params.to_dict())
     if metrics["test"]:
         plot_confusion(metrics["test"], folder / "confusion.png", "Test confusion matrix (rows: true)")
     plot_curves(history, metrics.get("best_epoch"), folder / "curves.png")
@@ -72,7 +74,7 @@ def plot_curves(history: dict, best_epoch: int | None, path: Path) -> None:
     plt.close(figure)
 
 
-def markdown_report(metrics: dict, bundle: dict) -> str:
+def markdown_report(metrics: dict, bundle: Bundle) -> str:
     lines = [
         "# edge-ser training run",
         "",
@@ -99,7 +101,7 @@ def markdown_report(metrics: dict, bundle: dict) -> str:
     lines += [f"| {name} | {c['files']} | {c['speakers']} | {c['licence']} |" for name, c in metrics["corpora"].items()]
     if metrics["skipped_files"]:
         lines += ["", f"Skipped {len(metrics['skipped_files'])} file(s); see `metrics.json`."]
-    lines += ["", "## Features", "", "```json", json.dumps(bundle["feature_params"], indent=1), "```", "",
+    lines += ["", "## Features", "", "```json", json.dumps(bundle.params.to_dict(), indent=1), "```", "",
               *(["![confusion matrix](confusion.png)", ""] if metrics["test"] else []), "![training curves](curves.png)", ""]
     return "\n".join(lines)
 

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from edge.cli.app import app, user_errors
 from edge.cli.options import delegate_option, json_option, model_argument, runtime_option, threads_option
 from edge.errors import EXIT_FAILURE
+
+if TYPE_CHECKING:  # numpy loads with these: only when a verb runs, not for --help
+    from edge.bundle import Bundle, CalibrationReport
+    from edge.calibration import Calibration
 
 
 @app.command()
@@ -26,53 +30,53 @@ def info(
         model = model_or_default(model)
         bundle = read_bundle(model)
     if json_output:
-        typer.echo(json.dumps(bundle.raw, indent=2))
+        typer.echo(json.dumps(bundle.to_dict(), indent=2))
         return
-    raw = bundle.raw
     typer.echo(f"model: {model} ({model.stat().st_size / 1024:.0f} KiB)")
-    typer.echo(f"labels: {', '.join(bundle.labels)}")
-    typer.echo(f"window: {bundle.params.window_seconds} s ({bundle.params.frames_per_window} frames x "
-               f"{bundle.params.n_features} features), normalisation: {bundle.params.normalisation}")
-    typer.echo("feature params: " + ", ".join(f"{k}={v}" for k, v in bundle.params.to_dict().items()))
-    for name, corpus in raw.get("corpora", {}).items():
-        typer.echo(f"corpus: {name} ({corpus.get('files')} files, {corpus.get('speakers')} speakers) - "
-                   f"licence {corpus.get('licence')}")
-    if "licence" in raw:
-        typer.echo(f"licence: {raw['licence']}")
-    if "label_sources" in raw:
-        typer.echo("labels taught by: " + ", ".join(f"{label} ({'+'.join(sources)})"
-                                                    for label, sources in raw["label_sources"].items()))
-    if "split" in raw:
-        typer.echo(f"split: {raw['split'].get('description')}")
-    if raw.get("training_device"):
-        typer.echo(f"trained on: {raw['training_device']}")
-    if "metrics" in raw:
-        typer.echo("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in raw["metrics"].items())
-                   + (f" - {raw['metrics_source']}" if "metrics_source" in raw else ""))
-    for corpus, scores in raw.get("metrics_per_corpus", {}).items():
-        typer.echo(f"  {corpus} held-out speakers: UA {scores['unweighted_accuracy']:.3f} over its "
-                   f"{len(scores['labels'])} labels ({scores['n']} clips)")
-    for line in _calibration_lines(raw.get("calibration")):
+    for line in _bundle_lines(bundle):
         typer.echo(line)
-    if "conversion" in raw:
-        conversion = raw["conversion"]
-        typer.echo(f"conversion: {conversion['mode']}, accuracy {conversion['accuracy']:.4f} vs float "
-                   f"{conversion['float_accuracy']:.4f} (drift {conversion['drift_pp']:+.2f} pp) on {conversion['evaluated_on']}")
-    if "versions" in raw:
-        typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in raw["versions"].items()))
 
 
-def _calibration_lines(calibration: Optional[dict]) -> list[str]:
-    if not calibration:
-        return ["calibration: none (probabilities as the network gives them; see `edge-ser calibrate`)"]
-    how = (f"confidence map ({len(calibration['confidence_map'])} knots)" if calibration.get("confidence_map")
-           else f"temperature {calibration['temperature']:.3f}")
-    lines = [f"calibration: {how}, held-out ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} "
-             f"({calibration['fitted_on']})"]
-    from edge.calibration import KEY_ACCURACIES, curve_from_dicts, threshold_for
+def _bundle_lines(bundle: Bundle) -> list[str]:
+    params = bundle.params
+    lines = [f"labels: {', '.join(bundle.labels)}",
+             f"window: {params.window_seconds} s ({params.frames_per_window} frames x {params.n_features} features), "
+             f"normalisation: {params.normalisation}",
+             "feature params: " + ", ".join(f"{k}={v}" for k, v in params.to_dict().items())]
+    lines += [f"corpus: {name} ({c.files} files, {c.speakers} speakers) - licence {c.licence}"
+              for name, c in bundle.corpora.items()]
+    lines += [f"licence: {bundle.licence}"] if bundle.licence else []
+    if bundle.label_sources:
+        lines.append("labels taught by: " + ", ".join(f"{label} ({'+'.join(sources)})"
+                                                      for label, sources in bundle.label_sources.items()))
+    lines += [f"split: {bundle.split.description}"] if bundle.split else []
+    lines += [f"trained on: {bundle.training_device}"] if bundle.training_device else []
+    if bundle.metrics:
+        lines.append("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in bundle.metrics.to_dict().items())
+                     + (f" - {bundle.metrics_source}" if bundle.metrics_source else ""))
+    lines += [f"  {corpus} held-out speakers: UA {scores.unweighted_accuracy:.3f} over its {len(scores.labels)} labels "
+              f"({scores.n} clips)" for corpus, scores in bundle.metrics_per_corpus.items()]
+    lines += _calibration_lines(bundle.calibration, bundle.calibration_report)
+    if bundle.conversion:
+        c = bundle.conversion
+        lines.append(f"conversion: {c.mode}, accuracy {c.accuracy:.4f} vs float {c.float_accuracy:.4f} "
+                     f"(drift {c.drift_pp:+.2f} pp) on {c.evaluated_on}")
+    lines += ["versions: " + ", ".join(f"{k} {v}" for k, v in bundle.versions.items())] if bundle.versions else []
+    return lines
 
+
+def _calibration_lines(calibration: Calibration, report: Optional[CalibrationReport]) -> list[str]:
+    from edge.calibration import KEY_ACCURACIES, Calibration, threshold_for
+
+    how = (f"confidence map ({len(calibration.confidence_map)} knots)" if calibration.confidence_map
+           else f"temperature {calibration.temperature:.3f}")
+    if report is None:
+        if calibration == Calibration():
+            return ["calibration: none (probabilities as the network gives them; see `edge-ser calibrate`)"]
+        return [f"calibration: {how} (no held-out figures)"]
+    lines = [f"calibration: {how}, held-out ECE {report.ece_before:.3f} -> {report.ece_after:.3f} ({report.fitted_on})"]
     for kind in ("windows", "clips"):
-        curve = curve_from_dicts(calibration.get("risk_coverage", {}).get(kind, []))
+        curve = list(report.risk_coverage.get(kind, ()))
         points = [(a, threshold_for(curve, a)) for a in KEY_ACCURACIES]
         lines.append(f"  held-out {kind}: " + "; ".join(
             f"{a:.0%} accurate at threshold {p.threshold:.2f} ({p.coverage:.0%} answered)" if p else f"{a:.0%} not reached"

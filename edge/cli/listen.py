@@ -108,13 +108,13 @@ def _stream_classifier(loaded, audio, settings, detector):
 
 def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optional[float]) -> float:
     """--threshold as given, or the one --target-accuracy picks from the bundle's held-out curve."""
-    from edge.calibration import curve_from_dicts, threshold_for
+    from edge.calibration import threshold_for
 
     if target_accuracy is None:
         return ListenSettings.threshold if threshold is None else threshold
     if threshold is not None:
         raise UsageError("give --threshold or --target-accuracy, not both")
-    curve = curve_from_dicts(((bundle.raw.get("calibration") or {}).get("risk_coverage") or {}).get("windows", []))
+    curve = list(bundle.calibration_report.risk_coverage.get("windows", ())) if bundle.calibration_report else []
     if not curve:
         raise EdgeSerError("this model carries no held-out risk-coverage curve (run `edge-ser calibrate` on its runs)")
     point = threshold_for(curve, target_accuracy)
