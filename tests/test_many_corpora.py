@@ -240,7 +240,8 @@ def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
     from train.crosscorpus import CrossCorpusRequest, cross_corpus
 
     _, root, run = two_corpus_run
-    report = cross_corpus(CrossCorpusRequest((run,), (root / "ravdess", root / "crema"), tmp_path, room_count=2))
+    request = CrossCorpusRequest(runs=(run,), data=(root / "ravdess", root / "crema"), out_dir=tmp_path, room_count=2)
+    report = cross_corpus(request)
     assert report["tests"]["cremad"]["speakers"] == ["cremad:1005"]
     assert report["tests"]["ravdess"]["speakers"] == ["ravdess:05"]
     cell = report["rows"][0]["cells"]["cremad"]

@@ -11,7 +11,7 @@ from typing import Any
 from edge.errors import UsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     conv_filters: int = 64  # 0 = no convolutional front-end
     conv_kernel: int = 5
@@ -28,7 +28,7 @@ class ModelConfig:
         return cls(**{**data, "lstm_units": tuple(data["lstm_units"])})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AugmentConfig:
     enabled: bool = True
     speed_range: tuple[float, float] = (0.9, 1.1)  # Ko et al. 2015 used 0.9 / 1.0 / 1.1
@@ -58,7 +58,7 @@ CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's s
 # its square root (a small corpus is heard more, a big one still most) or equally
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     epochs: int = 60
     # An epoch draws one pass over the training clips, capped at this many: the budget (epochs x clips)

@@ -28,7 +28,7 @@ class CorpusTest:
     speakers: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CrossCorpusRequest:
     runs: tuple[Path, ...]
     data: tuple[Path, ...]

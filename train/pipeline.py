@@ -20,7 +20,7 @@ from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache
 from train.splits import Split, no_split, random_split, speaker_split
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainRequest:
     data: tuple[Path, ...]
     corpus: str = "auto"

@@ -113,9 +113,10 @@ def train(
         from edge.features import FeatureParams
         from train.pipeline import TrainRequest, run_training
 
-        request = TrainRequest(tuple(data), corpus, split, str_list(test_speakers), str_list(val_speakers),
-                               folds, fold, validate, limit, runs_dir, name, FeatureParams(n_mfcc=n_mfcc, deltas=deltas),
-                               estimate_from=tuple(estimate_from))
+        request = TrainRequest(data=tuple(data), corpus=corpus, split=split, test_speakers=str_list(test_speakers),
+                               val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
+                               limit_per_corpus=limit, runs_dir=runs_dir, name=name,
+                               params=FeatureParams(n_mfcc=n_mfcc, deltas=deltas), estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
         if run_dir is not None:
             print_summary(run_dir)
@@ -138,7 +139,8 @@ def crosscorpus(
         for run in runs:
             if not (run / "model.keras").is_file() or not (run / "bundle.json").is_file():
                 raise EdgeSerError(f"{run} is not a training run folder (no model.keras / bundle.json)")
-        report = cross_corpus(CrossCorpusRequest(tuple(runs), tuple(data), out, rooms, default_cache_dir()))
+        report = cross_corpus(CrossCorpusRequest(runs=tuple(runs), data=tuple(data), out_dir=out, rooms=rooms,
+                                                 cache_dir=default_cache_dir()))
     typer.echo(markdown(report))
     typer.echo(f"reports: {out}/crosscorpus.md, crosscorpus.json, crosscorpus.png")
 
