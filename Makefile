@@ -116,13 +116,13 @@ listen: edge-venv
 
 # Figures as ratios against peers measured in the same run (these machines are shared and noisy).
 bench: venv edge-venv
-	$(PY) benchmarks/bench.py --edge-python $(EDGE_VENV)/bin/python $(ARGS)
+	$(PY) -m benchmarks.bench --edge-python $(EDGE_VENV)/bin/python $(ARGS)
 
 # `listen` (the edge install) on the virtual microphone for SOAK_MINUTES of speech, silence and noise:
 # RSS and CPU every minute; fails if RSS grows by more than 2 MB after the warm-up or anything crashed.
 SOAK_MINUTES ?= 60
 soak: venv edge-venv
-	$(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --edge-python $(EDGE_VENV)/bin/python
+	$(PY) -m benchmarks.soak --minutes $(SOAK_MINUTES) --edge-python $(EDGE_VENV)/bin/python
 
 # The shipped models. `default` (about 45 min on 2 cores): the estimate from `make train`'s recipe in
 # ESTIMATE_FOLDS speaker folds per corpus (every speaker tested once), then the final fit on every

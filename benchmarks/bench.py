@@ -27,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT / "tests"))
-sys.path.insert(0, str(PROJECT))
+from edge.bench import stream_feature_times, time_calls
+from edge.features import FeatureParams, features_for_window
 
-from edge.bench import stream_feature_times, time_calls  # noqa: E402
-from edge.features import FeatureParams, features_for_window  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 CLIP = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
 BARE_CAPTURE = """
@@ -129,7 +127,8 @@ def cpu_seconds_of(command: list[str], mic, seconds: float, audio: np.ndarray) -
 
 def listen_section(edge_python: str, seconds: float) -> dict:
     import soundfile
-    from virtual_mic import VirtualMic, pulseaudio_available
+
+    from tests.support.virtual_mic import VirtualMic, pulseaudio_available
 
     if not pulseaudio_available():
         return {"skipped": "PulseAudio not installed"}

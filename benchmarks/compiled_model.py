@@ -7,20 +7,18 @@ unrolled over its 49 steps (plain FULLY_CONNECTED / LOGISTIC / TANH / MUL / ADD 
 tensors), then loads every model given with CompiledModel on each accelerator and compares its
 outputs with Keras on the same random windows.
 
-    .venv/bin/python benchmarks/compiled_model.py export runs/default-model runs/compiled-model
-    .venv-edge/bin/python benchmarks/compiled_model.py run runs/compiled-model edge/models/default.tflite
+    .venv/bin/python -m benchmarks.compiled_model export runs/default-model runs/compiled-model
+    .venv-edge/bin/python -m benchmarks.compiled_model run runs/compiled-model edge/models/default.tflite
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 WINDOWS = 8
 REPEATS = 50
 

@@ -4,7 +4,7 @@ Writes 16 kHz WAV files of the given lengths (speech, pauses and noise, written 
 runs the edge install's `edge-ser` on each in a fresh process and reads that process's peak RSS
 (getrusage of the waited child). Writes runs/bench/long_audio.md.
 
-    .venv/bin/python benchmarks/long_audio.py [--minutes 10 60]
+    .venv/bin/python -m benchmarks.long_audio [--minutes 10 60]
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 
 RATE = 16000
 DEMO = PROJECT / "assets/demo/03-01-05-02-01-01-17.flac"

@@ -7,27 +7,23 @@ each cut to its loud span). Each window's reported probabilities are the mean of
 (`--calibration-from`, a run whose bundle.json carries it; fitted on the folds' trimmed clips, not on
 these windows). ECE (10 bins, top-1) before and after, per corpus. Writes runs/bench/smoothing_calibration.md.
 
-    .venv/bin/python benchmarks/smoothing_calibration.py [RUN ...] [--calibration-from runs/default-model]
+    .venv/bin/python -m benchmarks.smoothing_calibration [RUN ...] [--calibration-from runs/default-model]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.window_trim import LISTEN_HOP_SECONDS, held_out_files
+from edge.audio import read_audio
+from edge.bundle import read_bundle_json
+from edge.corpora import parse_any
+from edge.settings import DEFAULT_SMOOTHING
+from edge.windowing import clip_features
+
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-sys.path.insert(0, str(PROJECT / "benchmarks"))
-
-from window_trim import LISTEN_HOP_SECONDS, held_out_files  # noqa: E402
-
-from edge.audio import read_audio  # noqa: E402
-from edge.bundle import read_bundle_json  # noqa: E402
-from edge.corpora import parse_any  # noqa: E402
-from edge.settings import DEFAULT_SMOOTHING  # noqa: E402
-from edge.windowing import clip_features  # noqa: E402
 
 
 def smoothed_windows(run: Path, smoothing: int) -> tuple[np.ndarray, np.ndarray, list[str]]:

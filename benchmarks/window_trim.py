@@ -5,24 +5,22 @@ speakers' files are read untrimmed, cut into 2 s windows every 0.5 s as `listen`
 scored against the file's label by the run's float Keras model. For reference, the clip path `classify` and
 the training report use (clip trimmed, windows averaged) is scored too. Writes runs/bench/window_trim.md.
 
-    .venv/bin/python benchmarks/window_trim.py [RUN ...]
+    .venv/bin/python -m benchmarks.window_trim [RUN ...]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+from edge.audio import is_audio_file, read_audio
+from edge.bundle import read_bundle_json
+from edge.corpora import parse_any
+from edge.windowing import clip_features, trim_silence
 
-from edge.audio import is_audio_file, read_audio  # noqa: E402
-from edge.bundle import read_bundle_json  # noqa: E402
-from edge.corpora import parse_any  # noqa: E402
-from edge.windowing import clip_features, trim_silence  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 LISTEN_HOP_SECONDS = 0.5  # `listen`'s default hop
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT
-from test_edge_light import run_blocked
 from typer.testing import CliRunner
 
 from edge.calibration import CoveragePoint, apply_temperature, threshold_for
 from edge.cli import app
+from tests.support.checks import run_blocked
+from tests.support.data import ANGRY
 
-ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
 runner = CliRunner()
 
 
@@ -35,6 +34,7 @@ def synthetic_held_out(scale: float, n: int = 6000, classes: int = 6, seed: int 
 
 
 @pytest.mark.parametrize("scale", [0.5, 2.5])
+@pytest.mark.host
 def test_a_known_logit_scale_is_recovered_within_five_percent(scale: float):
     pytest.importorskip("scipy")
     from train.calibrate import fit_temperature
@@ -42,6 +42,7 @@ def test_a_known_logit_scale_is_recovered_within_five_percent(scale: float):
     assert fit_temperature(synthetic_held_out(scale)).temperature == pytest.approx(scale, rel=0.05)
 
 
+@pytest.mark.host
 def test_calibration_lowers_ece_and_keeps_the_argmax():
     pytest.importorskip("scipy")
     from edge.calibration import Calibration
@@ -63,6 +64,7 @@ def test_calibration_lowers_ece_and_keeps_the_argmax():
     assert all(a["coverage"] >= b["coverage"] for a, b in zip(clips, clips[1:]))
 
 
+@pytest.mark.host
 def test_ece_of_a_known_table():
     from train.calibrate import reliability
 
@@ -95,6 +97,7 @@ def test_temperature_one_is_the_identity_and_the_argmax_never_moves():
     assert apply_temperature(p, 2.0).max(1).mean() < p.max(1).mean()
 
 
+@pytest.mark.host
 def test_threshold_for_picks_the_most_coverage_that_reaches_the_target():
     curve = [CoveragePoint(0.0, 1.0, 0.5), CoveragePoint(0.4, 0.6, 0.7), CoveragePoint(0.6, 0.3, 0.85)]
     assert threshold_for(curve, 0.7).threshold == 0.4
@@ -179,6 +182,7 @@ def test_the_shipped_models_carry_their_calibration():
     assert result.exit_code == 0 and "threshold 0.60" in result.stderr
 
 
+@pytest.mark.host
 def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):
     result, runs = tiny_run
     assert result.exit_code == 0, result.output

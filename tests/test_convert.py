@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
 MODES = ("float32", "float16", "dynamic", "int8")
 
 

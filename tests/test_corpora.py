@@ -3,10 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import emotional_tone, real_corpus, write_audio
 
 from edge.corpora import parse_cremad, parse_emodb, parse_label_folder, parse_ravdess, parse_savee, parse_tess
+from tests.support.data import emotional_tone, real_corpus, write_audio
 from train.datasets import DatasetError, discover, load_audio
+
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
 
 @pytest.mark.parametrize("parser, path, label, speaker", [

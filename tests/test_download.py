@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 from edge.cli import app
 from train.download import SOURCES, Expected, download, load_checksums, part_path
 
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
 
 class CorpusServer:
     """Serves `files` (URL path without the leading slash -> bytes) with HTTP Range support. A path in

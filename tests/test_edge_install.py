@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+
+from tests.support.data import PROJECT
 
 EDGE_VENV = PROJECT / ".venv-edge"
 SIZE_LIMIT_MB = 250  # issue 4 acceptance: the edge-only environment stays under 250 MB

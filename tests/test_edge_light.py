@@ -1,22 +1,7 @@
 """The device install: edge modules import and work with TensorFlow and librosa unimportable."""
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
-
-BLOCKED = ["tensorflow", "keras", "tf_keras", "librosa", "sklearn", "scipy", "matplotlib"]
-
-
-def run_blocked(code: str) -> subprocess.CompletedProcess:
-    guard = textwrap.dedent(f"""
-        import sys
-        for name in {BLOCKED!r}:
-            sys.modules[name] = None  # makes `import name` raise ImportError
-    """)
-    return subprocess.run([sys.executable, "-c", guard + textwrap.dedent(code)], capture_output=True, text=True, cwd=PROJECT)
+from tests.support.checks import run_blocked
 
 
 def test_edge_modules_import_without_host_libraries():

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from edge.cli import app
+
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
 PLOTS = ("class_balance.png", "waveforms.png", "spectrograms.png", "feature_distributions.png", "mfcc_by_label.png")
 

@@ -3,10 +3,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY_TRAIN_ARGS
 from typer.testing import CliRunner
 
 from edge.cli import app
+from tests.support.data import TINY_TRAIN_ARGS
+
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
 
 def run_cli(*args):

@@ -14,9 +14,10 @@ from typing import Callable
 import numpy as np
 import pytest
 import soundfile
-from conftest import PROJECT
-from nonspeech import nonspeech_clips
 from typer.testing import CliRunner
+
+from tests.support.data import PROJECT
+from tests.support.nonspeech import nonspeech_clips
 
 GOOD = [PROJECT / "assets/demo/03-01-05-02-01-01-17.flac", PROJECT / "assets/demo/03-01-06-02-01-01-18.flac"]
 EDGE_SER = [str(PROJECT / ".venv-edge/bin/edge-ser")] if (PROJECT / ".venv-edge/bin/edge-ser").exists() else \
@@ -216,6 +217,7 @@ def test_loud_span_of_non_finite_power_is_none():
         assert trim_silence(signal).size == signal.size
 
 
+@pytest.mark.host
 def test_training_skips_a_non_finite_file_and_goes_on(tmp_path: Path):
     from train.datasets import Dataset, Utterance, load_audio
 
@@ -229,6 +231,7 @@ def test_training_skips_a_non_finite_file_and_goes_on(tmp_path: Path):
     assert "not a finite number" in reasons[bad] and "2147483647 Hz" in reasons[absurd]
 
 
+@pytest.mark.host
 def test_manifest_rows_with_nul_bytes_are_skipped(tmp_path: Path):
     from train.datasets import discover_manifest
 

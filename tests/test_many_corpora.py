@@ -14,6 +14,8 @@ from edge.audio import AUDIO_SUFFIXES, is_audio_file
 from edge.cli import app
 from tests.conftest import emotional_tone, write_audio
 
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
 CREMAD_CODES = ["NEU", "HAP", "SAD", "ANG"]  # the same four emotions as conftest.RAVDESS_CODES
 
 

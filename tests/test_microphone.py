@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import PROJECT, write_audio
-from test_edge_runtime import ANGRY, assert_same_windows, json_lines
-from virtual_mic import VirtualMic, pulseaudio_available
+
+from tests.support.checks import assert_same_windows, json_lines
+from tests.support.data import ANGRY, PROJECT, write_audio
+from tests.support.virtual_mic import VirtualMic, pulseaudio_available
 
 pytest.importorskip("pyaudio")
-pytestmark = pytest.mark.skipif(not pulseaudio_available(), reason="PulseAudio is not installed (make sysdeps)")
+pytestmark = [pytest.mark.mic,
+              pytest.mark.skipif(not pulseaudio_available(), reason="PulseAudio is not installed (make sysdeps)")]
 
 EDGE_SER = [sys.executable, "-c", "from edge.cli import main; main()"]
 

@@ -6,12 +6,12 @@ figures of the full runs are measured with `make train` and reported in the READ
 import json
 
 import pytest
-from conftest import real_corpus
 from typer.testing import CliRunner
 
 from edge.cli import app
+from tests.support.data import real_corpus
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.host]
 SHORT = ["--epochs", "3", "--batch-size", "32"]
 
 

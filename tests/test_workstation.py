@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run from the project root as modules: python -m benchmarks.NAME (see each docstring)."""
