@@ -143,9 +143,10 @@ default-model: venv
 	$(CLI) calibrate $$(for fold in $$(seq 1 $(ESTIMATE_FOLDS)); do echo runs/default-fold$$fold; done) --into runs/default-model
 	$(MAKE) --no-print-directory convert-shipped MODEL_NAME=default
 
+# The open model keeps --label-smoothing 0: on CREMA-D alone (one seed) 0.1 scored UA 0.521 vs 0.533.
 open-model: venv
-	[ -f runs/cc-cremad/metrics.json ] || $(CLI) train $(SHARED_DATA)/crema-d --name cc-cremad
-	$(CLI) train $(SHARED_DATA)/crema-d --split none --name open-model --estimate-from runs/cc-cremad
+	[ -f runs/cc-cremad/metrics.json ] || $(CLI) train $(SHARED_DATA)/crema-d --label-smoothing 0 --name cc-cremad
+	$(CLI) train $(SHARED_DATA)/crema-d --label-smoothing 0 --split none --name open-model --estimate-from runs/cc-cremad
 	$(CLI) calibrate runs/cc-cremad --into runs/open-model
 	$(MAKE) --no-print-directory convert-shipped MODEL_NAME=open
 

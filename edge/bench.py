@@ -12,11 +12,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from edge.features import StreamingFeatures, features_for_window, window_features
+from edge.features import FeatureParams, StreamingFeatures, features_for_window, window_features
 from edge.runtime import EdgeModel
 from edge.settings import DEFAULT_HOP_SECONDS
 from edge.windowing import frame_power, trim_window_frames
@@ -65,18 +65,18 @@ class BenchResult:
     real_time_factor: float  # per_window_ms / hop: processing seconds per second of live audio
     peak_rss_mib: float  # of a fresh process that imported, loaded and predicted once
     cold_start_ms: float  # import + load + first prediction in a fresh process
-    cold_start: dict
+    cold_start: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "BenchResult":
+    def from_dict(cls, data: dict[str, Any]) -> "BenchResult":
         values: dict[str, Any] = {k: Timing(**v) if k in TIMINGS else v for k, v in data.items()}
         return cls(**values)
 
 
-def time_calls(function, repeats: int) -> list[float]:
+def time_calls(function: Callable[[], object], repeats: int) -> list[float]:
     """Seconds each of `repeats` calls of `function` took."""
     times = []
     for _ in range(repeats):
@@ -86,7 +86,7 @@ def time_calls(function, repeats: int) -> list[float]:
     return times
 
 
-def stream_feature_times(params, signal: np.ndarray, hop: int, repeats: int) -> list[float]:
+def stream_feature_times(params: FeatureParams, signal: np.ndarray, hop: int, repeats: int) -> list[float]:
     """Time `repeats` hops of streaming features: the frames of one hop, the window cut to its loud
     span, then the window's normalisation (what `listen` computes per decision besides inference)."""
     features = StreamingFeatures(params)
@@ -104,10 +104,11 @@ def stream_feature_times(params, signal: np.ndarray, hop: int, repeats: int) -> 
     return times
 
 
-def cold_start(model_path: Path, threads: int, delegate: str, runtime: str | None) -> dict:
+def cold_start(model_path: Path, threads: int, delegate: str, runtime: str | None) -> dict[str, Any]:
     output = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, str(model_path), str(threads), delegate,
                              runtime or ""], capture_output=True, text=True, check=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def bench_model(model_path: Path, threads: int = 1, delegate: str = "none", runtime: str | None = None,

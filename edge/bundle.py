@@ -200,10 +200,10 @@ class _Flatbuffer:
         self.data = data
 
     def u16(self, at: int) -> int:
-        return struct.unpack_from("<H", self.data, at)[0]
+        return int(struct.unpack_from("<H", self.data, at)[0])
 
     def u32(self, at: int) -> int:
-        return struct.unpack_from("<I", self.data, at)[0]
+        return int(struct.unpack_from("<I", self.data, at)[0])
 
     def field(self, table: int, index: int) -> int | None:
         """Absolute position of field `index` of the table at `table`, None when absent."""
@@ -313,7 +313,7 @@ def _records(raw: dict[str, Any], source: str) -> dict[str, Any]:
     return records
 
 
-def _calibration(raw: dict, source: str) -> Calibration:
+def _calibration(raw: dict[str, Any], source: str) -> Calibration:
     try:
         calibration = Calibration.from_dict(raw.get("calibration"))
     except (TypeError, ValueError) as error:

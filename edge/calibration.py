@@ -13,6 +13,7 @@ picks a threshold from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class Calibration:
         return apply_temperature(probabilities, self.temperature)
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Calibration":
+    def from_dict(cls, data: dict[str, Any] | None) -> "Calibration":
         data = data or {}
         knots = tuple((float(x), float(y)) for x, y in data.get("confidence_map") or ())
         return cls(float(data.get("temperature", 1.0)), knots)
@@ -87,5 +88,5 @@ def threshold_for(curve: list[CoveragePoint], target_accuracy: float) -> Coverag
     return min(reaching, key=lambda p: p.threshold) if reaching else None
 
 
-def curve_from_dicts(points: list[dict]) -> list[CoveragePoint]:
+def curve_from_dicts(points: list[dict[str, Any]]) -> list[CoveragePoint]:
     return [CoveragePoint(float(p["threshold"]), float(p["coverage"]), float(p["accuracy"])) for p in points]

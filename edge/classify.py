@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class ClipResult:
     duration: float  # seconds of audio in the file
     windows: list[WindowResult] = field(default_factory=list)
 
-    def to_dict(self, with_windows: bool = False) -> dict:
+    def to_dict(self, with_windows: bool = False) -> dict[str, Any]:
         data = asdict(self)
         if not with_windows:
             data.pop("windows")

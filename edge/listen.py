@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Callable, Protocol, TextIO
 
 import soundfile
@@ -57,7 +58,7 @@ def stop_on_signals() -> None:
     (`kill -USR1 PID` to see where a listener that does not answer is). SIGINT's handler is set even
     when it was inherited as ignored, as a background job of a shell script inherits it (Python then
     installs none): `kill -INT` must stop `listen` wherever it was started."""
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise StopRequested("SIGTERM")
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)

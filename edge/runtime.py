@@ -8,7 +8,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class RuntimeMissingError(EdgeSerError):
 
 
 @contextmanager
-def quiet_stderr():
+def quiet_stderr() -> Iterator[None]:
     """Silence C-level chatter on fd 2 (the runtime's 'Created XNNPACK delegate' line, PortAudio's ALSA/JACK
     probing); failures still reach the user as Python exceptions."""
     saved = os.dup(2)
@@ -118,7 +118,7 @@ class DelegateReport:
         return f"delegate {self.loaded}" if self.loaded and self.delegated_nodes else "CPU (XNNPACK)"
 
 
-def load_delegates(runtime: Runtime, delegate: str) -> tuple[list, DelegateReport]:
+def load_delegates(runtime: Runtime, delegate: str) -> tuple[list[Any], DelegateReport]:
     """`none`, `gpu` (the usual GPU delegate names) or a library path; failures become a report."""
     report = DelegateReport(delegate)
     if delegate == "none":
@@ -183,7 +183,7 @@ class EdgeModel:
             raise ModelBundleError(f"{self.path}: the network gives {tuple(self._output['shape'])[-1]} outputs but its "
                                    f"bundle names {len(self.bundle.labels)} labels")
 
-    def _interpreter(self, delegates: list):
+    def _interpreter(self, delegates: list[Any]) -> Any:
         try:
             with quiet_stderr():
                 interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=self.threads,

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,12 +39,12 @@ class InputDevice:
     default_rate: int
     rates: tuple[int, ...]  # of CANDIDATE_RATES, those PortAudio accepts for 16-bit mono (or stereo) input
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "host_api": self.host_api,
                 "max_channels": self.max_channels, "default_rate": self.default_rate, "rates": list(self.rates)}
 
 
-def open_pyaudio():
+def open_pyaudio() -> tuple[Any, Any]:
     try:
         import pyaudio
     except ImportError:
@@ -53,7 +54,7 @@ def open_pyaudio():
         return pyaudio, pyaudio.PyAudio()
 
 
-def _channels_for(pa, index: int, max_channels: int, rate: int) -> int | None:
+def _channels_for(pa: Any, index: int, max_channels: int, rate: int) -> int | None:
     """1 when the device records mono at `rate`, else 2 (downmixed here), else None."""
     import pyaudio
 
@@ -69,7 +70,7 @@ def _channels_for(pa, index: int, max_channels: int, rate: int) -> int | None:
     return None
 
 
-def input_devices(pa) -> list[InputDevice]:
+def input_devices(pa: Any) -> list[InputDevice]:
     devices = []
     for index in range(pa.get_device_count()):
         info = pa.get_device_info_by_index(index)
@@ -82,7 +83,7 @@ def input_devices(pa) -> list[InputDevice]:
     return devices
 
 
-def default_input_index(pa) -> int | None:
+def default_input_index(pa: Any) -> int | None:
     try:
         return int(pa.get_default_input_device_info()["index"])
     except (IOError, OSError):
@@ -133,7 +134,7 @@ class ChunkQueue:
 
     def __init__(self, rate: int) -> None:
         self.chunk_samples = max(1, int(round(rate * CHUNK_SECONDS)))
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2, int(QUEUE_SECONDS / CHUNK_SECONDS)))
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max(2, int(QUEUE_SECONDS / CHUNK_SECONDS)))
         self.overflows = 0  # PortAudio said input was lost before we saw it
         self.dropped = 0  # chunks thrown away because the consumer fell behind
         self.last_chunk_at = time.monotonic()
@@ -157,7 +158,7 @@ def downmix_pcm16(data: bytes, channels: int) -> bytes:
     if channels == 1:
         return data
     frames = np.frombuffer(data, dtype=np.int16).reshape(-1, channels)
-    return frames.mean(axis=1).round().astype(np.int16).tobytes()
+    return bytes(frames.mean(axis=1).round().astype(np.int16).tobytes())
 
 
 class MicrophoneSource:
@@ -186,7 +187,7 @@ class MicrophoneSource:
     def describe(self) -> str:
         return f"{self.device.index}: {self.device.name} at {self.rate} Hz, {self.channels} channel(s)"
 
-    def _callback(self, data, frame_count, time_info, status):
+    def _callback(self, data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
         if status & PA_INPUT_OVERFLOW:
             self.chunks.overflows += 1
         self.chunks.offer(downmix_pcm16(data, self.channels))
@@ -196,7 +197,7 @@ class MicrophoneSource:
         return self.chunks.read(timeout)
 
     def alive(self) -> bool:
-        return self.stream.is_active()
+        return bool(self.stream.is_active())
 
     def close(self, timeout: float = 2.0) -> bool:
         """Stop the stream; False when PortAudio did not return in time (a dead sound server)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class WindowPrediction:
     window_label: str | None = None  # this window alone, before smoothing (None when not classified)
     probabilities: dict[str, float] = field(default_factory=dict)  # this window alone
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"time": round(self.time, 3), "start": round(self.start, 3), "end": round(self.end, 3),
                 "label": self.label, "confidence": round(self.confidence, 4), "level_db": round(self.level_db, 1),
                 "window_label": self.window_label, "probabilities": self.probabilities}
@@ -67,7 +68,7 @@ class Smoother:
 class StreamStats:
     seconds: float = 0.0  # audio heard, at the model's rate
     windows: int = 0
-    labels: Counter = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         counts = ", ".join(f"{label} {n}" for label, n in self.labels.most_common()) or "none"

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from edge.features import FeatureParams
+
 TRIM_TOP_DB = 30.0  # silence = 30 dB below the clip's loudest frame (best setting in docs/design.md)
 TRIM_FRAME = 400  # 25 ms at 16 kHz
 TRIM_HOP = 160
@@ -79,7 +81,7 @@ def clip_windows(signal: np.ndarray, window: int, hop: int) -> list[np.ndarray]:
 CLIP_HOP_SECONDS = 0.5  # windows of a clip overlap by all but half a second
 
 
-def clip_features(signal: np.ndarray, params, hop_seconds: float = CLIP_HOP_SECONDS,
+def clip_features(signal: np.ndarray, params: FeatureParams, hop_seconds: float = CLIP_HOP_SECONDS,
                   trim_windows: bool = False) -> np.ndarray:
     """All model inputs of one clip: (n_windows, frames_per_window, n_features). `trim_windows` cuts
     each window to its loud span first (what `listen` does; training and its evaluation do not)."""
@@ -91,7 +93,7 @@ def hop_samples(hop_seconds: float, sample_rate: int) -> int:
     return max(1, int(round(hop_seconds * sample_rate)))
 
 
-def window_input(window: np.ndarray, params, trim_windows: bool = False) -> np.ndarray:
+def window_input(window: np.ndarray, params: FeatureParams, trim_windows: bool = False) -> np.ndarray:
     """One window of audio -> the model's input (frames_per_window, n_features)."""
     from edge.features import frame_features, window_features
 

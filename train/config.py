@@ -77,8 +77,10 @@ class TrainConfig:
     # 0 = off. Within a corpus, so both windows' losses use the same label mask.
     mixup: float = 0.0
     # label smoothing (Szegedy et al. 2016): this share of the target spread evenly over the labels the
-    # clip's corpus defines; 0 = off.
-    label_smoothing: float = 0.0
+    # clip's corpus defines. Three corpora, held-out speakers, 2 seeds (README "Many corpora"): 0.1 vs 0 kept
+    # the accuracy (six shared labels 0.511 vs 0.508 clean, 0.464 vs 0.455 in rooms) and halved the
+    # network's own calibration error (ECE 0.082 vs 0.138; TESS 0.147 vs 0.263).
+    label_smoothing: float = 0.1
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -36,6 +36,14 @@ def _without_seed(recipe: dict) -> dict:
     return {**recipe, "train_config": {k: v for k, v in recipe["train_config"].items() if k != "seed"}}
 
 
+def _different(theirs: dict, ours: dict) -> list[str]:
+    """The recipe fields that differ; a training setting one run does not record (it was made before the
+    setting existed) is not compared."""
+    shared = set(theirs["train_config"]) & set(ours["train_config"])
+    different = [k for k in theirs if k != "train_config" and theirs[k] != ours[k]]
+    return different + [f"train_config.{k}" for k in sorted(shared) if theirs["train_config"][k] != ours["train_config"][k]]
+
+
 def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple]:
     """Load and check every run before any training starts (a mistake should cost seconds, not minutes).
     `recipe` holds this run's bundle fields: labels, feature_params, model_config, train_config."""
@@ -47,7 +55,7 @@ def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[
             raise DatasetError(f"--estimate-from {run_dir}: its split is {metrics['split']['kind']!r}; only "
                                "speaker-independent runs give an honest estimate")
         theirs = _recipe(bundle)
-        different = [k for k in theirs if theirs[k] != ours[k]]
+        different = _different(theirs, ours)
         if different:
             raise DatasetError(f"--estimate-from {run_dir}: trained with a different {', '.join(different)}; "
                                "an estimate must come from the same recipe")

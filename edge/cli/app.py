@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import contextmanager
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 
@@ -27,10 +27,11 @@ HOST_EXTRA_HINT = ("install the host extras: pip install '.[train,cpu]' ('.[trai
 HOST_MODULES = ("tensorflow", "keras", "tf_keras", "librosa", "sklearn", "matplotlib", "scipy", "python_speech_features")
 
 
-def in_range(low: float | None = None, high: float | None = None, *, above: bool = False, below: bool = False):
+def in_range(low: float | None = None, high: float | None = None, *, above: bool = False,
+             below: bool = False) -> Callable[[Optional[float]], Optional[float]]:
     """A typer callback: the value is a finite number in [low, high] (`above`/`below`: the bound itself is
     excluded). Every numeric option uses one, so nan, inf and out-of-range values are usage errors (exit 2)."""
-    def check(value):
+    def check(value: Optional[float]) -> Optional[float]:
         if value is None:
             return value
         if not math.isfinite(value):
@@ -53,7 +54,7 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
 
 
 @contextmanager
-def user_errors():
+def user_errors() -> Iterator[None]:
     """Turn the errors a user can cause into one clear line and a non-zero exit, not a traceback."""
     try:
         yield

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -20,6 +20,10 @@ from edge.cli.options import (
 )
 from edge.errors import EXIT_FAILURE, EdgeSerError, UsageError
 from edge.settings import TRIM_MODES, ClassifySettings
+
+if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
+    from edge.runtime import EdgeModel
+    from edge.vad import SpeechDetector
 
 
 @app.command()
@@ -59,7 +63,8 @@ def classify(
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _classify_each(loaded, paths: List[Path], settings, detector, json_output: bool) -> int:
+def _classify_each(loaded: EdgeModel, paths: List[Path], settings: ClassifySettings, detector: SpeechDetector | None,
+                   json_output: bool) -> int:
     """Classify every file; a file that fails is reported and the batch goes on. Returns the failures."""
     import json
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -18,6 +18,9 @@ from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
 from train.config import CORPUS_SHARES, LOSSES, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from train.download import DownloadReport
 
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
 # oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
@@ -221,7 +224,7 @@ def download(
     report_download(report, dest)
 
 
-def report_download(report, dest: Path) -> None:
+def report_download(report: DownloadReport, dest: Path) -> None:
     for why in report.failed.values():
         typer.echo(f"failed: {why}", err=True)
     if report.not_published:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
@@ -20,6 +20,13 @@ from edge.cli.options import (
 )
 from edge.errors import EdgeSerError, UsageError
 from edge.settings import DEFAULT_STALL_SECONDS, ListenSettings
+
+if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
+    from edge.bundle import Bundle
+    from edge.listen import AudioSource
+    from edge.runtime import EdgeModel
+    from edge.stream import StreamClassifier
+    from edge.vad import SpeechDetector
 
 RATE_HELP = ("Open the microphone at this rate (default: the model's if the device has it, else the device's own); "
              "resampled to the model's rate.")
@@ -86,7 +93,8 @@ def listen(
         fail(result.error)
 
 
-def _stream_classifier(loaded, audio, settings, detector):
+def _stream_classifier(loaded: EdgeModel, audio: AudioSource, settings: ListenSettings,
+                       detector: SpeechDetector | None) -> StreamClassifier:
     """The classifier fed from `audio`; says what it listens to (and warns when the audio is narrower
     than what the model learned from)."""
     from edge.stream import StreamClassifier
@@ -106,7 +114,7 @@ def _stream_classifier(loaded, audio, settings, detector):
     return classifier
 
 
-def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optional[float]) -> float:
+def _listen_threshold(bundle: Bundle, threshold: Optional[float], target_accuracy: Optional[float]) -> float:
     """--threshold as given, or the one --target-accuracy picks from the bundle's held-out curve."""
     from edge.calibration import threshold_for
 
@@ -126,7 +134,7 @@ def _listen_threshold(bundle, threshold: Optional[float], target_accuracy: Optio
     return point.threshold
 
 
-def _prepare(save_dir: Path, prepare) -> None:
+def _prepare(save_dir: Path, prepare: Callable[[Path], object]) -> None:
     try:
         prepare(save_dir)
     except ValueError as error:

@@ -3,12 +3,16 @@ shared model and speech-detector options turn into."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from edge.errors import UsageError
 from edge.settings import DEFAULT_VAD, RuntimeSettings
+
+if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
+    from edge.runtime import EdgeModel
+    from edge.vad import SpeechDetector
 
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
@@ -50,7 +54,8 @@ def json_option(help: str) -> Any:
     return typer.Option(False, "--json", help=help)
 
 
-def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool, runtime: Optional[str]):
+def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool,
+               runtime: Optional[str]) -> EdgeModel:
     """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back)."""
     from edge.runtime import EdgeModel, model_or_default
 
@@ -63,7 +68,7 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     return loaded
 
 
-def speech_detector(vad: str):
+def speech_detector(vad: str) -> SpeechDetector | None:
     """The detector --vad names (None for none); an unknown name is a usage error."""
     from edge.vad import VAD_CHOICES, load_detector
 
