@@ -120,10 +120,10 @@ def test_masked_loss_ignores_labels_the_corpus_does_not_define():
     probabilities = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dtype=np.float32)
     # [target, partner, weight, mask]: target 0, not mixed; the first clip's corpus lacks label 2
     y = np.array([[0, 0, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]], dtype=np.float32)
-    masked = np.asarray(loss_function(TrainConfig(loss="masked"))(y, probabilities))
+    masked = np.asarray(loss_function(TrainConfig(loss="masked", label_smoothing=0))(y, probabilities))
     assert masked[0] == pytest.approx(-np.log(0.2 / 0.5), rel=1e-5)  # renormalised over labels 0 and 1
     assert masked[1] == pytest.approx(-np.log(0.2), rel=1e-5)  # every label defined: plain cross-entropy
-    softmax = loss_function(TrainConfig(loss="softmax"))
+    softmax = loss_function(TrainConfig(loss="softmax", label_smoothing=0))
     assert np.asarray(softmax(y, probabilities)) == pytest.approx([-np.log(0.2)] * 2, rel=1e-5)
 
 
@@ -147,7 +147,7 @@ def test_mixup_loss_weighs_both_targets():
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 1, 0.7, 1, 1, 0]], dtype=np.float32)  # 70 % label 0, 30 % label 1, over labels 0-1
     expected = 0.7 * -np.log(0.2 / 0.5) + 0.3 * -np.log(0.3 / 0.5)
-    assert np.asarray(loss_function(TrainConfig())(y, probabilities))[0] == pytest.approx(expected, rel=1e-5)
+    assert np.asarray(loss_function(TrainConfig(label_smoothing=0))(y, probabilities))[0] == pytest.approx(expected, rel=1e-5)
 
 
 def test_mixup_pairs_windows_within_their_corpus():

@@ -1,0 +1,27 @@
+"""The held-out estimate's recipe check, directly: what must match between a final fit and its runs."""
+import pytest
+
+from train.estimate import _different, _without_seed
+
+pytestmark = pytest.mark.host
+
+
+def recipe(**train_config) -> dict:
+    return _without_seed({"labels": ["a", "b"], "feature_params": {"n_mels": 40}, "model_config": {"pool": 4},
+                          "train_config": {"seed": 0, "epochs": 60, **train_config}})
+
+
+def test_the_seed_never_counts_and_an_equal_recipe_matches():
+    assert _different(recipe(), {**recipe(), "train_config": {**recipe()["train_config"]}}) == []
+    assert "seed" not in recipe()["train_config"]
+
+
+def test_a_different_setting_is_named():
+    assert _different(recipe(epochs=30), recipe()) == ["train_config.epochs"]
+    assert _different({**recipe(), "labels": ["a"]}, recipe()) == ["labels"]
+
+
+def test_a_setting_an_older_run_does_not_record_is_not_compared():
+    older, newer = recipe(), recipe(label_smoothing=0.0)
+    assert _different(older, newer) == [] and _different(newer, older) == []
+    assert _different(recipe(label_smoothing=0.1), newer) == ["train_config.label_smoothing"]
