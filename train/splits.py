@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from edge.bundle import SplitRecord
 from train.datasets import DatasetError, Utterance
 
 TEST_FRACTION = 0.2  # "the last fifth of the speakers is the test set"
@@ -23,10 +25,11 @@ class Split:
     test_speakers: tuple[str, ...] = ()
     val_speakers: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "description": self.description, "n_train": len(self.train),
-                "n_val": len(self.val), "n_test": len(self.test),
-                "test_speakers": list(self.test_speakers), "val_speakers": list(self.val_speakers)}
+    def to_dict(self) -> dict[str, Any]:
+        """The record the bundle and metrics.json carry (edge.bundle.SplitRecord)."""
+        return SplitRecord(kind=self.kind, description=self.description, n_train=len(self.train), n_val=len(self.val),
+                           n_test=len(self.test), test_speakers=self.test_speakers,
+                           val_speakers=self.val_speakers).to_dict()
 
 
 def natural_key(text: str) -> list:

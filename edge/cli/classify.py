@@ -14,7 +14,6 @@ from edge.cli.options import (
     model_option,
     require_delegate_option,
     runtime_option,
-    speech_detector,
     threads_option,
     vad_option,
 )
@@ -47,11 +46,12 @@ def classify(
     When a file's name follows a corpus convention (RAVDESS, TESS, ...), its true label is shown too.
     A file that cannot be classified is reported on stderr and the others go on; exit 1 at the end."""
     from edge.classify import expand_audio_paths
+    from edge.vad import load_detector
 
     with user_errors():
         if trim not in TRIM_MODES:
             raise UsageError(f"--trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
-        detector = speech_detector(vad)
+        detector = load_detector(vad)
         loaded = load_model(model, threads, delegate, require_delegate, runtime)
         paths = expand_audio_paths(files)
         if not paths:

@@ -14,7 +14,6 @@ from edge.cli.options import (
     model_option,
     require_delegate_option,
     runtime_option,
-    speech_detector,
     threads_option,
     vad_option,
 )
@@ -67,9 +66,10 @@ def listen(
     summary (exit 0); a microphone or sound server that goes away ends it with the summary and exit 1."""
     from edge.listen import Printer, WindowSaver, fan_out, prepare_save_dir, run_stream, stop_on_signals
     from edge.sources import FileSource, MicrophoneSource
+    from edge.vad import load_detector
 
     with user_errors():
-        detector = speech_detector(vad)
+        detector = load_detector(vad)
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
         loaded = load_model(model, threads, delegate, require_delegate, runtime)

@@ -1,5 +1,5 @@
 """Options several device verbs share, declared once, with defaults from edge.settings; and what the
-shared model and speech-detector options turn into."""
+shared model options turn into."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from edge.errors import UsageError
 from edge.settings import DEFAULT_VAD, RuntimeSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
     from edge.runtime import EdgeModel
-    from edge.vad import SpeechDetector
 
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
@@ -66,12 +64,3 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     if delegate != "none" or require_delegate:
         typer.echo(f"running on {loaded.delegate_report.in_use} ({loaded.runtime.name})", err=True)
     return loaded
-
-
-def speech_detector(vad: str) -> SpeechDetector | None:
-    """The detector --vad names (None for none); an unknown name is a usage error."""
-    from edge.vad import VAD_CHOICES, load_detector
-
-    if vad not in VAD_CHOICES:
-        raise UsageError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {vad!r}")
-    return load_detector(vad)
