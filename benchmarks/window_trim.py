@@ -10,7 +10,6 @@ the training report use (clip trimmed, windows averaged) is scored too. Writes r
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +25,8 @@ LISTEN_HOP_SECONDS = 0.5  # `listen`'s default hop
 
 
 def held_out_files(run: Path) -> list[tuple[Path, str]]:
-    metrics = json.loads((run / "metrics.json").read_text())
     bundle = read_bundle_json(run / "bundle.json")
-    speakers = set(metrics["split"]["test_speakers"])
+    speakers = set(bundle.split.test_speakers) if bundle.split else set()
     files = []
     for root in bundle.training_data["data"]:
         for path in sorted(p for p in Path(root).rglob("*") if is_audio_file(p)):

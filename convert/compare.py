@@ -83,7 +83,7 @@ def median_latency_ms(predict, window: np.ndarray, repeats: int = LATENCY_REPEAT
 def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
     from train.evaluate import classification_metrics
 
-    scores = classification_metrics(data.test_targets, probabilities, data.labels)
+    scores = classification_metrics(data.test_targets, probabilities, data.labels).to_dict()
     difference = np.abs(probabilities - float_probabilities)
     scores.update(agreement=float(np.mean(probabilities.argmax(1) == float_probabilities.argmax(1))),
                   max_abs_prob_diff=float(difference.max()), mean_abs_prob_diff=float(difference.mean()))

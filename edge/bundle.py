@@ -120,18 +120,23 @@ class CalibrationReport:
     ece_before: float
     ece_after: float
     ece_after_per_corpus: dict[str, float] = field(default_factory=dict)
+    ece_unseen_corpus: dict[str, float] = field(default_factory=dict)  # each corpus scored by a fit without it
     risk_coverage: dict[str, tuple[CoveragePoint, ...]] = field(default_factory=dict)  # "clips" / "windows"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CalibrationReport":
         return cls(method=str(data["method"]), fitted_on=str(data["fitted_on"]), ece_before=float(data["ece_before"]),
                    ece_after=float(data["ece_after"]), ece_after_per_corpus=dict(data.get("ece_after_per_corpus", {})),
+                   ece_unseen_corpus=dict(data.get("ece_unseen_corpus", {})),
                    risk_coverage={kind: tuple(curve_from_dicts(points))
                                   for kind, points in (data.get("risk_coverage") or {}).items()})
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "risk_coverage": {kind: [asdict(p) for p in points]
-                                                  for kind, points in self.risk_coverage.items()}}
+        written = {**asdict(self), "risk_coverage": {kind: [asdict(p) for p in points]
+                                                     for kind, points in self.risk_coverage.items()}}
+        if not self.ece_unseen_corpus:  # bundles written before it existed read back unchanged
+            del written["ece_unseen_corpus"]
+        return written
 
 
 @dataclass(frozen=True, kw_only=True)

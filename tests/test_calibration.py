@@ -42,6 +42,33 @@ def test_a_known_logit_scale_is_recovered_within_five_percent(scale: float):
     assert fit_temperature(synthetic_held_out(scale)).temperature == pytest.approx(scale, rel=0.05)
 
 
+def two_corpora(copies_of_a: int):
+    """Corpus a calibrated (scale 1), corpus b over-confident (scale 2.5); a's clips repeated `copies_of_a` times."""
+    from train.calibrate import HeldOut
+
+    a, b = synthetic_held_out(1.0, n=1200, seed=1), synthetic_held_out(2.5, n=1200, seed=2)
+    windows = a.windows * copies_of_a + b.windows
+    targets = np.concatenate([np.tile(a.targets, copies_of_a), b.targets])
+    corpora = np.array(["a"] * (1200 * copies_of_a) + ["b"] * 1200)
+    return HeldOut(a.labels, windows, targets, corpora, np.arange(len(targets)) % 3)
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("fit_name", ["fit_temperature", "fit_confidence_map"])
+def test_every_corpus_weighs_the_same_in_a_fit_however_many_clips_it_has(fit_name: str):
+    pytest.importorskip("scipy")
+    import train.calibrate
+
+    fit = getattr(train.calibrate, fit_name)
+    probe = synthetic_held_out(2.0, n=600, seed=3)
+    once, thrice = two_corpora(1), two_corpora(3)
+    weighed = [train.calibrate.clip_probabilities(probe, fit(held)).max(1).mean() for held in (once, thrice)]
+    assert weighed[0] == pytest.approx(weighed[1], abs=0.01)  # three times the clips of a: the same calibration
+    by_clip = [train.calibrate.clip_probabilities(probe, fit(held, weigh_corpora=False)).max(1).mean()
+               for held in (once, thrice)]
+    assert abs(by_clip[0] - by_clip[1]) > 0.02  # weighed by clip count, the bigger corpus pulls it its way
+
+
 @pytest.mark.host
 def test_calibration_lowers_ece_and_keeps_the_argmax():
     pytest.importorskip("scipy")
@@ -56,6 +83,7 @@ def test_calibration_lowers_ece_and_keeps_the_argmax():
         assert report["before"]["all"]["ece"] > 0.1 > 0.03 > method["after"]["all"]["ece"]
         assert method["after"]["all"]["accuracy"] == report["before"]["all"]["accuracy"]
         assert method["cross_fitted"]["all"]["ece"] < 0.03
+        assert set(method["unseen_corpus"]["per_corpus"]) == {"a", "b"}  # each scored by a fit without it
     raw = clip_probabilities(held)
     for calibration in (Calibration(2.5), Calibration(confidence_map=((0.2, 0.3), (0.9, 0.5)))):
         assert np.array_equal(clip_probabilities(held, calibration).argmax(1), raw.argmax(1))
@@ -177,6 +205,9 @@ def test_the_shipped_models_carry_their_calibration():
     default, open_model = read_bundle(MODELS_DIR / "default.tflite"), read_bundle(MODELS_DIR / "open.tflite")
     assert default.calibration_report.method == "confidence map" and default.calibration.confidence_map
     assert default.calibration_report.ece_after <= 0.05 < default.calibration_report.ece_before
+    assert set(default.calibration_report.ece_unseen_corpus) == {"cremad", "ravdess", "tess"}
+    info = runner.invoke(app, ["info"])
+    assert "ECE per corpus: cremad" in info.stdout and "ECE on a corpus left out of the fit: cremad" in info.stdout
     assert open_model.calibration_report.method == "none" and open_model.calibration_report.risk_coverage["windows"]
     result = runner.invoke(app, ["listen", "--model", "open", "--source", str(ANGRY), "--target-accuracy", "0.7"])
     assert result.exit_code == 0 and "threshold 0.60" in result.stderr

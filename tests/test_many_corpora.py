@@ -167,8 +167,8 @@ def test_restricted_metrics_score_within_a_label_subset():
     labels = ["neutral", "calm", "happy"]
     probabilities = np.array([[0.4, 0.5, 0.1], [0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
     scores = restricted_metrics(np.array([0, 2, 1]), probabilities, labels, ["neutral", "happy"])
-    assert scores["labels"] == ["neutral", "happy"] and scores["n"] == 2  # the calm clip is left out
-    assert scores["accuracy"] == 1.0  # calm's 0.5 no longer wins the first clip
+    assert scores is not None and scores.labels == ["neutral", "happy"] and scores.n == 2  # the calm clip is left out
+    assert scores.accuracy == 1.0  # calm's 0.5 no longer wins the first clip
     assert restricted_metrics(np.array([1]), probabilities[:1], labels, ["neutral"]) is None
 
 

@@ -4,7 +4,11 @@ The speaker-fold runs that give a final fit its estimate (`make default-model`'s
 hold out every speaker once. Their models' predictions on their own held-out speakers, over every
 label the network has (what the device reports, not the per-corpus masked scores), are the honest
 data to calibrate on: the training speakers' own predictions are over-confident by construction.
-One temperature T minimises the negative log-likelihood of those clips; it goes into the final
+One temperature T (or a confidence map, when that measures better) is fitted on those clips with every
+corpus weighing the same, however many clips it has: the device's microphone and voices belong to no
+corpus of ours, and how many clips each corpus happens to have is a fact about our data, not about
+theirs (measured: the corpus-weighted fit gives a lower ECE on a corpus left out of the fit, see
+docs/design.md). The calibration goes into the final
 run's bundle (and from there into every `.tflite` converted from it), with reliability figures
 before and after, per corpus, a reliability diagram and the risk-coverage curves `listen
 --target-accuracy` picks thresholds from. T is also cross-fitted (fitted on all folds but one,
@@ -27,7 +31,7 @@ from train.datasets import DatasetError
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
 COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
-MAP_KNOTS = 20  # equal-count bins of the confidence map: about 500 held-out clips each for the default model
+MAP_KNOTS = 20  # bins of the confidence map, of equal corpus weight: 406-727 held-out clips each for the default model
 
 
 @dataclass(frozen=True)
@@ -122,33 +126,46 @@ def negative_log_likelihood(probabilities: np.ndarray, targets: np.ndarray) -> f
     return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(targets)), targets], 1e-12))))
 
 
-def fit_temperature(held: HeldOut) -> Calibration:
-    """The one temperature in TEMPERATURE_RANGE that minimises the clips' negative log-likelihood."""
+def corpus_weights(held: HeldOut, weigh_corpora: bool = True) -> np.ndarray:
+    """Each clip's weight in a fit: every corpus sums to the same, its clips share it equally (or,
+    with `weigh_corpora` False, every clip 1: corpora weigh by their clip counts)."""
+    if not weigh_corpora:
+        return np.ones(len(held.targets))
+    names, counts = np.unique(held.corpora, return_counts=True)
+    per_clip = dict(zip(names.tolist(), (1.0 / counts).tolist()))
+    return np.array([per_clip[c] for c in held.corpora.tolist()])
+
+
+def fit_temperature(held: HeldOut, weigh_corpora: bool = True) -> Calibration:
+    """The one temperature in TEMPERATURE_RANGE that minimises the clips' corpus-weighted negative log-likelihood."""
     from scipy.optimize import minimize_scalar
 
-    means = held.clip_means
+    means, weights, rows = held.clip_means, corpus_weights(held, weigh_corpora), np.arange(len(held.targets))
 
     def loss(log_t: float) -> float:
-        return negative_log_likelihood(apply_temperature(means, float(np.exp(log_t))), held.targets)
+        picked = apply_temperature(means, float(np.exp(log_t)))[rows, held.targets]
+        return float(-np.average(np.log(np.maximum(picked, 1e-12)), weights=weights))
 
     low, high = np.log(TEMPERATURE_RANGE)
     best = minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-4}).x
     return Calibration(temperature=float(np.exp(best)))
 
 
-def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS) -> Calibration:
+def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS, weigh_corpora: bool = True) -> Calibration:
     """Held-out accuracy as a monotone function of the network's top-1 probability: the clips in
-    `knots` equal-count bins of that probability, each bin's (mean probability, accuracy), made
-    non-decreasing by isotonic regression (pool adjacent violators, weighted by bin size)."""
+    `knots` bins of that probability of equal corpus weight, each bin's weighted (mean probability,
+    accuracy), made non-decreasing by isotonic regression (pool adjacent violators, weighted by bin weight)."""
     from sklearn.isotonic import IsotonicRegression
 
-    means = held.clip_means
+    means, weights = held.clip_means, corpus_weights(held, weigh_corpora)
     confidence, correct = means.max(axis=1), (means.argmax(axis=1) == held.targets).astype(float)
     order = np.argsort(confidence)
-    bins = [b for b in np.array_split(order, min(knots, len(order))) if len(b)]
-    x = np.array([confidence[b].mean() for b in bins])
-    y = np.array([correct[b].mean() for b in bins])
-    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(x, y, sample_weight=[len(b) for b in bins]).predict(x)
+    cumulative = np.cumsum(weights[order])
+    cuts = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], min(knots, len(order)) + 1)[1:-1])
+    bins = [b for b in np.split(order, cuts) if len(b)]
+    x = np.array([np.average(confidence[b], weights=weights[b]) for b in bins])
+    y = np.array([np.average(correct[b], weights=weights[b]) for b in bins])
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(x, y, sample_weight=[weights[b].sum() for b in bins]).predict(x)
     return Calibration(confidence_map=tuple((round(float(a), 5), round(float(b), 5)) for a, b in zip(x, fitted)))
 
 
@@ -192,14 +209,16 @@ def coverage_at(points: list[dict], accuracy: float) -> dict | None:
     return min(reaching, key=lambda p: p["threshold"]) if reaching else None
 
 
-def cross_fitted(held: HeldOut, fit) -> dict:
-    """Fitted on every fold but one and scored on that one: the figures without fitting on the scored clips."""
-    folds = sorted(set(held.folds.tolist()))
+def cross_fitted(held: HeldOut, fit, groups: np.ndarray | None = None) -> dict:
+    """Fitted on every fold but one and scored on that one: the figures without fitting on the scored
+    clips. With `groups` = the clips' corpora, each corpus is scored by a fit that never saw it."""
+    groups = held.folds if groups is None else groups
+    folds = sorted(set(groups.tolist()))
     if len(folds) < 2:
         return {}
     probabilities = np.zeros((len(held.targets), len(held.labels)))
     for fold in folds:
-        scored = held.folds == fold
+        scored = groups == fold
         probabilities[scored] = clip_probabilities(held.subset(scored), fit(held.subset(~scored)))
     return _scores(probabilities, held)
 
@@ -207,18 +226,21 @@ def cross_fitted(held: HeldOut, fit) -> dict:
 def _scores(probabilities: np.ndarray, held: HeldOut) -> dict:
     per_corpus = {c: reliability(probabilities[held.corpora == c], held.targets[held.corpora == c])
                   for c in sorted(set(held.corpora.tolist()))}
-    return {"all": reliability(probabilities, held.targets), "per_corpus": per_corpus}
+    return {"all": reliability(probabilities, held.targets), "per_corpus": per_corpus,
+            "corpus_mean_ece": float(np.mean([r["ece"] for r in per_corpus.values()]))}
 
 
 def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
-    """Both methods fitted, scored in-sample and cross-fitted (by run, or for a single run by its
-    held-out speakers dealt into three folds); the one with the lower cross-fitted ECE is kept."""
+    """Both methods fitted, scored in-sample, cross-fitted (by run, or for a single run by its held-out
+    speakers dealt into three folds) and, with several corpora, on each corpus left out of the fit;
+    the one with the lower cross-fitted ECE, averaged over corpora, is kept."""
     methods = {}
     for name, fit in FITTERS.items():
         calibration = fit(held)
         methods[name] = {"calibration": asdict(calibration), "after": _scores(clip_probabilities(held, calibration), held),
-                         "cross_fitted": cross_fitted(held, fit)}
-    chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["all"]["ece"])
+                         "cross_fitted": cross_fitted(held, fit),
+                         "unseen_corpus": cross_fitted(held, fit, held.corpora)}
+    chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["corpus_mean_ece"])
     calibration = Calibration(**{**methods[chosen]["calibration"],
                                  "confidence_map": tuple(map(tuple, methods[chosen]["calibration"]["confidence_map"]))})
     windows, window_targets = smoothed_windows(held, calibration)
@@ -241,6 +263,8 @@ def bundle_calibration(report: dict) -> dict:
     return {**report["calibration"], "method": report["method"], "fitted_on": report["fitted_on"],
             "ece_before": round(report["before"]["all"]["ece"], 5), "ece_after": round(scored["all"]["ece"], 5),
             "ece_after_per_corpus": {c: round(r["ece"], 5) for c, r in scored["per_corpus"].items()},
+            "ece_unseen_corpus": {c: round(r["ece"], 5)
+                                  for c, r in (chosen["unseen_corpus"] or {}).get("per_corpus", {}).items()},
             "risk_coverage": {kind: [{k: round(v, 4) for k, v in p.items()} for p in points]
                               for kind, points in report["risk_coverage"].items()}}
 
@@ -256,7 +280,8 @@ def write_calibration(folder: Path, report: dict) -> None:
 def markdown(report: dict) -> str:
     lines = [f"# Calibration: {report['method']}", "", f"Fitted on {report['fitted_on']}. Each method is scored on "
              "the clips it was fitted on and cross-fitted (fitted without the scored fold); the lower cross-fitted "
-             "ECE is kept. ECE: 10 equal-width bins of top-1 confidence.", "",
+             "ECE, averaged over corpora, is kept. Every fit weighs each corpus the same. ECE: 10 equal-width bins "
+             "of top-1 confidence.", "",
              "| held-out clips | n | accuracy | confidence | ECE before | " + " | ".join(
                  f"ECE {m} | {m} cross-fitted" for m in report["methods"]) + " | NLL before | NLL after |",
              "|---|---|---|---|---|" + "---|---|" * len(report["methods"]) + "---|---|"]
@@ -272,6 +297,10 @@ def markdown(report: dict) -> str:
         after = chosen["all"] if key == "all" else chosen["per_corpus"][key]
         lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['mean_confidence']:.3f} | "
                      f"{before['ece']:.3f} | " + " | ".join(cells) + f" | {before['nll']:.3f} | {after['nll']:.3f} |")
+    unseen = report["methods"][report["method"]]["unseen_corpus"]
+    if unseen:
+        lines += ["", f"Each corpus scored by a {report['method']} fitted without it (as a corpus the device meets would "
+                  "be): ECE " + ", ".join(f"{c} {r['ece']:.3f}" for c, r in unseen["per_corpus"].items()) + "."]
     smoothed = report["smoothed_windows"]
     lines += ["", f"Smoothed windows (listen: the mean of the last {DEFAULT_SMOOTHING} windows within a held-out clip, "
               f"calibrated after smoothing): ECE {smoothed['before']['ece']:.3f} -> {smoothed['after']['ece']:.3f} "

@@ -70,7 +70,8 @@ def score(model, labels: list[str], clips: list[np.ndarray], targets: list[str])
     probabilities = predict_clips(lambda x: model(x, training=False).numpy(), clips)
     known = [i for i, t in enumerate(targets) if t in labels]
     y = np.array([labels.index(targets[i]) for i in known])
-    return restricted_metrics(y, probabilities[known], labels, SHARED_LABELS)
+    scores = restricted_metrics(y, probabilities[known], labels, SHARED_LABELS)
+    return scores.to_dict() if scores else None
 
 
 def cross_corpus(request: CrossCorpusRequest) -> dict:

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Bundle, ModelBundleError, read_bundle_json
+from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError, read_bundle_json
 from train.datasets import DatasetError
+from train.records import CorpusEstimate, Estimate, EstimateRun, RunMetrics, read_metrics
 
-SCORES = ("accuracy", "unweighted_accuracy", "macro_f1")
 
-
-def _read_run(run_dir: Path) -> tuple[dict, dict]:
+def _read_run(run_dir: Path) -> tuple[RunMetrics, Bundle]:
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics = read_metrics(run_dir)
         bundle = read_bundle_json(run_dir / "bundle.json")
-    except (OSError, ValueError, ModelBundleError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ModelBundleError) as error:
         raise DatasetError(f"--estimate-from {run_dir}: not a readable training run ({error})") from None
     return metrics, bundle
 
@@ -44,51 +43,51 @@ def _different(theirs: dict, ours: dict) -> list[str]:
     return different + [f"train_config.{k}" for k in sorted(shared) if theirs["train_config"][k] != ours["train_config"][k]]
 
 
-def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple]:
+def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple[Path, RunMetrics]]:
     """Load and check every run before any training starts (a mistake should cost seconds, not minutes).
     `recipe` holds this run's bundle fields: labels, feature_params, model_config, train_config."""
     ours = _without_seed(recipe)
     runs = []
     for run_dir in run_dirs:
         metrics, bundle = _read_run(Path(run_dir))
-        if metrics["split"]["kind"] != "speaker" or not metrics.get("test"):
-            raise DatasetError(f"--estimate-from {run_dir}: its split is {metrics['split']['kind']!r}; only "
+        if metrics.split.kind != "speaker" or not metrics.test:
+            raise DatasetError(f"--estimate-from {run_dir}: its split is {metrics.split.kind!r}; only "
                                "speaker-independent runs give an honest estimate")
         theirs = _recipe(bundle)
         different = _different(theirs, ours)
         if different:
             raise DatasetError(f"--estimate-from {run_dir}: trained with a different {', '.join(different)}; "
                                "an estimate must come from the same recipe")
-        if sorted(metrics["corpora"]) != sorted(corpora):
-            raise DatasetError(f"--estimate-from {run_dir}: trained on {', '.join(sorted(metrics['corpora']))}, "
+        if sorted(metrics.corpora) != sorted(corpora):
+            raise DatasetError(f"--estimate-from {run_dir}: trained on {', '.join(sorted(metrics.corpora))}, "
                                f"not {', '.join(sorted(corpora))}")
         runs.append((Path(run_dir), metrics))
     return runs
 
 
-def held_out_estimate(runs: list[tuple]) -> dict:
+def held_out_estimate(runs: list[tuple[Path, RunMetrics]]) -> Estimate:
     """Mean and spread of the runs' test scores, and which speakers they held out between them."""
-    per_run = [{"run": run_dir.name, "test_speakers": m["split"]["test_speakers"], "n": m["test"]["n"],
-                **{k: m["test"][k] for k in SCORES}} for run_dir, m in runs]
-    speakers = sorted({s for run in per_run for s in run["test_speakers"]})
-    estimate = {k: float(np.mean([run[k] for run in per_run])) for k in SCORES}
-    estimate["std"] = {k: float(np.std([run[k] for run in per_run])) for k in SCORES}
-    estimate["n"] = int(sum(run["n"] for run in per_run))
-    estimate["source"] = (f"mean of {len(per_run)} speaker-independent run(s) of the same recipe "
-                          f"({', '.join(run['run'] for run in per_run)}), testing {len(speakers)} held-out speakers")
-    estimate["runs"] = per_run
-    estimate["per_corpus"] = per_corpus_estimate([m for _, m in runs])
-    return estimate
+    per_run = [EstimateRun(run=run_dir.name, test_speakers=list(m.split.test_speakers), n=m.test.n,
+                           **{k: getattr(m.test, k) for k in SCORE_NAMES}) for run_dir, m in runs if m.test]
+    speakers = sorted({s for run in per_run for s in run.test_speakers})
+    return Estimate(**{k: float(np.mean([getattr(run, k) for run in per_run])) for k in SCORE_NAMES},
+                    std={k: float(np.std([getattr(run, k) for run in per_run])) for k in SCORE_NAMES},
+                    n=int(sum(run.n for run in per_run)),
+                    source=f"mean of {len(per_run)} speaker-independent run(s) of the same recipe "
+                           f"({', '.join(run.run for run in per_run)}), testing {len(speakers)} held-out speakers",
+                    runs=per_run, per_corpus=per_corpus_estimate([m for _, m in runs]))
 
 
-def per_corpus_estimate(metrics: list[dict]) -> dict[str, dict]:
+def per_corpus_estimate(metrics: list[RunMetrics]) -> dict[str, CorpusEstimate]:
     """Each corpus's mean test scores over the runs that tested it: in its own labels, and on the six shared."""
-    estimate: dict[str, dict] = {}
-    for corpus in sorted({c for m in metrics for c in m.get("per_corpus") or {}}):
-        own = [m["per_corpus"][corpus] for m in metrics if (m.get("per_corpus") or {}).get(corpus)]
-        shared = [m["shared_labels"][corpus] for m in metrics if (m.get("shared_labels") or {}).get(corpus)]
-        estimate[corpus] = {"labels": own[0]["labels"], "runs": len(own), "n": int(sum(o["n"] for o in own)),
-                            **{k: float(np.mean([o[k] for o in own])) for k in SCORES},
-                            "unweighted_accuracy_shared": float(np.mean([s["unweighted_accuracy"] for s in shared]))
-                            if shared else None}
+    estimate = {}
+    for corpus in sorted({c for m in metrics for c in m.per_corpus}):
+        own = [s for m in metrics if (s := m.per_corpus.get(corpus))]
+        shared = [s for m in metrics if (s := m.shared_labels.get(corpus))]
+        if not own:
+            continue
+        estimate[corpus] = CorpusEstimate(
+            labels=own[0].labels, runs=len(own), n=int(sum(o.n for o in own)),
+            **{k: float(np.mean([getattr(o, k) for o in own])) for k in SCORE_NAMES},
+            unweighted_accuracy_shared=float(np.mean([s.unweighted_accuracy for s in shared])) if shared else None)
     return estimate

@@ -13,6 +13,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from train.records import ClassScores
+
 PredictBatch = Callable[[np.ndarray], np.ndarray]  # (n, frames, features) -> (n, classes)
 
 
@@ -26,7 +28,7 @@ def predict_clips(predict_batch: PredictBatch, clips: list[np.ndarray], batch: i
     return np.stack([probabilities[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> dict:
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> ClassScores:
     """accuracy (= weighted accuracy, WA, in SER papers), unweighted accuracy (UA, mean per-class
     recall), macro-F1, per-class precision/recall/F1/support, one-vs-rest ROC-AUC, confusion matrix."""
     classes = list(range(len(labels)))
@@ -34,18 +36,18 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0)
     present = [c for c in classes if support[c] > 0]
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "weighted_accuracy": float(accuracy_score(y_true, y_pred)),
-        "unweighted_accuracy": float(np.mean(recall[present])),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "roc_auc_ovr": _roc_auc(y_true, probabilities, present),
-        "per_class": {labels[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
-                                  "f1": float(f1[c]), "support": int(support[c])} for c in present},
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
-        "labels": list(labels),
-    }
+    return ClassScores(
+        n=int(len(y_true)),
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        weighted_accuracy=float(accuracy_score(y_true, y_pred)),
+        unweighted_accuracy=float(np.mean(recall[present])),
+        macro_f1=float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        roc_auc_ovr=_roc_auc(y_true, probabilities, present),
+        per_class={labels[c]: {"precision": float(precision[c]), "recall": float(recall[c]),
+                               "f1": float(f1[c]), "support": int(support[c])} for c in present},
+        confusion_matrix=confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+        labels=list(labels),
+    )
 
 
 def _roc_auc(y_true: np.ndarray, probabilities: np.ndarray, present: list[int]) -> float | None:
@@ -60,7 +62,7 @@ def unweighted_accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     return float(balanced_accuracy_score(y_true, probabilities.argmax(axis=1)))
 
 
-def restricted_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str], subset) -> dict | None:
+def restricted_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels: list[str], subset) -> ClassScores | None:
     """Scores over `subset` of the labels only: clips of other labels are left out and the prediction
     is the most probable label of the subset (a corpus's own label space, or the shared six)."""
     columns = [labels.index(label) for label in subset if label in labels]

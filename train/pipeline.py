@@ -7,16 +7,17 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import BUNDLE_FORMAT, Bundle
+from edge.bundle import BUNDLE_FORMAT, SCORE_NAMES, Bundle, CorpusInfo
 from edge.corpora import CANONICAL_LABELS, SHARED_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
 from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora, model_licence
+from train.records import ClassScores, FitSummary, RunMetrics
 from train.splits import Split, no_split, random_split, speaker_split
 
 
@@ -130,23 +131,20 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     predict = lambda x: result.model(x, training=False).numpy()  # noqa: E731
     test_probabilities = masked_probabilities(predict_clips(predict, test_clips), masks[list(split.test)])
     test_targets = targets[list(split.test)]
-    metrics = {
-        "split": split.to_dict(),
-        "labels": labels,
-        **fit_summary(result, started),
-        "test": classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
-        "per_corpus": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels, spaces),
-        "shared_labels": per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
-        "label_spaces": spaces,
-        "corpora": corpus_summary(dataset),
-        "skipped_files": [[str(p), why] for p, why in dataset.skipped],
-    }
-    if val_clips:
-        metrics["val"] = classification_metrics(targets[list(split.val)], predict_clips(predict, val_clips), labels)
-    if split.kind == "none":
-        seen_clips = eval_clips(dataset, split.train, request.params, request.cache_dir)
-        metrics["seen"] = classification_metrics(targets[list(split.train)], predict_clips(predict, seen_clips), labels)
-        metrics["estimate"] = held_out_estimate(estimate_runs) if estimate_runs else None
+
+    def scores(indices, clips) -> ClassScores:
+        return classification_metrics(targets[list(indices)], predict_clips(predict, clips), labels)
+
+    final_fit = split.kind == "none"
+    metrics = RunMetrics(
+        split=split.record(), labels=labels, **asdict(fit_summary(result, started)),
+        test=classification_metrics(test_targets, test_probabilities, labels) if split.test else None,
+        per_corpus=per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels, spaces),
+        shared_labels=per_corpus_metrics(dataset, split, test_targets, test_probabilities, labels),
+        label_spaces=spaces, corpora=corpus_summary(dataset), skipped_files=[[str(p), why] for p, why in dataset.skipped],
+        val=scores(split.val, val_clips) if val_clips else None,
+        seen=scores(split.train, eval_clips(dataset, split.train, request.params, request.cache_dir)) if final_fit else None,
+        estimate=held_out_estimate(estimate_runs) if final_fit and estimate_runs else None)
     bundle = model_bundle(request, config, labels, split, metrics)
     return finish_run(request, dataset, lambda folder: (
         result.model.save(folder / "model.keras"),
@@ -154,12 +152,12 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     ))
 
 
-def fit_summary(result, started: float) -> dict:
+def fit_summary(result, started: float) -> FitSummary:
     """The size of the model and what its training took, for metrics.json."""
-    return {"n_params": int(result.model.count_params()), "float32_bytes": int(result.model.count_params() * 4),
-            "best_epoch": result.best_epoch, "epochs_run": len(result.history["loss"]),
-            "train_seconds": round(result.seconds, 1), "total_seconds": round(time.monotonic() - started, 1),
-            "device": result.device}
+    return FitSummary(n_params=int(result.model.count_params()), float32_bytes=int(result.model.count_params() * 4),
+                      best_epoch=result.best_epoch, epochs_run=len(result.history["loss"]),
+                      train_seconds=round(result.seconds, 1), total_seconds=round(time.monotonic() - started, 1),
+                      device=result.device)
 
 
 def masked_probabilities(probabilities: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -174,7 +172,7 @@ def label_spaces(dataset: Dataset, labels: list[str]) -> dict[str, list[str]]:
 
 
 def per_corpus_metrics(dataset: Dataset, split: Split, targets: np.ndarray, probabilities: np.ndarray,
-                       labels: list[str], subsets: dict[str, list[str]] | None = None) -> dict[str, dict]:
+                       labels: list[str], subsets: dict[str, list[str]] | None = None) -> dict[str, ClassScores | None]:
     """Each corpus's test speakers scored over its own labels in `subsets` (RAVDESS 8, CREMA-D 6), or
     over the six labels every corpus shares when `subsets` is None (the cross-corpus scale)."""
     from train.evaluate import restricted_metrics
@@ -185,16 +183,16 @@ def per_corpus_metrics(dataset: Dataset, split: Split, targets: np.ndarray, prob
             for name in sorted(set(corpora.tolist()))}
 
 
-def corpus_summary(dataset: Dataset) -> dict[str, dict]:
+def corpus_summary(dataset: Dataset) -> dict[str, CorpusInfo]:
     summary = {}
     for name in dataset.corpora:
         members = [u for u in dataset.utterances if u.corpus == name]
-        summary[name] = {"files": len(members), "speakers": len({u.speaker for u in members}),
-                         "licence": CORPUS_LICENCES.get(name, "unknown")}
+        summary[name] = CorpusInfo(files=len(members), speakers=len({u.speaker for u in members}),
+                                   licence=CORPUS_LICENCES.get(name, "unknown"))
     return summary
 
 
-def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: dict) -> Bundle:
+def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: RunMetrics) -> Bundle:
     """Everything needed to use the model later (docs/design.md contract 2); the converter embeds it."""
     import tensorflow as tf
 
@@ -207,34 +205,33 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "clip_hop_seconds": CLIP_HOP_SECONDS,
         "model_config": config.model.to_dict(),
         "train_config": config.to_dict(),
-        "corpora": metrics["corpora"],
-        "licence": model_licence(sorted(metrics["corpora"])),
-        "label_sources": {label: [name for name, space in metrics["label_spaces"].items() if label in space]
+        "corpora": {name: asdict(info) for name, info in metrics.corpora.items()},
+        "licence": model_licence(sorted(metrics.corpora)),
+        "label_sources": {label: [name for name, space in metrics.label_spaces.items() if label in space]
                           for label in labels},
         "split": split.to_dict(),
         "training_data": training_data(request, config.seed),
-        "training_device": metrics["device"],
+        "training_device": metrics.device,
         **bundle_metrics(metrics),
-        "n_params": metrics["n_params"],
+        "n_params": metrics.n_params,
         "versions": {"edge_ser": _version(), "tensorflow": tf.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, "the new run's bundle")
 
 
-def bundle_metrics(metrics: dict) -> dict:
+def bundle_metrics(metrics: RunMetrics) -> dict:
     """The scores a model carries, and where they come from: its own test set, or for a final fit
     the held-out estimate (none when no estimate was given: better nothing than a seen-speaker score)."""
-    names = ("accuracy", "unweighted_accuracy", "macro_f1")
-    if metrics["test"]:
-        per_corpus = {corpus: {"labels": scores["labels"], "n": scores["n"], **{k: scores[k] for k in names}}
-                      for corpus, scores in metrics["per_corpus"].items()}
-        return {"metrics": {k: metrics["test"][k] for k in names},
-                "metrics_source": f"this model's test set: {metrics['split']['description']}",
+    if metrics.test:
+        per_corpus = {corpus: {"labels": scores.labels, "n": scores.n, **{k: getattr(scores, k) for k in SCORE_NAMES}}
+                      for corpus, scores in metrics.per_corpus.items() if scores}
+        return {"metrics": {k: getattr(metrics.test, k) for k in SCORE_NAMES},
+                "metrics_source": f"this model's test set: {metrics.split.description}",
                 "metrics_per_corpus": per_corpus}
-    if metrics.get("estimate"):
-        return {"metrics": {k: metrics["estimate"][k] for k in names}, "metrics_source": metrics["estimate"]["source"],
-                "metrics_per_corpus": metrics["estimate"].get("per_corpus", {})}
+    if metrics.estimate:
+        return {"metrics": metrics.estimate.scores(), "metrics_source": metrics.estimate.source,
+                "metrics_per_corpus": {c: asdict(e) for c, e in metrics.estimate.per_corpus.items()}}
     return {}
 
 

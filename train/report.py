@@ -11,20 +11,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.bundle import Bundle  # noqa: E402
+from train.records import RunMetrics  # noqa: E402
 
 
 def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_reports(folder: Path, metrics: dict, history: dict, bundle: Bundle) -> None:
-    write_json(folder / "metrics.json", metrics)
+def write_reports(folder: Path, metrics: RunMetrics, history: dict, bundle: Bundle) -> None:
+    write_json(folder / "metrics.json", metrics.to_dict())
     write_json(folder / "history.json", history)
     write_json(folder / "bundle.json", bundle.to_dict())
     write_json(folder / "feature_params.json", bundle.params.to_dict())
-    if metrics["test"]:
-        plot_confusion(metrics["test"], folder / "confusion.png", "Test confusion matrix (rows: true)")
-    plot_curves(history, metrics.get("best_epoch"), folder / "curves.png")
+    if metrics.test:
+        plot_confusion(metrics.test.to_dict(), folder / "confusion.png", "Test confusion matrix (rows: true)")
+    plot_curves(history, metrics.best_epoch, folder / "curves.png")
     (folder / "report.md").write_text(markdown_report(metrics, bundle))
 
 
@@ -74,55 +75,55 @@ def plot_curves(history: dict, best_epoch: int | None, path: Path) -> None:
     plt.close(figure)
 
 
-def markdown_report(metrics: dict, bundle: Bundle) -> str:
+def markdown_report(metrics: RunMetrics, bundle: Bundle) -> str:
     lines = [
         "# edge-ser training run",
         "",
-        f"**Split:** {metrics['split']['description']}  ",
+        f"**Split:** {metrics.split.description}  ",
         *score_lines(metrics),
-        f"**Model:** {metrics['n_params']:,} parameters ({metrics['float32_bytes'] / 1024:.0f} KiB as float32), "
-        f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, trained in {metrics['train_seconds']:.0f} s on "
-        f"{metrics['device']}",
+        f"**Model:** {metrics.n_params:,} parameters ({metrics.float32_bytes / 1024:.0f} KiB as float32), "
+        f"best epoch {metrics.best_epoch} of {metrics.epochs_run}, trained in {metrics.train_seconds:.0f} s on "
+        f"{metrics.device}",
     ]
-    if metrics["test"]:
+    if metrics.test:
         lines += ["", "## Per class (test)", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         lines += [f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
-                  for label, s in metrics["test"]["per_class"].items()]
-    if metrics.get("estimate"):
+                  for label, s in metrics.test.per_class.items()]
+    if metrics.estimate:
         lines += ["", "## Held-out runs behind the estimate", "", "| run | held-out speakers | n | accuracy | UA | macro-F1 |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {r['run']} | {', '.join(r['test_speakers'])} | {r['n']} | {r['accuracy']:.3f} | "
-                  f"{r['unweighted_accuracy']:.3f} | {r['macro_f1']:.3f} |" for r in metrics["estimate"]["runs"]]
-    if len(metrics["per_corpus"]) > 1:
+        lines += [f"| {r.run} | {', '.join(r.test_speakers)} | {r.n} | {r.accuracy:.3f} | "
+                  f"{r.unweighted_accuracy:.3f} | {r.macro_f1:.3f} |" for r in metrics.estimate.runs]
+    if len(metrics.per_corpus) > 1:
         lines += ["", "## Per corpus (test)", "", "| corpus | n | accuracy | UA | macro-F1 |", "|---|---|---|---|---|"]
-        lines += [f"| {name} | {s['n']} | {s['accuracy']:.3f} | {s['unweighted_accuracy']:.3f} | {s['macro_f1']:.3f} |"
-                  for name, s in metrics["per_corpus"].items()]
+        lines += [f"| {name} | {s.n} | {s.accuracy:.3f} | {s.unweighted_accuracy:.3f} | {s.macro_f1:.3f} |"
+                  for name, s in metrics.per_corpus.items() if s]
     lines += ["", "## Data", "", "| corpus | files | speakers | licence |", "|---|---|---|---|"]
-    lines += [f"| {name} | {c['files']} | {c['speakers']} | {c['licence']} |" for name, c in metrics["corpora"].items()]
-    if metrics["skipped_files"]:
-        lines += ["", f"Skipped {len(metrics['skipped_files'])} file(s); see `metrics.json`."]
+    lines += [f"| {name} | {c.files} | {c.speakers} | {c.licence} |" for name, c in metrics.corpora.items()]
+    if metrics.skipped_files:
+        lines += ["", f"Skipped {len(metrics.skipped_files)} file(s); see `metrics.json`."]
     lines += ["", "## Features", "", "```json", json.dumps(bundle.params.to_dict(), indent=1), "```", "",
-              *(["![confusion matrix](confusion.png)", ""] if metrics["test"] else []), "![training curves](curves.png)", ""]
+              *(["![confusion matrix](confusion.png)", ""] if metrics.test else []), "![training curves](curves.png)", ""]
     return "\n".join(lines)
 
 
-def score_lines(metrics: dict) -> list[str]:
+def score_lines(metrics: RunMetrics) -> list[str]:
     """The headline: the test score, or for a final fit its held-out estimate and the (seen) training score."""
-    test = metrics["test"]
+    test, estimate, seen = metrics.test, metrics.estimate, metrics.seen
     if test:
-        return [f"**Test:** {test['n']} utterances — accuracy (WA) {test['accuracy']:.3f}, unweighted accuracy (UA) "
-                f"{test['unweighted_accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}, ROC-AUC (OvR) "
-                f"{_num(test['roc_auc_ovr'])}  "]
-    estimate, seen = metrics.get("estimate"), metrics["seen"]
-    lines = [f"**Held-out estimate:** accuracy {estimate['accuracy']:.3f} ± {estimate['std']['accuracy']:.3f}, UA "
-             f"{estimate['unweighted_accuracy']:.3f} ± {estimate['std']['unweighted_accuracy']:.3f}, macro-F1 "
-             f"{estimate['macro_f1']:.3f} — {estimate['source']}  " if estimate else
+        return [f"**Test:** {test.n} utterances — accuracy (WA) {test.accuracy:.3f}, unweighted accuracy (UA) "
+                f"{test.unweighted_accuracy:.3f}, macro-F1 {test.macro_f1:.3f}, ROC-AUC (OvR) "
+                f"{_num(test.roc_auc_ovr)}  "]
+    lines = [f"**Held-out estimate:** accuracy {estimate.accuracy:.3f} ± {estimate.std['accuracy']:.3f}, UA "
+             f"{estimate.unweighted_accuracy:.3f} ± {estimate.std['unweighted_accuracy']:.3f}, macro-F1 "
+             f"{estimate.macro_f1:.3f} — {estimate.source}  " if estimate else
              "**Held-out estimate:** none (train with --estimate-from RUN... to record one)  "]
-    for corpus, scores in (estimate or {}).get("per_corpus", {}).items():
-        lines.append(f"- {corpus}: UA {scores['unweighted_accuracy']:.3f} over its {len(scores['labels'])} labels "
-                     f"({scores['n']} clips, {scores['runs']} runs)  ")
-    lines.append(f"**Seen speakers (training data, NOT an estimate):** accuracy {seen['accuracy']:.3f}, "
-                 f"UA {seen['unweighted_accuracy']:.3f} on {seen['n']} utterances  ")
+    for corpus, scores in (estimate.per_corpus if estimate else {}).items():
+        lines.append(f"- {corpus}: UA {scores.unweighted_accuracy:.3f} over its {len(scores.labels)} labels "
+                     f"({scores.n} clips, {scores.runs} runs)  ")
+    if seen:
+        lines.append(f"**Seen speakers (training data, NOT an estimate):** accuracy {seen.accuracy:.3f}, "
+                     f"UA {seen.unweighted_accuracy:.3f} on {seen.n} utterances  ")
     return lines
 
 

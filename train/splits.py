@@ -25,11 +25,13 @@ class Split:
     test_speakers: tuple[str, ...] = ()
     val_speakers: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record the bundle and metrics.json carry (edge.bundle.SplitRecord)."""
+    def record(self) -> SplitRecord:
+        """The record the bundle and metrics.json carry."""
         return SplitRecord(kind=self.kind, description=self.description, n_train=len(self.train), n_val=len(self.val),
-                           n_test=len(self.test), test_speakers=self.test_speakers,
-                           val_speakers=self.val_speakers).to_dict()
+                           n_test=len(self.test), test_speakers=self.test_speakers, val_speakers=self.val_speakers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record().to_dict()
 
 
 def natural_key(text: str) -> list:

@@ -75,6 +75,10 @@ def _calibration_lines(calibration: Calibration, report: Optional[CalibrationRep
             return ["calibration: none (probabilities as the network gives them; see `edge-ser calibrate`)"]
         return [f"calibration: {how} (no held-out figures)"]
     lines = [f"calibration: {how}, held-out ECE {report.ece_before:.3f} -> {report.ece_after:.3f} ({report.fitted_on})"]
+    if report.ece_after_per_corpus:
+        lines.append("  ECE per corpus: " + _per_corpus(report.ece_after_per_corpus))
+    if report.ece_unseen_corpus:
+        lines.append("  ECE on a corpus left out of the fit: " + _per_corpus(report.ece_unseen_corpus))
     for kind in ("windows", "clips"):
         curve = list(report.risk_coverage.get(kind, ()))
         points = [(a, threshold_for(curve, a)) for a in KEY_ACCURACIES]
@@ -82,6 +86,10 @@ def _calibration_lines(calibration: Calibration, report: Optional[CalibrationRep
             f"{a:.0%} accurate at threshold {p.threshold:.2f} ({p.coverage:.0%} answered)" if p else f"{a:.0%} not reached"
             for a, p in points))
     return lines
+
+
+def _per_corpus(ece: dict[str, float]) -> str:
+    return ", ".join(f"{corpus} {value:.3f}" for corpus, value in ece.items())
 
 
 @app.command()

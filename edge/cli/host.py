@@ -285,24 +285,24 @@ def compare(
 
 
 def print_summary(run_dir: Path) -> None:
-    import json
+    from train.records import read_metrics
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    test = metrics["test"]
+    metrics = read_metrics(run_dir)
+    test = metrics.test
     typer.echo(f"run: {run_dir}")
-    typer.echo(f"split: {metrics['split']['description']}")
+    typer.echo(f"split: {metrics.split.description}")
     if not test:
         from train.report import score_lines
 
         for line in score_lines(metrics):
             typer.echo(line.replace("**", "").strip())
         return
-    typer.echo(f"test: accuracy {test['accuracy']:.3f}  UA {test['unweighted_accuracy']:.3f}  "
-               f"macro-F1 {test['macro_f1']:.3f}  ({test['n']} utterances, {metrics['n_params']:,} parameters)")
-    for corpus, scores in metrics["per_corpus"].items():
-        if len(metrics["per_corpus"]) > 1:
-            shared = (metrics.get("shared_labels") or {}).get(corpus)
-            typer.echo(f"  {corpus}: accuracy {scores['accuracy']:.3f}  UA {scores['unweighted_accuracy']:.3f} "
-                       f"({len(scores['labels'])} labels)"
-                       + (f"  UA {shared['unweighted_accuracy']:.3f} on the six shared labels" if shared else ""))
-    typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test["per_class"].items()))
+    typer.echo(f"test: accuracy {test.accuracy:.3f}  UA {test.unweighted_accuracy:.3f}  "
+               f"macro-F1 {test.macro_f1:.3f}  ({test.n} utterances, {metrics.n_params:,} parameters)")
+    for corpus, scores in metrics.per_corpus.items():
+        if len(metrics.per_corpus) > 1 and scores:
+            shared = metrics.shared_labels.get(corpus)
+            typer.echo(f"  {corpus}: accuracy {scores.accuracy:.3f}  UA {scores.unweighted_accuracy:.3f} "
+                       f"({len(scores.labels)} labels)"
+                       + (f"  UA {shared.unweighted_accuracy:.3f} on the six shared labels" if shared else ""))
+    typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test.per_class.items()))
