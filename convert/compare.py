@@ -17,6 +17,7 @@ from convert.tflite import (
     CALIBRATION_WINDOWS,
     MODES,
     ConvertError,
+    check_layout,
     check_mode,
     check_ops,
     convert,
@@ -90,11 +91,11 @@ def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, d
     return scores
 
 
-def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False) -> bytes:
-    """Convert and assert the op list (fused LSTM, no Flex); `finish_flatbuffer` embeds the bundle."""
+def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False, layout: str = "fused") -> bytes:
+    """Convert and assert the op list (the LSTM as `layout` says, no Flex); `finish_flatbuffer` embeds the bundle."""
     representative = lambda: ([w[None]] for w in data.calibration)  # noqa: E731
     raw = convert(twin, mode, representative, int8_io)
-    check_ops(raw)
+    check_ops(raw, layout)
     return raw
 
 
@@ -176,12 +177,13 @@ class GateResult:
 
 def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFAULT_MAX_DRIFT_PP,
              force: bool = False, data_paths: tuple[Path, ...] = (), output: Path | None = None,
-             int8_io: bool = False) -> GateResult:
+             int8_io: bool = False, layout: str = "fused") -> GateResult:
     """Convert one mode; write it only when its test accuracy is within `max_drift_pp` of float."""
     check_mode(mode)
+    check_layout(layout)
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
-    converted = build_variant(keras2_twin(model, bundle), mode, data, int8_io)
+    converted = build_variant(keras2_twin(model, bundle, layout), mode, data, int8_io, layout)
     float_result, float_probabilities = float_scores(model, data)
     with tempfile.TemporaryDirectory() as scratch:
         candidate = Path(scratch) / "candidate.tflite"
@@ -191,9 +193,10 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
     passed = drift <= max_drift_pp
     flatbuffer = finish_flatbuffer(converted, replace(bundle, conversion=Conversion(
         mode=mode, accuracy=scores["accuracy"], float_accuracy=float_result["accuracy"], drift_pp=drift,
-        agreement=scores["agreement"], evaluated_on=data.evaluated_on)))
-    target = Path(output) if output else Path(run_dir) / f"model-{mode}.tflite"
-    verdict = (f"{mode}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
+        agreement=scores["agreement"], evaluated_on=data.evaluated_on, layout=layout)))
+    suffix = "" if layout == "fused" else f"-{layout}"
+    target = Path(output) if output else Path(run_dir) / f"model-{mode}{suffix}.tflite"
+    verdict = (f"{mode}{suffix}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
                f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "
                f"on {data.evaluated_on}")
     if passed or force:

@@ -23,6 +23,10 @@ from convert import ConvertError  # noqa: E402,F401  (re-exported for callers)
 from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, read_bundle_json  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
+# How the LSTM is exported: `fused` is one UNIDIRECTIONAL_SEQUENCE_LSTM op (smallest, fastest on a CPU,
+# its state in variable tensors); `unrolled` is one step of plain ops per frame and no state tensors,
+# which LiteRT's GPU accelerator (CompiledModel) accepts and the fused op it refuses (README "On the device").
+LAYOUTS = ("fused", "unrolled")
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
 
@@ -52,8 +56,8 @@ def load_run(run_dir: Path):
     return model, bundle
 
 
-def keras2_twin(model, bundle: Bundle):
-    """The same network in tf_keras with batch size 1 and the trained weights."""
+def keras2_twin(model, bundle: Bundle, layout: str = "fused"):
+    """The same network in tf_keras with batch size 1 and the trained weights, its LSTM fused or unrolled."""
     import tf_keras
 
     from train.config import ModelConfig
@@ -61,7 +65,7 @@ def keras2_twin(model, bundle: Bundle):
 
     params = bundle.params
     twin = build_model(tf_keras, ModelConfig.from_dict(bundle.model_config), params.frames_per_window,
-                       params.n_features, len(bundle.labels), batch_size=1)
+                       params.n_features, len(bundle.labels), batch_size=1, unroll=layout == "unrolled")
     twin.set_weights(model.get_weights())
     return twin
 
@@ -90,6 +94,11 @@ def convert(twin, mode: str, representative: Callable[[], Iterable[list[np.ndarr
 def check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+
+
+def check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ConvertError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
 
 
 def builtin_names() -> dict[int, str]:
@@ -131,11 +140,11 @@ def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
     return bytes(builder.Output())
 
 
-def check_ops(data: bytes) -> list[str]:
-    """The fused LSTM must be there and nothing from TensorFlow (Flex / Select TF ops)."""
+def check_ops(data: bytes, layout: str = "fused") -> list[str]:
+    """The fused LSTM must be there (or, unrolled, must not) and nothing from TensorFlow (Flex / Select TF ops)."""
     ops = operator_names(data)
-    if FUSED_LSTM not in ops:
-        raise ConvertError(f"conversion did not produce the fused {FUSED_LSTM} op (ops: {sorted(set(ops))})")
+    if (FUSED_LSTM in ops) != (layout == "fused"):
+        raise ConvertError(f"the {layout} conversion produced the wrong LSTM ops (ops: {sorted(set(ops))})")
     flex = [op for op in ops if op.startswith("Flex") or op == "WHILE"]
     if flex:
         raise ConvertError(f"conversion produced ops the TFLite runtimes cannot run alone: {sorted(set(flex))}")

@@ -105,10 +105,18 @@ class Conversion:
     drift_pp: float
     agreement: float
     evaluated_on: str
+    layout: str = "fused"  # the LSTM as one fused op, or "unrolled" (for LiteRT's GPU accelerator)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Conversion":
         return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`layout` only when not fused: bundles written before it existed read back unchanged."""
+        record = asdict(self)
+        if self.layout == "fused":
+            del record["layout"]
+        return record
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,7 +192,7 @@ class Bundle:
             "metrics_source": self.metrics_source,
             "metrics_per_corpus": {name: scores.to_dict() for name, scores in self.metrics_per_corpus.items()},
             "n_params": self.n_params, "versions": self.versions, "created": self.created,
-            "calibration": self._calibration_dict(), "conversion": asdict(self.conversion) if self.conversion else None,
+            "calibration": self._calibration_dict(), "conversion": self.conversion.to_dict() if self.conversion else None,
         }
         return {**out, **{key: value for key, value in optional.items() if value not in (None, {})}}
 

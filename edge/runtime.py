@@ -4,16 +4,16 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
+from edge.accelerator import LITERT_GPU, CompiledGpuModel, open_litert_gpu
 from edge.bundle import Bundle, ModelBundleError, read_bundle
 from edge.errors import EdgeSerError
+from edge.logs import quiet_stderr
 from edge.settings import RuntimeSettings
 
 # Preference order: the maintained runtime, its predecessor, then full TensorFlow.
@@ -36,20 +36,6 @@ GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gp
 
 class RuntimeMissingError(EdgeSerError):
     pass
-
-
-@contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence C-level chatter on fd 2 (the runtime's 'Created XNNPACK delegate' line, PortAudio's ALSA/JACK
-    probing); failures still reach the user as Python exceptions."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def model_or_default(path: Path | None, runtime_name: str | None = None) -> Path:
@@ -107,6 +93,7 @@ class DelegateReport:
     loaded: str | None = None  # library path that loaded
     problem: str = ""  # why the delegate is not in use ("" when it is, or none was asked for)
     delegated_nodes: int = 0
+    accelerator: str = ""  # LiteRT's GPU accelerator when it runs the model instead of the Interpreter
 
     @property
     def message(self) -> str:
@@ -115,6 +102,8 @@ class DelegateReport:
 
     @property
     def in_use(self) -> str:
+        if self.accelerator:
+            return self.accelerator
         return f"delegate {self.loaded}" if self.loaded and self.delegated_nodes else "CPU (XNNPACK)"
 
 
@@ -170,11 +159,12 @@ class EdgeModel:
         delegates, self.delegate_report = load_delegates(self.runtime, self.delegate)
         self.interpreter = self._interpreter(delegates)
         self._check_delegation()
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.gpu = self._litert_gpu()
         if self.require_delegate and self.delegate_report.in_use == "CPU (XNNPACK)":
             raise DelegateError(f"{self.delegate_report.problem or f'delegate {self.delegate!r} runs no part of the model'}"
                                 "; --require-delegate forbids falling back to the CPU")
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
         expected = (1, self.bundle.params.frames_per_window, self.bundle.params.n_features)
         if tuple(self._input["shape"]) != expected:
             raise ModelBundleError(f"{self.path}: input shape {tuple(self._input['shape'])} does not match its "
@@ -192,6 +182,22 @@ class EdgeModel:
         except (ValueError, RuntimeError) as error:
             raise ModelBundleError(f"{self.runtime.name} cannot load {self.path}: {str(error).strip().splitlines()[0]}") from None
         return interpreter
+
+    def _litert_gpu(self) -> CompiledGpuModel | None:
+        """`--delegate gpu` with no classic GPU delegate at work: LiteRT's own GPU accelerator, if it takes
+        the whole model (the Interpreter stays, for the tensors' details and as the CPU fallback)."""
+        report = self.delegate_report
+        if self.delegate != "gpu" or report.in_use != "CPU (XNNPACK)":
+            return None
+        if self.runtime.name != "ai-edge-litert":
+            report.problem += f"; LiteRT's GPU accelerator needs --runtime ai-edge-litert, not {self.runtime.name}"
+            return None
+        gpu, problem = open_litert_gpu(self.path, self._input, self._output)
+        if gpu is None:
+            report.problem += f"; {problem}"
+            return None
+        report.accelerator, report.problem = LITERT_GPU, ""
+        return gpu
 
     def _check_delegation(self) -> None:
         report = self.delegate_report
@@ -224,6 +230,8 @@ class EdgeModel:
     def predict(self, window: np.ndarray) -> np.ndarray:
         """The network's probabilities for one (frames, features) window; LSTM state reset first
         (windows are independent). `calibrated` turns what is reported into honest confidences."""
+        if self.gpu is not None:
+            return self._dequantize(self.gpu.run(self._quantize(window[None])))
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self._input["index"], self._quantize(window[None]))
         self.interpreter.invoke()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import EdgeSerError
-from edge.runtime import quiet_stderr
+from edge.logs import quiet_stderr
 
 CHUNK_SECONDS = 0.064  # 1024 samples at 16 kHz per callback: 16 wake-ups a second
 QUEUE_SECONDS = 10.0  # audio the queue holds before chunks are dropped (consumer too slow)

@@ -136,6 +136,7 @@ def test_gate_passes_and_writes_the_default_mode(compared, tmp_path):
     ("no bundle", 1, "has no bundle.json"),
     ("corrupt model", 1, "cannot load"),
     ("bad mode", 1, "unknown mode 'int4'"),
+    ("bad layout", 1, "unknown layout 'rolled'"),
 ])
 def test_bad_input_is_one_clear_error_and_nothing_written(compared, tmp_path, problem, code, message):
     _, run = compared
@@ -148,7 +149,28 @@ def test_bad_input_is_one_clear_error_and_nothing_written(compared, tmp_path, pr
         (broken / "bundle.json").unlink()
     if problem == "corrupt model":
         (broken / "model.keras").write_bytes(b"PK\x03\x04 truncated")
-    result = run_cli("quantize", broken, "--mode", "int4" if problem == "bad mode" else "int8")
+    layout = "rolled" if problem == "bad layout" else "fused"
+    result = run_cli("quantize", broken, "--mode", "int4" if problem == "bad mode" else "int8", "--layout", layout)
     assert result.exit_code == code, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not list(broken.glob("model-*.tflite")) if broken.exists() else True
+
+
+def test_unrolled_layout_has_no_fused_lstm_and_the_same_outputs(compared):
+    """`--layout unrolled` (for LiteRT's GPU accelerator): plain ops, no state tensors, same network."""
+    import numpy as np
+
+    from convert.tflite import operator_names
+    from edge.runtime import EdgeModel
+
+    _, run = compared
+    result = run_cli("quantize", run, "--mode", "float32", "--layout", "unrolled", "--max-drift", "100")
+    assert result.exit_code == 0, result.output
+    unrolled_path = run / "model-float32-unrolled.tflite"
+    assert "float32-unrolled: accuracy" in result.output and unrolled_path.is_file()
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in operator_names(unrolled_path.read_bytes())
+    unrolled, fused = EdgeModel(unrolled_path), EdgeModel(run / "model-float32.tflite")
+    assert unrolled.bundle.conversion.layout == "unrolled"
+    windows = np.random.default_rng(0).normal(size=(4, *unrolled._input["shape"][1:])).astype(np.float32)
+    assert np.abs(unrolled.predict_batch(windows) - fused.predict_batch(windows)).max() < 1e-4
+    assert "LSTM unrolled" in run_cli("info", unrolled_path).output

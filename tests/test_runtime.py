@@ -32,6 +32,17 @@ def test_missing_delegate_falls_back_to_cpu_with_one_line(tmp_path: Path):
     assert gpu.exit_code == 0 and "libtensorflowlite_gpu_delegate.so" in gpu.stderr
 
 
+def test_gpu_tries_litert_gpu_accelerator_and_says_why_it_refused():
+    """The shipped (fused LSTM) model: LiteRT's GPU accelerator refuses its variable tensors on any
+    machine, and the user is told how to export one it takes; the answer is the CPU's."""
+    gpu = runner.invoke(app, ["classify", "--json", "--delegate", "gpu", str(ANGRY)])
+    assert gpu.exit_code == 0, gpu.output
+    assert "LiteRT's GPU accelerator cannot run it: it refuses the fused LSTM's state" in gpu.stderr
+    assert "--layout unrolled" in gpu.stderr and "INFO:" not in gpu.stderr
+    cpu = runner.invoke(app, ["classify", "--json", str(ANGRY)])
+    assert json_lines(gpu.stdout) == json_lines(cpu.stdout)
+
+
 def test_require_delegate_turns_the_fallback_into_exit_1(tmp_path: Path):
     result = runner.invoke(app, ["classify", "--delegate", "gpu", "--require-delegate", str(ANGRY)])
     assert result.exit_code == 1

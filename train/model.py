@@ -13,8 +13,9 @@ from train.config import ModelConfig
 
 
 def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features: int, n_classes: int,
-                batch_size: int | None = None):
-    """The classifier in `keras` (keras or tf_keras); batch_size=1 gives a TFLite-friendly graph."""
+                batch_size: int | None = None, unroll: bool = False):
+    """The classifier in `keras` (keras or tf_keras); batch_size=1 gives a TFLite-friendly graph,
+    unroll=True an LSTM of plain per-step ops (no state tensors) for LiteRT's GPU accelerator."""
     layers = keras.layers
     inputs = keras.Input(shape=(frames, n_features), batch_size=batch_size, name="features")
     x = inputs
@@ -25,7 +26,7 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
         if config.pool > 1:
             x = layers.MaxPooling1D(config.pool, name="pool")(x)
     for i, units in enumerate(config.lstm_units):
-        x = layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(x)
+        x = layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}")(x)
     x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)

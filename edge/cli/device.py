@@ -59,7 +59,7 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
     lines += _calibration_lines(bundle.calibration, bundle.calibration_report)
     if bundle.conversion:
         c = bundle.conversion
-        lines.append(f"conversion: {c.mode}, accuracy {c.accuracy:.4f} vs float {c.float_accuracy:.4f} "
+        lines.append(f"conversion: {c.mode}, LSTM {c.layout}, accuracy {c.accuracy:.4f} vs float {c.float_accuracy:.4f} "
                      f"(drift {c.drift_pp:+.2f} pp) on {c.evaluated_on}")
     lines += ["versions: " + ", ".join(f"{k} {v}" for k, v in bundle.versions.items())] if bundle.versions else []
     return lines

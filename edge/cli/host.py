@@ -246,13 +246,15 @@ def quantize(
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
     output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
     int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
+    layout: str = typer.Option("fused", help="The LSTM as one fused op (default: smallest, fastest on a CPU) or "
+                                             "'unrolled': plain ops that LiteRT's GPU accelerator runs (--delegate gpu)."),
 ) -> None:
     """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
     with user_errors():
         import_tensorflow_quietly()
         from convert.compare import quantize as quantize_run
 
-        result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io)
+        result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io, layout)
     typer.echo(result.message)
     if not result.passed:
         raise typer.Exit(EXIT_DRIFT)
