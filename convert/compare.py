@@ -15,6 +15,7 @@ import numpy as np
 
 from convert.tflite import (
     CALIBRATION_WINDOWS,
+    DEFAULT_LAYOUT,
     MODES,
     ConvertError,
     check_layout,
@@ -91,7 +92,7 @@ def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, d
     return scores
 
 
-def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False, layout: str = "fused") -> bytes:
+def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False, layout: str = DEFAULT_LAYOUT) -> bytes:
     """Convert and assert the op list (the LSTM as `layout` says, no Flex); `finish_flatbuffer` embeds the bundle."""
     representative = lambda: ([w[None]] for w in data.calibration)  # noqa: E731
     raw = convert(twin, mode, representative, int8_io)
@@ -177,7 +178,7 @@ class GateResult:
 
 def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFAULT_MAX_DRIFT_PP,
              force: bool = False, data_paths: tuple[Path, ...] = (), output: Path | None = None,
-             int8_io: bool = False, layout: str = "fused") -> GateResult:
+             int8_io: bool = False, layout: str = DEFAULT_LAYOUT) -> GateResult:
     """Convert one mode; write it only when its test accuracy is within `max_drift_pp` of float."""
     check_mode(mode)
     check_layout(layout)
@@ -194,7 +195,7 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
     flatbuffer = finish_flatbuffer(converted, replace(bundle, conversion=Conversion(
         mode=mode, accuracy=scores["accuracy"], float_accuracy=float_result["accuracy"], drift_pp=drift,
         agreement=scores["agreement"], evaluated_on=data.evaluated_on, layout=layout)))
-    suffix = "" if layout == "fused" else f"-{layout}"
+    suffix = "" if layout == DEFAULT_LAYOUT else f"-{layout}"
     target = Path(output) if output else Path(run_dir) / f"model-{mode}{suffix}.tflite"
     verdict = (f"{mode}{suffix}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
                f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "

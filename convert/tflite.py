@@ -27,6 +27,7 @@ MODES = ("float32", "float16", "dynamic", "int8")
 # its state in variable tensors); `unrolled` is one step of plain ops per frame and no state tensors,
 # which LiteRT's GPU accelerator (CompiledModel) accepts and the fused op it refuses (README "On the device").
 LAYOUTS = ("fused", "unrolled")
+DEFAULT_LAYOUT = "fused"
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
 
@@ -56,7 +57,7 @@ def load_run(run_dir: Path):
     return model, bundle
 
 
-def keras2_twin(model, bundle: Bundle, layout: str = "fused"):
+def keras2_twin(model, bundle: Bundle, layout: str = DEFAULT_LAYOUT):
     """The same network in tf_keras with batch size 1 and the trained weights, its LSTM fused or unrolled."""
     import tf_keras
 
@@ -140,10 +141,10 @@ def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
     return bytes(builder.Output())
 
 
-def check_ops(data: bytes, layout: str = "fused") -> list[str]:
+def check_ops(data: bytes, layout: str = DEFAULT_LAYOUT) -> list[str]:
     """The fused LSTM must be there (or, unrolled, must not) and nothing from TensorFlow (Flex / Select TF ops)."""
     ops = operator_names(data)
-    if (FUSED_LSTM in ops) != (layout == "fused"):
+    if (FUSED_LSTM in ops) != (layout == DEFAULT_LAYOUT):
         raise ConvertError(f"the {layout} conversion produced the wrong LSTM ops (ops: {sorted(set(ops))})")
     flex = [op for op in ops if op.startswith("Flex") or op == "WHILE"]
     if flex:

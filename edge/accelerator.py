@@ -8,7 +8,6 @@ outputs within 1.4e-3 of Keras, but slower per window than the CPU for a network
 """
 from __future__ import annotations
 
-import atexit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,8 @@ class CompiledGpuModel:
     output_dtype: Any
 
     def run(self, window: np.ndarray) -> np.ndarray:
-        """The output tensor for one (1, frames, features) window, already in the input's dtype."""
+        """The output tensor for one (1, frames, features) window in the input's dtype, as the output's
+        dtype holds it (the caller dequantises, as for the Interpreter)."""
         self.inputs[0].write(window)
         self.compiled.run_by_index(0, self.inputs, self.outputs)
         return np.asarray(self.outputs[0].read(self.n_outputs, self.output_dtype))
@@ -67,13 +67,7 @@ def open_litert_gpu(path: Path, input_detail: dict[str, Any], output_detail: dic
         gpu = CompiledGpuModel(compiled, compiled.create_input_buffers(0), compiled.create_output_buffers(0),
                                int(np.prod(output_detail["shape"])), output_detail["dtype"])
         gpu.run(np.zeros(input_detail["shape"], input_detail["dtype"]))  # a first run sets up the GPU
-    atexit.register(close_quietly, compiled)  # and its tear-down
     return gpu, ""
-
-
-def close_quietly(compiled: Any) -> None:
-    with quiet_native_output():
-        compiled.close()
 
 
 def refusal_reason(log: list[str]) -> str:
