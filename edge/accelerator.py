@@ -53,20 +53,19 @@ def open_litert_gpu(path: Path, input_detail: dict[str, Any], output_detail: dic
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
     except ImportError:
         return None, "LiteRT's GPU accelerator needs ai-edge-litert >= 2 (pip install -U ai-edge-litert)"
-    compiled = None
+    gpu = None
     with quiet_native_output() as log:  # LiteRT logs every step of its set-up, some of it on stdout
         try:
             compiled = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.GPU)
-        except RuntimeError:
-            pass
-    if compiled is None:
+            if not compiled.is_fully_accelerated():
+                return None, "LiteRT's GPU accelerator takes only part of this model"
+            gpu = CompiledGpuModel(compiled, compiled.create_input_buffers(0), compiled.create_output_buffers(0),
+                                   int(np.prod(output_detail["shape"])), output_detail["dtype"])
+            gpu.run(np.zeros(input_detail["shape"], input_detail["dtype"]))  # a first run sets up the GPU
+        except Exception:  # LiteRT raises RuntimeError; whatever it raises, the answer is "not on the GPU"
+            gpu = None
+    if gpu is None:
         return None, f"LiteRT's GPU accelerator cannot run it: {refusal_reason(log)}"
-    if not compiled.is_fully_accelerated():
-        return None, "LiteRT's GPU accelerator takes only part of this model"
-    with quiet_native_output():
-        gpu = CompiledGpuModel(compiled, compiled.create_input_buffers(0), compiled.create_output_buffers(0),
-                               int(np.prod(output_detail["shape"])), output_detail["dtype"])
-        gpu.run(np.zeros(input_detail["shape"], input_detail["dtype"]))  # a first run sets up the GPU
     return gpu, ""
 
 
