@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from edge.features import FeatureParams
-from train.augment import add_noise, augmented_window, band_pass, change_speed, mask_features, random_crop
+from edge.features import FeatureParams, frame_features
+from train.augment import add_noise, augmented_window, band_pass, change_speed, mask_features, random_crop, warp_frequencies
 from train.config import AugmentConfig
 
 pytestmark = pytest.mark.host
@@ -53,10 +53,29 @@ def test_specaugment_masks_are_zero_bands_within_their_limits():
     assert np.array_equal(matrix, np.ones((198, 40)))  # the input is not changed
 
 
+def loudest_band(signal: np.ndarray, params: FeatureParams) -> int:
+    return int(np.argmax(frame_features(signal, params).mean(axis=0)))
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_a_frequency_warp_moves_a_tone_as_far_as_the_factor_says(factor: float):
+    params = FeatureParams()
+    warped = warp_frequencies(frame_features(tone(0.5, 1000.0), params), factor, params)
+    assert int(np.argmax(warped.mean(axis=0))) == loudest_band(tone(0.5, 1000.0 * factor), params)
+    assert loudest_band(tone(0.5, 1000.0 * factor), params) != loudest_band(tone(0.5, 1000.0), params)
+
+
+def test_a_frequency_warp_by_one_changes_nothing():
+    params = FeatureParams()
+    frames = frame_features(tone(0.5, 700.0), params)
+    np.testing.assert_allclose(warp_frequencies(frames, 1.0, params), frames, atol=1e-5)
+
+
 def test_an_augmented_window_has_the_model_input_shape_and_off_means_a_plain_crop():
     params = FeatureParams()
     signal = tone(3.0)
-    window = augmented_window(signal, params, AugmentConfig(room_probability=1.0), np.random.default_rng(0))
+    window = augmented_window(signal, params, AugmentConfig(room_probability=1.0, warp_probability=1.0),
+                              np.random.default_rng(0))
     assert window.shape == (params.frames_per_window, params.n_features) and np.isfinite(window).all()
     plain = augmented_window(signal, params, AugmentConfig(enabled=False), np.random.default_rng(0))
     assert plain.shape == window.shape and not np.array_equal(plain, window)

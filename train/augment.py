@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.features import FeatureParams, frame_features, window_features
+from edge.features import FeatureParams, frame_features, hz_to_mel, mel_to_hz, window_features
 from edge.windowing import fit_to_length
 from train.config import AugmentConfig
 
@@ -57,6 +57,19 @@ def with_peak_of(processed: np.ndarray, original: np.ndarray) -> np.ndarray:
     return (processed * (peak_before / peak_after)).astype(np.float32)
 
 
+def warp_frequencies(log_mel: np.ndarray, factor: float, params: FeatureParams) -> np.ndarray:
+    """Log-mel frames as a vocal tract `factor` times shorter would give them: what was at f Hz now
+    lies at factor * f (each band reads the value interpolated at its centre / factor; edges held)."""
+    edges = np.linspace(hz_to_mel(params.fmin), hz_to_mel(params.fmax), params.n_mels + 2)
+    centres_mel = edges[1:-1]
+    source_mel = hz_to_mel(mel_to_hz(centres_mel) / factor)
+    source_band = np.interp(source_mel, centres_mel, np.arange(params.n_mels))
+    below = np.floor(source_band).astype(int)
+    above = np.minimum(below + 1, params.n_mels - 1)
+    share = (source_band - below).astype(np.float32)
+    return (log_mel[:, below] * (1 - share) + log_mel[:, above] * share).astype(np.float32)
+
+
 def mask_features(matrix: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """SpecAugment on the normalised window: masked cells set to 0, the per-window mean."""
     masked = matrix.copy()
@@ -90,4 +103,7 @@ def augmented_window(signal: np.ndarray, params: FeatureParams, config: AugmentC
     window = window * np.float32(10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20))
     if rng.random() < config.noise_probability:
         window = add_noise(window, float(rng.uniform(*config.snr_db)), rng)
-    return mask_features(window_features(frame_features(window, params), params), config, rng)
+    frames = frame_features(window, params)
+    if config.warp_probability and rng.random() < config.warp_probability:
+        frames = warp_frequencies(frames, float(rng.uniform(*config.warp_range)), params)
+    return mask_features(window_features(frames, params), config, rng)

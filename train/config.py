@@ -50,6 +50,11 @@ class AugmentConfig:
     rt60_seconds: tuple[float, float] = (0.15, 0.6)  # living rooms and offices (ISO 3382-2 typical range)
     highpass_hz: tuple[float, float] = (60.0, 300.0)  # small-microphone roll-off
     lowpass_hz: tuple[float, float] = (3400.0, 7600.0)  # telephone band edge .. just under Nyquist at 16 kHz
+    # Vocal-tract length perturbation (Jaitly & Hinton 2013): the log-mel bands read from a frequency axis
+    # stretched by a random factor, so formants move as between a shorter and a longer vocal tract
+    # while pitch and tempo stay (speed perturbation moves all three). 0 = off (README "Many corpora").
+    warp_probability: float = 0.0
+    warp_range: tuple[float, float] = (0.9, 1.1)  # the 0.9-1.1 range of Jaitly & Hinton
 
 
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only

@@ -63,6 +63,8 @@ CORPUS_SHARE_HELP = f"With balanced sampling, each corpus's share of the draws: 
 MIXUP_HELP = "Mix each training window with another of its corpus, weight Beta(a, a); 0 is off."
 LABEL_SMOOTHING_HELP = "Share of the target spread over the labels the clip's corpus defines (0 = off)."
 ROOM_PROBABILITY_HELP = "Share of training windows played through a simulated room and microphone."
+WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stretched in frequency (vocal-tract length "
+                         "perturbation); needs log-mel features (--n-mfcc 0).")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
@@ -86,6 +88,7 @@ def train(
     mixup: float = typer.Option(FIT.mixup, callback=in_range(0, 10), help=MIXUP_HELP),
     label_smoothing: float = typer.Option(FIT.label_smoothing, callback=in_range(0, 1, below=True), help=LABEL_SMOOTHING_HELP),
     room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
+    warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     batch_size: int = typer.Option(FIT.batch_size, min=1),
     learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
@@ -105,13 +108,16 @@ def train(
     with user_errors():
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
+        if warp_probability and n_mfcc:
+            raise UsageError("--warp-probability stretches log-mel bands: it needs --n-mfcc 0")
         # The whole recipe is checked (train.config) before TensorFlow loads.
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
                             dropout=dropout)
         config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
                              mixup=mixup, label_smoothing=label_smoothing, model=model,
-                             augment=AugmentConfig(enabled=augment, room_probability=room_probability))
+                             augment=AugmentConfig(enabled=augment, room_probability=room_probability,
+                                                   warp_probability=warp_probability))
         import_tensorflow_quietly()
         from edge.features import FeatureParams
         from train.pipeline import TrainRequest, run_training
