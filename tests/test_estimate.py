@@ -25,3 +25,11 @@ def test_a_setting_an_older_run_does_not_record_is_not_compared():
     older, newer = recipe(), recipe(label_smoothing=0.0)
     assert _different(older, newer) == [] and _different(newer, older) == []
     assert _different(recipe(label_smoothing=0.1), newer) == ["train_config.label_smoothing"]
+
+
+def test_a_nested_setting_an_older_run_does_not_record_is_not_compared_but_a_changed_one_is_named():
+    older = recipe(augment={"room_probability": 0.3})
+    newer = recipe(augment={"room_probability": 0.3, "warp_probability": 0.0})
+    assert _different(older, newer) == [] and _different(newer, older) == []
+    changed = recipe(augment={"room_probability": 0.5, "warp_probability": 0.0})
+    assert _different(changed, newer) == ["train_config.augment.room_probability"]

@@ -37,10 +37,19 @@ def _without_seed(recipe: dict) -> dict:
 
 def _different(theirs: dict, ours: dict) -> list[str]:
     """The recipe fields that differ; a training setting one run does not record (it was made before the
-    setting existed) is not compared."""
-    shared = set(theirs["train_config"]) & set(ours["train_config"])
+    setting existed), at any depth of train_config, is not compared."""
     different = [k for k in theirs if k != "train_config" and theirs[k] != ours[k]]
-    return different + [f"train_config.{k}" for k in sorted(shared) if theirs["train_config"][k] != ours["train_config"][k]]
+    return different + _different_settings(theirs["train_config"], ours["train_config"], "train_config.")
+
+
+def _different_settings(theirs: dict, ours: dict, prefix: str) -> list[str]:
+    different = []
+    for key in sorted(set(theirs) & set(ours)):
+        if isinstance(theirs[key], dict) and isinstance(ours[key], dict):
+            different += _different_settings(theirs[key], ours[key], f"{prefix}{key}.")
+        elif theirs[key] != ours[key]:
+            different.append(f"{prefix}{key}")
+    return different
 
 
 def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple[Path, RunMetrics]]:
