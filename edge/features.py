@@ -141,11 +141,16 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
+def mel_band_edges_hz(params: FeatureParams) -> np.ndarray:
+    """The n_mels + 2 edges of the mel bands, equally spaced in mel: band k spans edges k..k+2 and peaks at k+1."""
+    return mel_to_hz(np.linspace(hz_to_mel(params.fmin), hz_to_mel(params.fmax), params.n_mels + 2))
+
+
 @functools.lru_cache(maxsize=16)
 def mel_filterbank(params: FeatureParams) -> np.ndarray:
     """(n_fft//2 + 1, n_mels) triangular filters, peak 1, HTK mel centres (librosa htk, norm=None)."""
     fft_hz = np.linspace(0.0, params.sample_rate / 2, params.n_fft // 2 + 1)
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(params.fmin), hz_to_mel(params.fmax), params.n_mels + 2))
+    edges_hz = mel_band_edges_hz(params)
     widths = np.diff(edges_hz)
     ramps = edges_hz[:, None] - fft_hz[None, :]
     rising = -ramps[:-2] / widths[:-1, None]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.features import FeatureParams, frame_features, hz_to_mel, mel_to_hz, window_features
+from edge.features import FeatureParams, frame_features, hz_to_mel, mel_band_edges_hz, window_features
 from edge.windowing import fit_to_length
 from train.config import AugmentConfig
 
@@ -59,10 +59,11 @@ def with_peak_of(processed: np.ndarray, original: np.ndarray) -> np.ndarray:
 
 def warp_frequencies(log_mel: np.ndarray, factor: float, params: FeatureParams) -> np.ndarray:
     """Log-mel frames as a vocal tract `factor` times shorter would give them: what was at f Hz now
-    lies at factor * f (each band reads the value interpolated at its centre / factor; edges held)."""
-    edges = np.linspace(hz_to_mel(params.fmin), hz_to_mel(params.fmax), params.n_mels + 2)
-    centres_mel = edges[1:-1]
-    source_mel = hz_to_mel(mel_to_hz(centres_mel) / factor)
+    lies at factor * f, formants and harmonics alike, while the tempo stays (each band reads the value
+    interpolated at its centre / factor; edges held)."""
+    centres_hz = mel_band_edges_hz(params)[1:-1]
+    centres_mel = hz_to_mel(centres_hz)
+    source_mel = hz_to_mel(centres_hz / factor)
     source_band = np.interp(source_mel, centres_mel, np.arange(params.n_mels))
     below = np.floor(source_band).astype(int)
     above = np.minimum(below + 1, params.n_mels - 1)

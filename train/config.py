@@ -51,8 +51,8 @@ class AugmentConfig:
     highpass_hz: tuple[float, float] = (60.0, 300.0)  # small-microphone roll-off
     lowpass_hz: tuple[float, float] = (3400.0, 7600.0)  # telephone band edge .. just under Nyquist at 16 kHz
     # Vocal-tract length perturbation (Jaitly & Hinton 2013): the log-mel bands read from a frequency axis
-    # stretched by a random factor, so formants move as between a shorter and a longer vocal tract
-    # while pitch and tempo stay (speed perturbation moves all three). 0 = off (README "Many corpora").
+    # stretched by a random factor, so the spectrum (formants, harmonics) moves as between a shorter and
+    # a longer vocal tract while the tempo stays (speed perturbation moves both). 0 = off (README "Many corpora").
     warp_probability: float = 0.0
     warp_range: tuple[float, float] = (0.9, 1.1)  # the 0.9-1.1 range of Jaitly & Hinton
 
