@@ -97,3 +97,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "model": self.model.to_dict()}
+
+    def check_features(self, n_mfcc: int) -> None:
+        """Settings that need log-mel features: the frequency warp stretches log-mel bands, not MFCCs."""
+        if self.augment.warp_probability and n_mfcc:
+            raise UsageError("--warp-probability stretches log-mel bands: it needs --n-mfcc 0")

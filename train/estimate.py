@@ -35,18 +35,13 @@ def _without_seed(recipe: dict) -> dict:
     return {**recipe, "train_config": {k: v for k, v in recipe["train_config"].items() if k != "seed"}}
 
 
-def _different(theirs: dict, ours: dict) -> list[str]:
-    """The recipe fields that differ; a training setting one run does not record (it was made before the
-    setting existed), at any depth of train_config, is not compared."""
-    different = [k for k in theirs if k != "train_config" and theirs[k] != ours[k]]
-    return different + _different_settings(theirs["train_config"], ours["train_config"], "train_config.")
-
-
-def _different_settings(theirs: dict, ours: dict, prefix: str) -> list[str]:
+def _different(theirs: dict, ours: dict, prefix: str = "") -> list[str]:
+    """The recipe fields that differ, by dotted path; a setting one run does not record (it was made before
+    the setting existed) is not compared, at any depth."""
     different = []
     for key in sorted(set(theirs) & set(ours)):
         if isinstance(theirs[key], dict) and isinstance(ours[key], dict):
-            different += _different_settings(theirs[key], ours[key], f"{prefix}{key}.")
+            different += _different(theirs[key], ours[key], f"{prefix}{key}.")
         elif theirs[key] != ours[key]:
             different.append(f"{prefix}{key}")
     return different

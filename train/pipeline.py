@@ -80,8 +80,9 @@ def eval_clips(dataset: Dataset, indices: tuple[int, ...], params: FeatureParams
     return clips
 
 
-def check_request(request: TrainRequest) -> None:
+def check_request(request: TrainRequest, config) -> None:
     """Option combinations that cannot work, refused before any data is read."""
+    config.check_features(request.params.n_mfcc)
     if request.split == "none" and request.validate:
         raise DatasetError("--validate needs held-out speakers; a final fit (--split none) trains for a fixed --epochs")
     if request.estimate_from and request.split != "none":
@@ -104,7 +105,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     from train.report import write_reports
 
     config = config or TrainConfig()
-    check_request(request)
+    check_request(request, config)
     cluster_config()  # a malformed TF_CONFIG fails now, not after the data has loaded
     started = time.monotonic()
     dataset = load_datasets(request)

@@ -108,8 +108,6 @@ def train(
     with user_errors():
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
-        if warp_probability and n_mfcc:
-            raise UsageError("--warp-probability stretches log-mel bands: it needs --n-mfcc 0")
         # The whole recipe is checked (train.config) before TensorFlow loads.
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
                             dropout=dropout)
@@ -118,6 +116,7 @@ def train(
                              mixup=mixup, label_smoothing=label_smoothing, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
                                                    warp_probability=warp_probability))
+        config.check_features(n_mfcc)
         import_tensorflow_quietly()
         from edge.features import FeatureParams
         from train.pipeline import TrainRequest, run_training
