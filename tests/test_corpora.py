@@ -6,7 +6,7 @@ import pytest
 
 from edge.corpora import parse_cremad, parse_emodb, parse_label_folder, parse_ravdess, parse_savee, parse_tess
 from tests.support.data import emotional_tone, real_corpus, write_audio
-from train.datasets import DatasetError, discover, load_audio
+from train.datasets import DatasetError, discover, load_audio, save_npz_whole
 
 pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
@@ -116,6 +116,19 @@ def test_audio_cache_is_reused(tmp_path, ravdess_like):
     assert [u.path for u in second.utterances] == [u.path for u in first.utterances]
     for a, b in zip(first.audio, second.audio):
         np.testing.assert_allclose(a, b, atol=1 / 32768)
+
+
+def test_runs_side_by_side_write_the_same_cache_file_whole(tmp_path):
+    """Two trainings started together both write the audio cache: each through its own temporary file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = tmp_path / "audio-same.npz"
+    payloads = [np.full(200_000, value, np.int16) for value in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda pcm: save_npz_whole(target, pcm=pcm), payloads))
+    with np.load(target) as saved:
+        assert saved["pcm"].size == 200_000 and np.unique(saved["pcm"]).size == 1
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left behind
 
 
 def test_real_ravdess_names():

@@ -6,9 +6,11 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -220,9 +222,21 @@ def _write_cache(cache_file: Path, dataset: Dataset) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([a.size for a in dataset.audio], dtype=np.int64)
     meta = {"paths": [str(u.path) for u in dataset.utterances], "skipped": [[str(p), why] for p, why in dataset.skipped]}
-    temporary = cache_file.with_suffix(".tmp.npz")
-    np.savez(temporary, pcm=float_to_pcm16(np.concatenate(dataset.audio)), lengths=lengths, meta=json.dumps(meta))
-    temporary.replace(cache_file)
+    save_npz_whole(cache_file, pcm=float_to_pcm16(np.concatenate(dataset.audio)), lengths=lengths, meta=json.dumps(meta))
+
+
+def save_npz_whole(path: Path, **arrays: Any) -> None:
+    """np.savez to `path` whole or not at all, through a temporary file of this process's own: runs side by
+    side may write the same cache file, and each replaces it with a complete one."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz", delete=False) as file:
+        temporary = Path(file.name)
+        try:
+            np.savez(file, **arrays)
+        except BaseException:
+            file.close()
+            temporary.unlink()
+            raise
+    temporary.replace(path)
 
 
 def _read_cache(cache_file: Path, dataset: Dataset) -> Dataset:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import sys
@@ -16,7 +17,7 @@ from edge.bundle import BUNDLE_FORMAT, SCORE_NAMES, Bundle, CorpusInfo
 from edge.corpora import CANONICAL_LABELS, SHARED_LABELS
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
-from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora, model_licence
+from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora, model_licence, save_npz_whole
 from train.records import ClassScores, FitSummary, RunMetrics
 from train.splits import Split, no_split, random_split, speaker_split
 
@@ -74,9 +75,7 @@ def eval_clips(dataset: Dataset, indices: tuple[int, ...], params: FeatureParams
     clips = [clip_features(dataset.audio[i], params) for i in indices]
     if cache_file and clips:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(".tmp.npz")
-        np.savez(temporary, windows=np.concatenate(clips), counts=np.array([len(c) for c in clips]))
-        temporary.replace(cache_file)
+        save_npz_whole(cache_file, windows=np.concatenate(clips), counts=np.array([len(c) for c in clips]))
     return clips
 
 
@@ -286,7 +285,7 @@ def finish_run(request: TrainRequest, dataset: Dataset, write) -> Path:
 
 def point_latest(runs_dir: Path, name: str) -> None:
     latest = runs_dir / "latest"
-    temporary = runs_dir / ".latest.tmp"
+    temporary = runs_dir / f".latest.{os.getpid()}.tmp"  # this process's own: runs may finish side by side
     if temporary.is_symlink() or temporary.exists():
         temporary.unlink()
     temporary.symlink_to(name)
