@@ -31,7 +31,9 @@ from edge.errors import EdgeSerError
 
 FEATURE_VERSION = 1
 SUPPORTED_WINDOWS = ("hann",)
-SUPPORTED_NORMALISATIONS = ("window", "none")
+# "window": per-window mean/variance of every coefficient; "window_mean": per-window mean only, so each
+# band keeps its dynamic range (how far its energy swings within the window); "none"
+SUPPORTED_NORMALISATIONS = ("window", "window_mean", "none")
 
 
 class FeatureParamsError(EdgeSerError, ValueError):
@@ -53,7 +55,7 @@ class FeatureParams:
     preemphasis: float = 0.97  # the classic value (Young et al., HTK book)
     window: str = "hann"
     deltas: int = 0  # 0: none, 1: + delta, 2: + delta and delta-delta
-    normalisation: str = "window"  # "window": per-window mean/variance; "none"
+    normalisation: str = "window"  # one of SUPPORTED_NORMALISATIONS
     window_seconds: float = 2.0  # model input length; 2 s was best on RAVDESS (docs/design.md)
     log_floor: float = 1e-6
     version: int = FEATURE_VERSION
@@ -107,7 +109,8 @@ def _param_problems(p: FeatureParams) -> list[str]:
         (0 <= p.preemphasis < 1, "preemphasis must be in [0, 1)"),
         (p.window in SUPPORTED_WINDOWS, f"window {p.window!r} (supported: {', '.join(SUPPORTED_WINDOWS)})"),
         (p.deltas in (0, 1, 2), "deltas must be 0, 1 or 2"),
-        (p.normalisation in SUPPORTED_NORMALISATIONS, f"normalisation {p.normalisation!r}"),
+        (p.normalisation in SUPPORTED_NORMALISATIONS,
+         f"normalisation {p.normalisation!r} (supported: {', '.join(SUPPORTED_NORMALISATIONS)})"),
         (p.window_seconds * p.sample_rate >= p.win_length, "window_seconds shorter than one frame"),
         (p.log_floor > 0, "log_floor must be positive"),
     ]
@@ -241,6 +244,8 @@ def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
     if params.normalisation == "window":
         centred = matrix - matrix.mean(axis=0)  # = (x - mean) / (std + 1e-5), np.std's arithmetic, 30 % faster
         matrix = centred / (np.sqrt(np.mean(np.square(centred), axis=0)) + np.float32(1e-5))
+    elif params.normalisation == "window_mean":
+        matrix = matrix - matrix.mean(axis=0)
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 

@@ -33,3 +33,16 @@ def test_a_nested_setting_an_older_run_does_not_record_is_not_compared_but_a_cha
     assert _different(older, newer) == [] and _different(newer, older) == []
     changed = recipe(augment={"room_probability": 0.5, "warp_probability": 0.0})
     assert _different(changed, newer) == ["train_config.augment.room_probability"]
+
+
+def test_a_run_from_before_the_front_end_option_counts_as_the_conv1d_it_trained():
+    from train.config import ModelConfig
+    from train.estimate import _model_recipe
+
+    before = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("front_end", "pooling", "conv2d_channels")}
+    conv1d, conv2d = recipe(), recipe()
+    conv1d["model_config"] = ModelConfig(front_end="conv1d").to_dict()
+    conv2d["model_config"] = ModelConfig(front_end="conv2d").to_dict()
+    older = {**recipe(), "model_config": _model_recipe(before)}
+    assert _different(older, conv1d) == []
+    assert _different(older, conv2d) == ["model_config.front_end"]

@@ -96,6 +96,16 @@ def test_window_shape_and_normalisation():
     np.testing.assert_allclose(window.std(axis=0), 1, atol=1e-2)
 
 
+def test_window_mean_normalisation_keeps_each_bands_swing():
+    signal = speech_like(seconds=2.0)
+    unscaled = features_for_window(signal, FeatureParams(normalisation="none"))
+    centred = features_for_window(signal, FeatureParams(normalisation="window_mean"))
+    np.testing.assert_allclose(centred.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(centred.std(axis=0), unscaled.std(axis=0), rtol=1e-4)
+    louder = features_for_window(signal * 4, FeatureParams(normalisation="window_mean"))
+    np.testing.assert_allclose(louder, centred, atol=1e-2)  # a gain is a constant in the log domain (but the floor)
+
+
 def test_deltas_of_a_ramp_are_its_slope():
     frames = np.arange(20, dtype=np.float32)[:, None] * np.array([[1.0, -2.0]], np.float32)
     params = FeatureParams(n_mfcc=0, n_mels=2, deltas=1, normalisation="none")

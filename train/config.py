@@ -10,22 +10,36 @@ from typing import Any
 
 from edge.errors import UsageError
 
+POOLINGS = ("mean", "mean_max")  # mean_max: the mean and the maximum over time, side by side
+FRONT_ENDS = ("conv1d", "conv2d")  # conv1d: mel bands as channels; conv2d: kernels slide along the bands too
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    conv_filters: int = 64  # 0 = no convolutional front-end
+    front_end: str = "conv1d"  # one of FRONT_ENDS
+    conv_filters: int = 64  # conv1d front-end's filters; 0 = no convolutional front-end
     conv_kernel: int = 5
     pool: int = 4  # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (README "Model")
     lstm_units: tuple[int, ...] = (96,)
+    pooling: str = "mean"  # one of POOLINGS: how the LSTM's outputs over time become one vector
+    # conv2d front-end: one 3x3 Conv2D + BN + ReLU + max-pooling per entry, these many channels; the time
+    # axis pooled by 2 per layer (two layers: `pool` 4's 49 LSTM steps), the bands by 2 then 4 (40 -> 5)
+    conv2d_channels: tuple[int, ...] = (8, 16)
     dense_units: int = 64  # 0 = straight to the softmax
     dropout: float = 0.3
 
+    def __post_init__(self) -> None:
+        for option, value, choices in (("--pooling", self.pooling, POOLINGS), ("--front-end", self.front_end, FRONT_ENDS)):
+            if value not in choices:
+                raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lstm_units": list(self.lstm_units)}
+        return {**asdict(self), "lstm_units": list(self.lstm_units), "conv2d_channels": list(self.conv2d_channels)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        return cls(**{**data, "lstm_units": tuple(data["lstm_units"])})
+        tuples = {name: tuple(data[name]) for name in ("lstm_units", "conv2d_channels") if name in data}
+        return cls(**{"front_end": "conv1d", **data, **tuples})  # runs from before the option had the Conv1D
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError, read_bundle_json
+from train.config import ModelConfig
 from train.datasets import DatasetError
 from train.records import CorpusEstimate, Estimate, EstimateRun, RunMetrics, read_metrics
 
@@ -28,7 +29,14 @@ def _read_run(run_dir: Path) -> tuple[RunMetrics, Bundle]:
 def _recipe(bundle: Bundle) -> dict:
     """What must be equal for a run to estimate another: everything but the seed and the data split."""
     return _without_seed(json.loads(json.dumps({"labels": list(bundle.labels), "feature_params": bundle.params.to_dict(),
-                                                "model_config": bundle.model_config, "train_config": bundle.train_config})))
+                                                "model_config": _model_recipe(bundle.model_config),
+                                                "train_config": bundle.train_config})))
+
+
+def _model_recipe(model_config: dict) -> dict:
+    """The network a run trained, with the settings it predates filled in as they were then (a run from before
+    --front-end had the Conv1D, not today's default)."""
+    return ModelConfig.from_dict(model_config).to_dict() if model_config else model_config
 
 
 def _without_seed(recipe: dict) -> dict:

@@ -19,7 +19,9 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
     layers = keras.layers
     inputs = keras.Input(shape=(frames, n_features), batch_size=batch_size, name="features")
     x = inputs
-    if config.conv_filters:
+    if config.front_end == "conv2d":
+        x = conv2d_front_end(layers, config, x)
+    elif config.conv_filters:
         x = layers.Conv1D(config.conv_filters, config.conv_kernel, padding="same", use_bias=False, name="conv")(x)
         x = layers.BatchNormalization(name="conv_bn")(x)
         x = layers.ReLU(name="conv_relu")(x)
@@ -27,7 +29,9 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
             x = layers.MaxPooling1D(config.pool, name="pool")(x)
     for i, units in enumerate(config.lstm_units):
         x = layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}")(x)
-    x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    mean = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    x = mean if config.pooling == "mean" else layers.Concatenate(name="mean_and_max")(
+        [mean, layers.GlobalMaxPooling1D(name="max_over_time")(x)])
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
     if config.dense_units:
@@ -36,3 +40,19 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="compact_lstm")
+
+
+# conv2d front-end's pooling per layer, (time, bands): 198 frames -> 49 steps, 40 bands -> 5 (first two layers)
+CONV2D_POOLS = ((2, 2), (2, 4))
+
+
+def conv2d_front_end(layers, config: ModelConfig, x):
+    """Kernels that slide along the mel bands as well as time: a pattern learnt at one pitch or formant
+    position is recognised at another (a voice higher or lower), which 1-D kernels over the bands cannot."""
+    x = layers.Reshape((x.shape[1], x.shape[2], 1), name="as_image")(x)
+    for i, channels in enumerate(config.conv2d_channels):
+        x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv2d_{i}")(x)
+        x = layers.BatchNormalization(name=f"conv2d_{i}_bn")(x)
+        x = layers.ReLU(name=f"conv2d_{i}_relu")(x)
+        x = layers.MaxPooling2D(CONV2D_POOLS[min(i, len(CONV2D_POOLS) - 1)], name=f"conv2d_{i}_pool")(x)
+    return layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="steps")(x)

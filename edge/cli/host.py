@@ -17,7 +17,7 @@ from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
-from train.config import CORPUS_SHARES, LOSSES, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
+from train.config import CORPUS_SHARES, FRONT_ENDS, LOSSES, POOLINGS, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
 
 if TYPE_CHECKING:
     from train.download import DownloadReport
@@ -65,6 +65,11 @@ LABEL_SMOOTHING_HELP = "Share of the target spread over the labels the clip's co
 ROOM_PROBABILITY_HELP = "Share of training windows played through a simulated room and microphone."
 WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stretched in frequency (vocal-tract length "
                          "perturbation); needs log-mel features (--n-mfcc 0).")
+FRONT_END_HELP = (f"{' or '.join(FRONT_ENDS)}: Conv1D over time with the mel bands as channels, or small Conv2D layers "
+                  "whose kernels slide along the bands too.")
+POOLING_HELP = f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by side)."
+NORMALISATION_HELP = ("window (per-window mean and variance of every band, the feature default), window_mean (the "
+                      "mean only: each band keeps its dynamic range) or none.")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
@@ -95,9 +100,14 @@ def train(
     conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="Conv1D front-end filters (0 = none)."),
     pool: int = typer.Option(MODEL.pool, min=1, help="Max-pooling over time after the Conv1D: the LSTM runs frames/pool steps."),
     dropout: float = typer.Option(MODEL.dropout, callback=in_range(0, 1, below=True)),
+    pooling: str = typer.Option(MODEL.pooling, help=POOLING_HELP),
+    front_end: str = typer.Option(MODEL.front_end, help=FRONT_END_HELP),
+    conv2d_channels: str = typer.Option(",".join(map(str, MODEL.conv2d_channels)),
+                                        help="Comma-separated channels per Conv2D layer (--front-end conv2d)."),
     augment: bool = typer.Option(AUGMENT.enabled, help="On-the-fly augmentation."),
     n_mfcc: int = typer.Option(0, min=0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
     deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
+    normalisation: Optional[str] = typer.Option(None, help=NORMALISATION_HELP),
     seed: int = typer.Option(FIT.seed),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
@@ -110,21 +120,25 @@ def train(
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
         # The whole recipe is checked (train.config) before TensorFlow loads.
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
-                            dropout=dropout)
+                            dropout=dropout, pooling=pooling, front_end=front_end,
+                            conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
         config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
                              mixup=mixup, label_smoothing=label_smoothing, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
                                                    warp_probability=warp_probability))
         config.check_features(n_mfcc)
+        from edge.features import FeatureParams  # numpy only: the options are checked before TensorFlow loads
+
+        chosen = {"normalisation": normalisation} if normalisation else {}  # else edge.features' default
+        params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas, **chosen)
         import_tensorflow_quietly()
-        from edge.features import FeatureParams
         from train.pipeline import TrainRequest, run_training
 
         request = TrainRequest(data=tuple(data), corpus=corpus, split=split, test_speakers=str_list(test_speakers),
                                val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
                                limit_per_corpus=limit, runs_dir=runs_dir, name=name,
-                               params=FeatureParams(n_mfcc=n_mfcc, deltas=deltas), estimate_from=tuple(estimate_from))
+                               params=params, estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
         if run_dir is not None:
             print_summary(run_dir)

@@ -1,0 +1,62 @@
+"""The network's options (front-end, pooling): each builds in Keras 3 and tf_keras with the same weights and
+converts to TFLite as one fused LSTM that gives the Keras model's outputs in the real interpreter."""
+import numpy as np
+import pytest
+
+from train.config import ModelConfig
+
+pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
+
+FRAMES, BANDS, LABELS = 198, 40, 5
+SMALL = {"lstm_units": (16,), "dense_units": 8, "conv_filters": 8}
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig(front_end="conv2d", conv2d_channels=(4, 8), **SMALL),
+    ModelConfig(pooling="mean_max", **SMALL),
+], ids=["conv2d", "mean_max"])
+def test_option_converts_to_one_fused_lstm_with_keras_outputs(config):
+    import keras
+    import tf_keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from convert.tflite import check_ops, convert
+    from train.model import build_model
+
+    trained = build_model(keras, config, FRAMES, BANDS, LABELS)
+    twin = build_model(tf_keras, config, FRAMES, BANDS, LABELS, batch_size=1)
+    twin.set_weights(trained.get_weights())  # how `quantize` moves the weights (convert.tflite.keras2_twin)
+    ops = check_ops(convert(twin, "float32"))
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1
+
+    window = np.random.default_rng(0).standard_normal((1, FRAMES, BANDS)).astype(np.float32)
+    interpreter = Interpreter(model_content=convert(twin, "float32"))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], window)
+    interpreter.invoke()
+    on_device = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(on_device, trained(window, training=False).numpy(), atol=1e-5)
+
+
+def test_conv2d_front_end_gives_the_lstm_49_steps_of_5_bands():
+    import keras
+
+    from train.model import build_model
+
+    model = build_model(keras, ModelConfig(front_end="conv2d", conv2d_channels=(8, 16)), FRAMES, BANDS, LABELS)
+    assert tuple(model.get_layer("steps").output.shape) == (None, 49, 5 * 16)
+
+
+def test_unknown_model_options_are_refused_by_name():
+    from edge.errors import UsageError
+
+    with pytest.raises(UsageError, match="--front-end must be one of conv1d, conv2d"):
+        ModelConfig(front_end="transformer")
+    with pytest.raises(UsageError, match="--pooling must be one of mean, mean_max"):
+        ModelConfig(pooling="attention")
+
+
+def test_runs_from_before_the_options_read_as_the_network_they_trained():
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("front_end", "pooling", "conv2d_channels")}
+    assert ModelConfig.from_dict(old) == ModelConfig(front_end="conv1d", pooling="mean")
+    assert ModelConfig.from_dict(ModelConfig(conv2d_channels=(4, 8)).to_dict()).conv2d_channels == (4, 8)
