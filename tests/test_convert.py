@@ -92,20 +92,21 @@ SHIFT = 1e4
 
 
 def damage(run: Path, target: Path) -> Path:
-    """A model whose float output is unchanged but whose int8 activations lose all resolution:
-    conv channel 0 is shifted by +1e4 (BN beta) and the LSTM bias subtracts it again, so float
+    """A model whose float output is unchanged but whose int8 activations lose all resolution: channel 0
+    of the last convolution is shifted by +1e4 (BN beta) and the LSTM bias subtracts it again, so float
     arithmetic cancels it while int8 (one scale per activation tensor) cannot represent the rest."""
     import keras
 
     shutil.copytree(run, target)
     model = keras.saving.load_model(target / "model.keras", compile=False)
-    bn = model.get_layer("conv_bn")
+    bn = [layer for layer in model.layers if layer.name.endswith("_bn")][-1]  # the front-end's last
     gamma, beta, mean, variance = bn.get_weights()
     beta[0] += SHIFT
     bn.set_weights([gamma, beta, mean, variance])
     lstm = model.get_layer("lstm_0")
     kernel, recurrent, bias = lstm.get_weights()
-    lstm.set_weights([kernel, recurrent, bias - SHIFT * kernel[0]])
+    channel_0 = slice(0, kernel.shape[0], gamma.size)  # the LSTM's inputs are (bands x) channels, channels inner
+    lstm.set_weights([kernel, recurrent, bias - SHIFT * kernel[channel_0].sum(axis=0)])
     model.save(target / "model.keras")
     return target
 

@@ -20,6 +20,7 @@ from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 from train.config import CORPUS_SHARES, FRONT_ENDS, LOSSES, POOLINGS, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
 
 if TYPE_CHECKING:
+    from edge.features import FeatureParams
     from train.download import DownloadReport
 
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
@@ -67,6 +68,8 @@ WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stre
                          "perturbation); needs log-mel features (--n-mfcc 0).")
 FRONT_END_HELP = (f"{' or '.join(FRONT_ENDS)}: Conv1D over time with the mel bands as channels, or small Conv2D layers "
                   "whose kernels slide along the bands too.")
+CONV2D_CHANNELS_HELP = "Comma-separated channels per Conv2D layer (--front-end conv2d)."
+POOL_HELP = "--front-end conv1d's max-pooling over time: the LSTM runs frames/pool steps (conv2d pools by 4 itself)."
 POOLING_HELP = f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by side)."
 NORMALISATION_HELP = ("window (per-window mean and variance of every band, the feature default), window_mean (the "
                       "mean only: each band keeps its dynamic range) or none.")
@@ -97,13 +100,12 @@ def train(
     batch_size: int = typer.Option(FIT.batch_size, min=1),
     learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
-    conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="Conv1D front-end filters (0 = none)."),
-    pool: int = typer.Option(MODEL.pool, min=1, help="Max-pooling over time after the Conv1D: the LSTM runs frames/pool steps."),
+    conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="--front-end conv1d's filters (0 = none)."),
+    pool: int = typer.Option(MODEL.pool, min=1, help=POOL_HELP),
     dropout: float = typer.Option(MODEL.dropout, callback=in_range(0, 1, below=True)),
     pooling: str = typer.Option(MODEL.pooling, help=POOLING_HELP),
     front_end: str = typer.Option(MODEL.front_end, help=FRONT_END_HELP),
-    conv2d_channels: str = typer.Option(",".join(map(str, MODEL.conv2d_channels)),
-                                        help="Comma-separated channels per Conv2D layer (--front-end conv2d)."),
+    conv2d_channels: str = typer.Option(",".join(map(str, MODEL.conv2d_channels)), help=CONV2D_CHANNELS_HELP),
     augment: bool = typer.Option(AUGMENT.enabled, help="On-the-fly augmentation."),
     n_mfcc: int = typer.Option(0, min=0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
     deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
@@ -115,10 +117,9 @@ def train(
     name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
 ) -> None:
     """Train the compact LSTM; writes runs/<name>/ (model, metrics, report) and runs/latest."""
-    with user_errors():
+    with user_errors():  # the whole recipe is checked (train.config, edge.features) before TensorFlow loads
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
-        # The whole recipe is checked (train.config) before TensorFlow loads.
         model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
                             dropout=dropout, pooling=pooling, front_end=front_end,
                             conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
@@ -127,21 +128,27 @@ def train(
                              mixup=mixup, label_smoothing=label_smoothing, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
                                                    warp_probability=warp_probability))
-        config.check_features(n_mfcc)
-        from edge.features import FeatureParams  # numpy only: the options are checked before TensorFlow loads
-
-        chosen = {"normalisation": normalisation} if normalisation else {}  # else edge.features' default
-        params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas, **chosen)
+        params = feature_params(config, n_mfcc, deltas, normalisation)
         import_tensorflow_quietly()
         from train.pipeline import TrainRequest, run_training
 
         request = TrainRequest(data=tuple(data), corpus=corpus, split=split, test_speakers=str_list(test_speakers),
                                val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
-                               limit_per_corpus=limit, runs_dir=runs_dir, name=name,
-                               params=params, estimate_from=tuple(estimate_from))
+                               limit_per_corpus=limit, runs_dir=runs_dir, name=name, params=params,
+                               estimate_from=tuple(estimate_from))
         run_dir = run_training(request, config)
         if run_dir is not None:
             print_summary(run_dir)
+
+
+def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str]) -> "FeatureParams":
+    """The features train's options ask for, checked on their own and against the recipe before TensorFlow
+    loads (edge.features is numpy only); a normalisation left out is edge.features' default."""
+    from edge.features import FeatureParams
+
+    config.check_features(n_mfcc)
+    params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas)
+    return FeatureParams(**{**params.to_dict(), "normalisation": normalisation}) if normalisation else params
 
 
 @app.command()
