@@ -16,7 +16,7 @@ FRONT_ENDS = ("conv1d", "conv2d")  # conv1d: mel bands as channels; conv2d: kern
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    front_end: str = "conv1d"  # one of FRONT_ENDS
+    front_end: str = "conv2d"  # one of FRONT_ENDS (README "Many corpora": conv2d vs conv1d)
     conv_filters: int = 64  # conv1d front-end's filters; 0 = no convolutional front-end
     conv_kernel: int = 5
     pool: int = 4  # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (README "Model")
