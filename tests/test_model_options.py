@@ -54,6 +54,9 @@ def test_unknown_model_options_are_refused_by_name():
         ModelConfig(front_end="transformer")
     with pytest.raises(UsageError, match="--pooling must be one of mean, mean_max"):
         ModelConfig(pooling="attention")
+    for channels in ((), (8, 16, 32), (8, 0)):
+        with pytest.raises(UsageError, match="--conv2d-channels takes 1 to 2 positive channel counts"):
+            ModelConfig(conv2d_channels=channels)
 
 
 def test_runs_from_before_the_options_read_as_the_network_they_trained():

@@ -12,6 +12,9 @@ from edge.errors import UsageError
 
 POOLINGS = ("mean", "mean_max")  # mean_max: the mean and the maximum over time, side by side
 FRONT_ENDS = ("conv1d", "conv2d")  # conv1d: mel bands as channels; conv2d: kernels slide along the bands too
+# conv2d's max-pooling after each layer, (time, bands): two layers take 198 frames x 40 bands to the LSTM's
+# 49 steps (as conv1d's pool 4) x 5 bands
+CONV2D_POOLS = ((2, 2), (2, 4))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,8 +25,7 @@ class ModelConfig:
     pool: int = 4  # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (README "Model")
     lstm_units: tuple[int, ...] = (96,)
     pooling: str = "mean"  # one of POOLINGS: how the LSTM's outputs over time become one vector
-    # conv2d front-end: one 3x3 Conv2D + BN + ReLU + max-pooling per entry, these many channels; the time
-    # axis pooled by 2 per layer (two layers: `pool` 4's 49 LSTM steps), the bands by 2 then 4 (40 -> 5)
+    # conv2d front-end: one 3x3 Conv2D + BN + ReLU + max-pooling (CONV2D_POOLS) per entry, these many channels
     conv2d_channels: tuple[int, ...] = (8, 16)
     dense_units: int = 64  # 0 = straight to the softmax
     dropout: float = 0.3
@@ -32,6 +34,9 @@ class ModelConfig:
         for option, value, choices in (("--pooling", self.pooling, POOLINGS), ("--front-end", self.front_end, FRONT_ENDS)):
             if value not in choices:
                 raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+        if not 1 <= len(self.conv2d_channels) <= len(CONV2D_POOLS) or min(self.conv2d_channels) < 1:
+            raise UsageError(f"--conv2d-channels takes 1 to {len(CONV2D_POOLS)} positive channel counts, "
+                             f"got {','.join(map(str, self.conv2d_channels))}")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lstm_units": list(self.lstm_units), "conv2d_channels": list(self.conv2d_channels)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from train.config import ModelConfig
+from train.config import CONV2D_POOLS, ModelConfig
 
 
 def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features: int, n_classes: int,
@@ -43,17 +43,13 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
     return keras.Model(inputs, outputs, name="compact_lstm")
 
 
-# conv2d front-end's pooling per layer, (time, bands): 198 frames -> 49 steps, 40 bands -> 5 (first two layers)
-CONV2D_POOLS = ((2, 2), (2, 4))
-
-
 def conv2d_front_end(layers, config: ModelConfig, x):
     """Kernels that slide along the mel bands as well as time: a pattern learnt at one pitch or formant
     position is recognised at another (a voice higher or lower), which 1-D kernels over the bands cannot."""
     x = layers.Reshape((x.shape[1], x.shape[2], 1), name="as_image")(x)
-    for i, channels in enumerate(config.conv2d_channels):
+    for i, (channels, pool) in enumerate(zip(config.conv2d_channels, CONV2D_POOLS)):
         x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv2d_{i}")(x)
         x = layers.BatchNormalization(name=f"conv2d_{i}_bn")(x)
         x = layers.ReLU(name=f"conv2d_{i}_relu")(x)
-        x = layers.MaxPooling2D(CONV2D_POOLS[min(i, len(CONV2D_POOLS) - 1)], name=f"conv2d_{i}_pool")(x)
+        x = layers.MaxPooling2D(pool, name=f"conv2d_{i}_pool")(x)
     return layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="steps")(x)
