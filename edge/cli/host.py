@@ -144,11 +144,13 @@ def train(
 def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str]) -> "FeatureParams":
     """The features train's options ask for, checked on their own and against the recipe before TensorFlow
     loads (edge.features is numpy only); a normalisation left out is edge.features' default."""
+    from dataclasses import replace
+
     from edge.features import FeatureParams
 
     config.check_features(n_mfcc)
     params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas)
-    return FeatureParams(**{**params.to_dict(), "normalisation": normalisation}) if normalisation else params
+    return replace(params, normalisation=normalisation) if normalisation else params
 
 
 @app.command()
