@@ -25,9 +25,9 @@ from convert.tflite import (
     finish_flatbuffer,
     keras2_twin,
     load_run,
-    write_atomically,
 )
 from edge.bundle import Bundle, Conversion
+from edge.files import write_bytes_whole
 from edge.runtime import EdgeModel
 
 DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")
@@ -153,7 +153,7 @@ def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Pat
     for mode in modes:
         print(f"converting {mode} ...", file=sys.stderr, flush=True)
         paths[mode] = Path(run_dir) / f"model-{mode}.tflite"
-        write_atomically(paths[mode], finish_flatbuffer(build_variant(twin, mode, data, int8_io), bundle))
+        write_bytes_whole(paths[mode], finish_flatbuffer(build_variant(twin, mode, data, int8_io), bundle))
         edge_model = EdgeModel(paths[mode], threads=1)
         report[mode] = evaluate_variant(edge_model, float_probabilities, data)
         report[mode]["latency_ms"] = median_latency_ms(edge_model.predict, data.test_clips[0][0])
@@ -201,7 +201,7 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
                f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "
                f"on {data.evaluated_on}")
     if passed or force:
-        write_atomically(target, flatbuffer)
+        write_bytes_whole(target, flatbuffer)
     message = verdict + (f" -> {target}" if passed or force else " -> gate failed, nothing written")
     if not passed and force:
         message += " (written anyway: --force)"

@@ -150,9 +150,3 @@ def check_ops(data: bytes, layout: str = DEFAULT_LAYOUT) -> list[str]:
     if flex:
         raise ConvertError(f"conversion produced ops the TFLite runtimes cannot run alone: {sorted(set(flex))}")
     return ops
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from edge.calibration import Calibration, CoveragePoint, curve_from_dicts
 from edge.errors import EdgeSerError
 from edge.features import FeatureParams, FeatureParamsError
+from edge.files import write_bytes_whole
 from edge.windowing import CLIP_HOP_SECONDS
 
 METADATA_NAME = "edge_ser_bundle"
@@ -345,9 +346,7 @@ def read_bundle_json(path: Path) -> Bundle:
 
 def write_bundle_json(path: Path, bundle: Bundle) -> None:
     """bundle.json written whole or not at all."""
-    temporary = Path(path).with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(bundle.to_dict(), indent=2))
-    temporary.replace(path)
+    write_bytes_whole(Path(path), json.dumps(bundle.to_dict(), indent=2).encode())
 
 
 def read_bundle(model_path: str | Path) -> Bundle:

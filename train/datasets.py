@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from edge.audio import AudioReadError, is_audio_file, read_audio
 from edge.corpora import LABEL_SYNONYMS, NAME_PARSERS, ParsedName
 from edge.errors import EdgeSerError
 from edge.features import float_to_pcm16, pcm16_to_float
+from edge.files import written_whole
 from edge.windowing import TRIM_TOP_DB, trim_silence
 
 CORPUS_CHOICES = ("auto", *NAME_PARSERS, "csv")
@@ -226,17 +226,9 @@ def _write_cache(cache_file: Path, dataset: Dataset) -> None:
 
 
 def save_npz_whole(path: Path, **arrays: Any) -> None:
-    """np.savez to `path` whole or not at all, through a temporary file of this process's own: runs side by
-    side may write the same cache file, and each replaces it with a complete one."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz", delete=False) as file:
-        temporary = Path(file.name)
-        try:
-            np.savez(file, **arrays)
-        except BaseException:
-            file.close()
-            temporary.unlink()
-            raise
-    temporary.replace(path)
+    """np.savez to `path` whole or not at all (runs side by side may write the same cache file)."""
+    with written_whole(path) as file:
+        np.savez(file, **arrays)
 
 
 def _read_cache(cache_file: Path, dataset: Dataset) -> Dataset:
