@@ -1,6 +1,7 @@
 """Files written whole or not at all: what a reader finds is the old file or the complete new one."""
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,14 @@ def written_whole(path: Path) -> Iterator[IO[bytes]]:
             file.close()
             temporary.unlink()
             raise
+    os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it: NamedTemporaryFile makes it 0600
     temporary.replace(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_whole(path: Path, data: bytes) -> None:

@@ -1,4 +1,5 @@
 """Files written whole: a reader finds the old file or the complete new one, never a part."""
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,3 +24,12 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_else(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_the_file_gets_the_mode_open_would_give_it(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        write_bytes_whole(tmp_path / "default.tflite", b"model")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "default.tflite").stat().st_mode & 0o777 == 0o644
