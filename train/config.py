@@ -26,7 +26,7 @@ class ModelConfig:
     lstm_units: tuple[int, ...] = (96,)
     pooling: str = "mean"  # one of POOLINGS: how the LSTM's outputs over time become one vector
     # conv2d front-end: one 3x3 Conv2D + BN + ReLU + max-pooling (CONV2D_POOLS) per entry, these many channels
-    # (16, 32): above (8, 16) in every paired speaker fold (README "Many corpora"), 110 k parameters, 0.8 ms/window
+    # (16, 32): above (8, 16) in every paired speaker fold (README "Many corpora"), 110 k parameters, 0.59 ms/window (make bench)
     conv2d_channels: tuple[int, ...] = (16, 32)
     dense_units: int = 64  # 0 = straight to the softmax
     dropout: float = 0.3
