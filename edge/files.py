@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it, so it is read once, at import, before
+    os.umask(mask)  # any thread of ours could create a file in between
+    return mask
+
+
+UMASK = _read_umask()
+
+
 @contextmanager
 def written_whole(path: Path) -> Iterator[IO[bytes]]:
     """Yield a temporary file of this process's own beside `path`; when the block ends it replaces `path`, or,
@@ -22,14 +31,8 @@ def written_whole(path: Path) -> Iterator[IO[bytes]]:
             file.close()
             temporary.unlink()
             raise
-    os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it: NamedTemporaryFile makes it 0600
+    os.chmod(temporary, 0o666 & ~UMASK)  # as open() would make it: NamedTemporaryFile makes it 0600
     temporary.replace(path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 def write_bytes_whole(path: Path, data: bytes) -> None:
