@@ -346,7 +346,7 @@ def read_bundle_json(path: Path) -> Bundle:
 
 def write_bundle_json(path: Path, bundle: Bundle) -> None:
     """bundle.json written whole or not at all."""
-    write_bytes_whole(Path(path), json.dumps(bundle.to_dict(), indent=2).encode())
+    write_bytes_whole(path, json.dumps(bundle.to_dict(), indent=2).encode())
 
 
 def read_bundle(model_path: str | Path) -> Bundle:

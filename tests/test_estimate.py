@@ -46,3 +46,17 @@ def test_a_run_from_before_the_front_end_option_counts_as_the_conv1d_it_trained(
     older = {**recipe(), "model_config": _model_recipe(before)}
     assert _different(older, conv1d) == []
     assert _different(older, conv2d) == ["model_config.front_end"]
+
+
+def test_the_settings_of_the_front_end_not_chosen_are_not_compared():
+    from train.config import ModelConfig
+    from train.estimate import _comparable
+
+    def network(**options) -> dict:
+        model = ModelConfig(**options).to_dict()
+        return _comparable({**recipe(), "model_config": model, "train_config": {"epochs": 60, "model": model}})
+
+    assert _different(network(front_end="conv1d", conv2d_channels=(8, 16)), network(front_end="conv1d")) == []
+    assert _different(network(front_end="conv2d", pool=2), network(front_end="conv2d")) == []
+    assert _different(network(conv2d_channels=(8, 16)), network()) == ["model_config.conv2d_channels",
+                                                                        "train_config.model.conv2d_channels"]

@@ -42,6 +42,12 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lstm_units": list(self.lstm_units), "conv2d_channels": list(self.conv2d_channels)}
 
+    def network(self) -> dict[str, Any]:
+        """to_dict without the settings of the front-end not chosen: they build nothing, so two runs that
+        differ only there (a conv1d run recorded under another --conv2d-channels default) trained the same net."""
+        unused = {"conv1d": ("conv2d_channels",), "conv2d": ("conv_filters", "conv_kernel", "pool")}[self.front_end]
+        return {k: v for k, v in self.to_dict().items() if k not in unused}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         tuples = {name: tuple(data[name]) for name in ("lstm_units", "conv2d_channels") if name in data}

@@ -28,19 +28,27 @@ def _read_run(run_dir: Path) -> tuple[RunMetrics, Bundle]:
 
 def _recipe(bundle: Bundle) -> dict:
     """What must be equal for a run to estimate another: everything but the seed and the data split."""
-    return _without_seed(json.loads(json.dumps({"labels": list(bundle.labels), "feature_params": bundle.params.to_dict(),
-                                                "model_config": _model_recipe(bundle.model_config),
-                                                "train_config": bundle.train_config})))
+    return _comparable(json.loads(json.dumps({"labels": list(bundle.labels), "feature_params": bundle.params.to_dict(),
+                                              "model_config": bundle.model_config, "train_config": bundle.train_config})))
 
 
 def _model_recipe(model_config: dict) -> dict:
     """The network a run trained, with the settings it predates filled in as they were then (a run from before
-    --front-end had the Conv1D, not today's default)."""
-    return ModelConfig.from_dict(model_config).to_dict() if model_config else model_config
+    --front-end had the Conv1D, not today's default), and only the settings its front-end uses."""
+    return ModelConfig.from_dict(model_config).network() if model_config else model_config
 
 
 def _without_seed(recipe: dict) -> dict:
     return {**recipe, "train_config": {k: v for k, v in recipe["train_config"].items() if k != "seed"}}
+
+
+def _comparable(recipe: dict) -> dict:
+    """The recipe without the seed, each network (model_config, and train_config's copy) as _model_recipe."""
+    train_config = recipe["train_config"]
+    if train_config.get("model"):
+        train_config = {**train_config, "model": _model_recipe(train_config["model"])}
+    return _without_seed({**recipe, "model_config": _model_recipe(recipe.get("model_config", {})),
+                          "train_config": train_config})
 
 
 def _different(theirs: dict, ours: dict, prefix: str = "") -> list[str]:
@@ -58,7 +66,7 @@ def _different(theirs: dict, ours: dict, prefix: str = "") -> list[str]:
 def check_estimate_runs(run_dirs: tuple[Path, ...], recipe: dict, corpora: list[str]) -> list[tuple[Path, RunMetrics]]:
     """Load and check every run before any training starts (a mistake should cost seconds, not minutes).
     `recipe` holds this run's bundle fields: labels, feature_params, model_config, train_config."""
-    ours = _without_seed(recipe)
+    ours = _comparable(recipe)
     runs = []
     for run_dir in run_dirs:
         metrics, bundle = _read_run(Path(run_dir))
