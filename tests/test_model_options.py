@@ -14,7 +14,8 @@ SMALL = {"lstm_units": (16,), "dense_units": 8, "conv_filters": 8}
 @pytest.mark.parametrize("config", [
     ModelConfig(front_end="conv2d", conv2d_channels=(4, 8), **SMALL),
     ModelConfig(pooling="mean_max", **SMALL),
-], ids=["conv2d", "mean_max"])
+    ModelConfig(pooling="attention", conv2d_channels=(4, 8), **SMALL),
+], ids=["conv2d", "mean_max", "attention"])
 def test_option_converts_to_one_fused_lstm_with_keras_outputs(config):
     import keras
     import tf_keras
@@ -52,8 +53,8 @@ def test_unknown_model_options_are_refused_by_name():
 
     with pytest.raises(UsageError, match="--front-end must be one of conv1d, conv2d"):
         ModelConfig(front_end="transformer")
-    with pytest.raises(UsageError, match="--pooling must be one of mean, mean_max"):
-        ModelConfig(pooling="attention")
+    with pytest.raises(UsageError, match="--pooling must be one of mean, mean_max, attention"):
+        ModelConfig(pooling="max")
     for channels in ((), (8, 16, 32), (8, 0)):
         with pytest.raises(UsageError, match="--conv2d-channels takes 1 to 2 positive channel counts"):
             ModelConfig(conv2d_channels=channels)

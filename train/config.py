@@ -10,7 +10,10 @@ from typing import Any
 
 from edge.errors import UsageError
 
-POOLINGS = ("mean", "mean_max")  # mean_max: the mean and the maximum over time, side by side
+# mean_max: the mean and the maximum over time, side by side; attention: a weighted mean whose weights a
+# one-unit layer scores from each step (softmax over time), so the steps that carry the emotion count most
+# (Mirsamadi et al. 2017, "local attention" pooling for speech emotion recognition)
+POOLINGS = ("mean", "mean_max", "attention")
 FRONT_ENDS = ("conv1d", "conv2d")  # conv1d: mel bands as channels; conv2d: kernels slide along the bands too
 # conv2d's max-pooling after each layer, (time, bands): two layers take 198 frames x 40 bands to the LSTM's
 # 49 steps (as conv1d's pool 4) x 5 bands

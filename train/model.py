@@ -30,9 +30,7 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
             x = layers.MaxPooling1D(config.pool, name="pool")(x)
     for i, units in enumerate(config.lstm_units):
         x = layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}")(x)
-    mean = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
-    x = mean if config.pooling == "mean" else layers.Concatenate(name="mean_and_max")(
-        [mean, layers.GlobalMaxPooling1D(name="max_over_time")(x)])
+    x = pool_over_time(layers, config.pooling, x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
     if config.dense_units:
@@ -41,6 +39,19 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
             x = layers.Dropout(config.dropout, name="dense_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="compact_lstm")
+
+
+def pool_over_time(layers, pooling: str, x):
+    """The LSTM's outputs over time (steps x units) as one vector (units, or 2 x units for mean_max)."""
+    if pooling == "attention":
+        steps = x.shape[1]
+        scores = layers.Reshape((steps,), name="attention_scores")(layers.Dense(1, name="attention_score")(x))
+        weights = layers.Reshape((1, steps), name="attention_row")(layers.Softmax(name="attention_weights")(scores))
+        return layers.Flatten(name="attention_pooled")(layers.Dot(axes=(2, 1), name="attention_mean")([weights, x]))
+    mean = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    if pooling == "mean":
+        return mean
+    return layers.Concatenate(name="mean_and_max")([mean, layers.GlobalMaxPooling1D(name="max_over_time")(x)])
 
 
 def conv2d_front_end(layers, config: ModelConfig, x):

@@ -70,7 +70,8 @@ FRONT_END_HELP = (f"{' or '.join(FRONT_ENDS)}: Conv1D over time with the mel ban
                   "whose kernels slide along the bands too.")
 CONV2D_CHANNELS_HELP = "Comma-separated channels per Conv2D layer (--front-end conv2d)."
 POOL_HELP = "--front-end conv1d's max-pooling over time: the LSTM runs frames/pool steps (conv2d pools by 4 itself)."
-POOLING_HELP = f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by side)."
+POOLING_HELP = (f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by "
+                "side; attention: a mean weighted by a learnt score per step).")
 NORMALISATION_HELP = ("window (per-window mean and variance of every band, the feature default), window_mean (the "
                       "mean only: each band keeps its dynamic range) or none.")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
