@@ -239,3 +239,26 @@ def test_calibrate_needs_into_with_several_runs_and_speaker_runs(tmp_path: Path)
     assert several.exit_code == 2
     missing = runner.invoke(app, ["calibrate", str(tmp_path / "a")])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+@pytest.mark.host
+def test_maps_per_window_count_fix_what_one_map_cannot():
+    """benchmarks.calibration_by_windows: at the same confidence, single-window clips are right 0.15
+    less often than they say and two-window clips 0.15 more often; one map per window count calibrates
+    both, one map for all cannot (pooled, the two cancel; scored apart, as corpora a and b, they do not)."""
+    pytest.importorskip("sklearn")
+    from benchmarks.calibration_by_windows import cross_fitted_by_windows
+    from train.calibrate import HeldOut
+
+    rng, n = np.random.default_rng(6), 6000
+    windows_per_clip = np.repeat([1, 2], n // 2)
+    top = rng.uniform(0.45, 0.85, n)
+    right = rng.random(n) < top + np.where(windows_per_clip == 1, -0.15, 0.15)
+    vectors = np.column_stack([top, (1 - top) / 2, (1 - top) / 2])
+    targets = np.where(right, 0, rng.integers(1, 3, n))
+    held = HeldOut(["l0", "l1", "l2"], [np.repeat(v[None], k, axis=0) for v, k in zip(vectors, windows_per_clip)],
+                   targets, np.where(windows_per_clip == 1, "a", "b"), np.arange(n) % 3)
+    one_map = cross_fitted_by_windows(held, np.ones(n, dtype=int), held.folds)["per_corpus"]
+    per_count = cross_fitted_by_windows(held, windows_per_clip, held.folds)["per_corpus"]
+    assert min(one_map[c]["ece"] for c in "ab") > 0.1
+    assert max(per_count[c]["ece"] for c in "ab") < 0.04
