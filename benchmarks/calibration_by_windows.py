@@ -12,15 +12,13 @@ runs/bench/calibration_by_windows.md.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from train.calibrate import HeldOut, _scores, clip_probabilities, fit_confidence_map, held_out_predictions
+from benchmarks.fold_report import ECE_NOTE, fold_runs_parser, run_names, write_report
+from train.calibrate import HeldOut, calibration_scores, clip_probabilities, fit_confidence_map, held_out_predictions
 
-PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_RUNS = tuple(sorted((PROJECT / "runs").glob("default-fold*")))  # the folds make default-model trains
 GROUPINGS = (1, 2, 3, 4)  # 1 = one map for every clip (what calibrate fits); n = clips of 1 .. n-1 windows, then n or more
 
 
@@ -32,7 +30,7 @@ def cross_fitted_by_windows(held: HeldOut, window_groups: np.ndarray, folds: np.
             scored, fitted = (folds == fold) & (window_groups == group), (folds != fold) & (window_groups == group)
             if scored.any() and fitted.any():
                 probabilities[scored] = clip_probabilities(held.subset(scored), fit_confidence_map(held.subset(fitted)))
-    return _scores(probabilities, held)
+    return calibration_scores(probabilities, held)
 
 
 def rows(runs: tuple[Path, ...]) -> list[str]:
@@ -51,16 +49,9 @@ def rows(runs: tuple[Path, ...]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", type=Path, default=list(DEFAULT_RUNS))
-    runs = tuple(parser.parse_args().runs)
-    text = "\n".join([f"# Confidence maps by windows averaged ({', '.join(r.name for r in runs)})", "",
-                      "ECE, 10 equal-width bins of top-1 confidence, held-out clips, every label the network has.", "",
-                      *rows(runs)]) + "\n"
-    out = PROJECT / "runs" / "bench" / "calibration_by_windows.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    runs = tuple(fold_runs_parser(__doc__).parse_args().runs)
+    write_report("calibration_by_windows", [f"# Confidence maps by windows averaged ({run_names(runs)})", "",
+                                            ECE_NOTE, "", *rows(runs)])
 
 
 if __name__ == "__main__":

@@ -11,16 +11,13 @@ turn (that corpus then stands for one the device meets). Writes runs/bench/calib
 """
 from __future__ import annotations
 
-import argparse
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fold_report import ECE_NOTE, fold_runs_parser, run_names, write_report
 from train.calibrate import cross_fitted, fit_confidence_map, fit_temperature, held_out_predictions
-
-PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_RUNS = tuple(sorted((PROJECT / "runs").glob("default-fold*")))  # the folds make default-model trains
 
 
 def rows(runs: tuple[Path, ...]) -> list[str]:
@@ -41,16 +38,9 @@ def rows(runs: tuple[Path, ...]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", type=Path, default=list(DEFAULT_RUNS))
-    runs = tuple(parser.parse_args().runs)
-    text = "\n".join([f"# Calibration fits: clips or corpora weighed equally ({', '.join(r.name for r in runs)})", "",
-                      "ECE, 10 equal-width bins of top-1 confidence, held-out clips, every label the network has.", "",
-                      *rows(runs)]) + "\n"
-    out = PROJECT / "runs" / "bench" / "calibration_weighting.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    runs = tuple(fold_runs_parser(__doc__).parse_args().runs)
+    write_report("calibration_weighting", [f"# Calibration fits: clips or corpora weighed equally ({run_names(runs)})", "",
+                                           ECE_NOTE, "", *rows(runs)])
 
 
 if __name__ == "__main__":

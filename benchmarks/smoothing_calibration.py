@@ -11,19 +11,17 @@ these windows). ECE (10 bins, top-1) before and after, per corpus. Writes runs/b
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fold_report import PROJECT, fold_runs_parser, run_names, write_report
 from benchmarks.window_trim import LISTEN_HOP_SECONDS, held_out_files
 from edge.audio import read_audio
 from edge.bundle import read_bundle_json
 from edge.corpora import parse_any
 from edge.settings import DEFAULT_SMOOTHING
 from edge.windowing import clip_features
-
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 def smoothed_windows(run: Path, smoothing: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -48,8 +46,7 @@ def smoothed_windows(run: Path, smoothing: int) -> tuple[np.ndarray, np.ndarray,
 def main() -> None:
     from train.calibrate import reliability
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", type=Path, default=sorted((PROJECT / "runs").glob("default-fold*")))
+    parser = fold_runs_parser(__doc__)
     parser.add_argument("--calibration-from", type=Path, default=PROJECT / "runs" / "default-model")
     parser.add_argument("--smoothing", type=int, default=DEFAULT_SMOOTHING)
     args = parser.parse_args()
@@ -60,16 +57,13 @@ def main() -> None:
     corpora = np.array([c for p in parts for c in p[2]])
     calibrated = calibration.apply(raw)
     lines = [f"# listen's smoothed windows on unseen speakers: calibrated after smoothing ({args.smoothing} windows)", "",
-             f"Runs: {', '.join(r.name for r in args.runs)}; calibration from {args.calibration_from}/bundle.json.", "",
+             f"Runs: {run_names(args.runs)}; calibration from {args.calibration_from}/bundle.json.", "",
              "| windows of | n | accuracy | ECE before | ECE after | mean confidence after |", "|---|---|---|---|---|---|"]
     for name, keep in [("all", np.ones(len(targets), bool))] + [(c, corpora == c) for c in sorted(set(corpora))]:
         before, after = reliability(raw[keep], targets[keep]), reliability(calibrated[keep], targets[keep])
         lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['ece']:.3f} | **{after['ece']:.3f}** | "
                      f"{after['mean_confidence']:.3f} |")
-    out = PROJECT / "runs" / "bench" / "smoothing_calibration.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report("smoothing_calibration", lines)
 
 
 if __name__ == "__main__":

@@ -220,10 +220,10 @@ def cross_fitted(held: HeldOut, fit, groups: np.ndarray | None = None) -> dict:
     for fold in folds:
         scored = groups == fold
         probabilities[scored] = clip_probabilities(held.subset(scored), fit(held.subset(~scored)))
-    return _scores(probabilities, held)
+    return calibration_scores(probabilities, held)
 
 
-def _scores(probabilities: np.ndarray, held: HeldOut) -> dict:
+def calibration_scores(probabilities: np.ndarray, held: HeldOut) -> dict:
     per_corpus = {c: reliability(probabilities[held.corpora == c], held.targets[held.corpora == c])
                   for c in sorted(set(held.corpora.tolist()))}
     return {"all": reliability(probabilities, held.targets), "per_corpus": per_corpus,
@@ -237,7 +237,8 @@ def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
     methods = {}
     for name, fit in FITTERS.items():
         calibration = fit(held)
-        methods[name] = {"calibration": asdict(calibration), "after": _scores(clip_probabilities(held, calibration), held),
+        methods[name] = {"calibration": asdict(calibration),
+                         "after": calibration_scores(clip_probabilities(held, calibration), held),
                          "cross_fitted": cross_fitted(held, fit),
                          "unseen_corpus": cross_fitted(held, fit, held.corpora)}
     chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["corpus_mean_ece"])
@@ -249,7 +250,7 @@ def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
     return {"method": chosen, "calibration": asdict(calibration),
             "fitted_on": f"{len(held.targets)} held-out clips of {len(run_names)} speaker-fold run(s) "
                          f"({', '.join(run_names)}), every label the network has",
-            "before": _scores(clip_probabilities(held), held), "methods": methods,
+            "before": calibration_scores(clip_probabilities(held), held), "methods": methods,
             "smoothed_windows": {"before": reliability(*smoothed_windows(held)),
                                  "after": reliability(windows, window_targets)},
             "risk_coverage": curves,
