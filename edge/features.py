@@ -34,6 +34,7 @@ SUPPORTED_WINDOWS = ("hann",)
 # "window": per-window mean/variance of every coefficient; "window_mean": per-window mean only, so each
 # band keeps its dynamic range (how far its energy swings within the window); "none"
 SUPPORTED_NORMALISATIONS = ("window", "window_mean", "none")
+LN_POWER_PER_DB = float(np.log(10.0) / 10.0)  # ln of a power ratio per decibel (the log-mel is ln power)
 
 
 class FeatureParamsError(EdgeSerError, ValueError):
@@ -58,6 +59,11 @@ class FeatureParams:
     normalisation: str = "window"  # one of SUPPORTED_NORMALISATIONS
     window_seconds: float = 2.0  # model input length; 2 s was best on RAVDESS (docs/design.md)
     log_floor: float = 1e-6
+    # Log-mel only: every value more than this many dB below the window's loudest band-frame is raised to
+    # that floor, so a studio's near-silent pauses look like a room's noise floor (0 = off). A device
+    # microphone rarely sees more: MEMS microphones' self-noise is 60-65 dB below 94 dB SPL, speech at 1 m
+    # about 60 dB SPL, so its loudest bands lie some 40-50 dB above the noise (README "Features").
+    dynamic_range_db: float = 0.0
     version: int = FEATURE_VERSION
 
     def __post_init__(self) -> None:
@@ -113,6 +119,8 @@ def _param_problems(p: FeatureParams) -> list[str]:
          f"normalisation {p.normalisation!r} (supported: {', '.join(SUPPORTED_NORMALISATIONS)})"),
         (p.window_seconds * p.sample_rate >= p.win_length, "window_seconds shorter than one frame"),
         (p.log_floor > 0, "log_floor must be positive"),
+        (p.dynamic_range_db >= 0, "dynamic_range_db must be 0 (off) or positive"),
+        (not (p.dynamic_range_db and p.n_mfcc), "dynamic_range_db floors log-mel bands: it needs n_mfcc 0"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -234,7 +242,9 @@ def deltas(frames: np.ndarray, width: int = 2) -> np.ndarray:
 
 
 def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Frames of one window -> the model's input matrix (deltas, then per-window normalisation)."""
+    """Frames of one window -> the model's input matrix (dynamic-range floor, deltas, per-window normalisation)."""
+    if params.dynamic_range_db and frames.size:
+        frames = np.maximum(frames, frames.max() - np.float32(params.dynamic_range_db * LN_POWER_PER_DB))
     stacked = [frames]
     if params.deltas >= 1:
         stacked.append(deltas(frames))

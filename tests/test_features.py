@@ -106,6 +106,34 @@ def test_window_mean_normalisation_keeps_each_bands_swing():
     np.testing.assert_allclose(louder, centred, atol=1e-2)  # a gain is a constant in the log domain (but the floor)
 
 
+def test_dynamic_range_floor_makes_a_studio_pause_look_like_a_room_noise_floor():
+    rng = np.random.default_rng(1)
+    speech = speech_like(seconds=2.0)
+    speech[8000:20000] = 0  # a pause: digital silence in a studio
+    room = speech.copy()
+    room[8000:20000] = 5e-5 * rng.standard_normal(12000).astype(np.float32)  # a faint hiss, 45+ dB down in every band
+    params = FeatureParams(normalisation="none", dynamic_range_db=40)
+    floored = features_for_window(speech, params)
+    floor = floored.max() - 40 * np.log(10) / 10
+    assert floored.min() >= floor - 1e-5 and np.isclose(floored.min(), floor, atol=1e-4)
+    unfloored = features_for_window(speech, FeatureParams(normalisation="none"))
+    np.testing.assert_allclose(floored[unfloored > floor], unfloored[unfloored > floor])
+    normalised = [features_for_window(x, FeatureParams(dynamic_range_db=40)) for x in (speech, room)]
+    plain = [features_for_window(x, FeatureParams()) for x in (speech, room)]
+    assert np.abs(plain[0] - plain[1]).max() > 0.2  # without the floor, the hiss shows in the model's input
+    np.testing.assert_allclose(normalised[0], normalised[1], atol=0.01)  # with it, the two pauses are one
+
+
+def test_dynamic_range_floor_is_off_by_default_and_only_for_log_mel():
+    assert FeatureParams().dynamic_range_db == 0
+    with pytest.raises(FeatureParamsError, match="needs n_mfcc 0"):
+        FeatureParams(n_mfcc=13, dynamic_range_db=50)
+    with pytest.raises(FeatureParamsError, match="dynamic_range_db"):
+        FeatureParams(dynamic_range_db=-1)
+    assert FeatureParams.from_dict({k: v for k, v in FeatureParams().to_dict().items() if k != "dynamic_range_db"}) \
+        == FeatureParams()  # a bundle from before the option reads as off
+
+
 def test_deltas_of_a_ramp_are_its_slope():
     frames = np.arange(20, dtype=np.float32)[:, None] * np.array([[1.0, -2.0]], np.float32)
     params = FeatureParams(n_mfcc=0, n_mels=2, deltas=1, normalisation="none")

@@ -216,7 +216,7 @@ def two_corpus_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     args = ["train", str(root / "ravdess"), str(root / "crema"), "--runs-dir", str(runs), "--name", "both",
             "--epochs", "3", "--lstm-units", "8", "--conv-filters", "8", "--batch-size", "8",
-            "--room-probability", "0.5", "--mixup", "0.4", "--label-smoothing", "0.1"]
+            "--room-probability", "0.5", "--mixup", "0.4", "--label-smoothing", "0.1", "--dynamic-range-db", "50"]
     result = CliRunner().invoke(app, args)
     return result, root, runs / "both"
 
@@ -235,13 +235,14 @@ def test_two_corpora_train_one_model_scored_per_label_space(two_corpus_run):
     assert bundle["train_config"]["loss"] == "masked" and bundle["train_config"]["augment"]["room_probability"] == 0.5
     assert bundle["train_config"]["mixup"] == 0.4 and bundle["train_config"]["corpus_share"] == "sqrt"
     assert bundle["train_config"]["label_smoothing"] == 0.1
+    assert bundle["feature_params"]["dynamic_range_db"] == 50  # the device floors its windows as training did
     assert "cremad: accuracy" in result.output and "six shared labels" in result.output
 
 
 def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
     from train.crosscorpus import CrossCorpusRequest, cross_corpus
 
-    _, root, run = two_corpus_run
+    _, root, run = two_corpus_run  # trained with --dynamic-range-db 50: scored with its own features
     request = CrossCorpusRequest(runs=(run,), data=(root / "ravdess", root / "crema"), out_dir=tmp_path, room_count=2)
     report = cross_corpus(request)
     assert report["tests"]["cremad"]["speakers"] == ["cremad:1005"]

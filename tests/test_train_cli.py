@@ -57,3 +57,6 @@ def test_usage_errors_exit_2(tmp_path):
     assert run_cli("train").exit_code == 2
     warp_on_mfcc = run_cli("train", tmp_path, "--warp-probability", "0.5", "--n-mfcc", "13")
     assert warp_on_mfcc.exit_code == 2 and "needs --n-mfcc 0" in warp_on_mfcc.output
+    floor_on_mfcc = run_cli("train", tmp_path, "--dynamic-range-db", "50", "--n-mfcc", "13")
+    assert floor_on_mfcc.exit_code == 2 and "floors log-mel bands: it needs n_mfcc 0" in floor_on_mfcc.output
+    assert "Traceback" not in floor_on_mfcc.output

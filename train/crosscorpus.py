@@ -74,39 +74,56 @@ def score(model, labels: list[str], clips: list[np.ndarray], targets: list[str])
     return scores.to_dict() if scores else None
 
 
+class TestWindows:
+    """Every test corpus's clip windows, clean and through the simulated rooms, made once per feature
+    definition (runs trained with other feature params are scored with their own)."""
+
+    def __init__(self, dataset: Dataset, tests: list[CorpusTest], request: CrossCorpusRequest) -> None:
+        self.dataset, self.tests, self.cache_dir = dataset, tests, request.cache_dir
+        self.rerecorded: dict[str, list[np.ndarray]] = {}
+        if request.rooms:
+            condition, rate = RoomCondition(), FeatureParams().sample_rate
+            responses = room_impulse_responses(condition, rate, request.room_count)
+            self.rerecorded = {t.corpus: rerecord_all([dataset.audio[i] for i in t.indices], rate, responses, condition)
+                               for t in tests}
+        self._made: dict[FeatureParams, tuple[dict, dict]] = {}
+
+    def of(self, params: FeatureParams) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
+        """(clean, rooms): per corpus, each clip's windows as model input."""
+        from edge.windowing import clip_features
+        from train.pipeline import eval_clips
+
+        if params.sample_rate != FeatureParams().sample_rate:
+            raise DatasetError(f"cross-corpus scores need {FeatureParams().sample_rate} Hz features, "
+                               f"got {params.sample_rate} Hz")
+        if params not in self._made:
+            clean = {t.corpus: eval_clips(self.dataset, t.indices, params, self.cache_dir) for t in self.tests}
+            rooms = {corpus: [clip_features(a, params) for a in audio] for corpus, audio in self.rerecorded.items()}
+            self._made[params] = (clean, rooms)
+        return self._made[params]
+
+
 def cross_corpus(request: CrossCorpusRequest) -> dict:
     """Score every run on every corpus's held-out speakers; write JSON, Markdown and a heatmap."""
-    from edge.windowing import clip_features
-    from train.pipeline import eval_clips
-
-    params = FeatureParams()
-    dataset = load_corpora(request.data, "auto", 0, params.sample_rate, request.cache_dir)
+    dataset = load_corpora(request.data, "auto", 0, FeatureParams().sample_rate, request.cache_dir)
     tests = corpus_tests(dataset)
-    condition = RoomCondition()
-    clean = {t.corpus: eval_clips(dataset, t.indices, params, request.cache_dir) for t in tests}
-    roomed = {}
-    if request.rooms:
-        responses = room_impulse_responses(condition, params.sample_rate, request.room_count)
-        for t in tests:
-            audio = rerecord_all([dataset.audio[i] for i in t.indices], params.sample_rate, responses, condition)
-            roomed[t.corpus] = [clip_features(a, params) for a in audio]
+    windows = TestWindows(dataset, tests, request)
     rows = []
     for run_dir in request.runs:
         model, bundle = load_run_model(Path(run_dir))
-        if bundle.params != params:
-            raise DatasetError(f"{run_dir} uses other features than the default; cross-corpus scores need the default")
+        clean, rooms = windows.of(bundle.params)
         row = {"run": str(run_dir), "trained_on": sorted(bundle.corpora), "cells": {}}
         for t in tests:
             targets = [dataset.utterances[i].label for i in t.indices]
             cell = {"clean": score(model, list(bundle.labels), clean[t.corpus], targets),
                     "seen_corpus": t.corpus in bundle.corpora, "seen_speakers": heard_speakers(bundle, t)}
             if request.rooms:
-                cell["room"] = score(model, list(bundle.labels), roomed[t.corpus], targets)
+                cell["room"] = score(model, list(bundle.labels), rooms[t.corpus], targets)
             row["cells"][t.corpus] = cell
         rows.append(row)
     report = {"labels": list(SHARED_LABELS), "metric": "unweighted accuracy over the six shared labels",
               "tests": {t.corpus: {"clips": len(t.indices), "speakers": list(t.speakers)} for t in tests},
-              "room_condition": condition.describe() if request.rooms else None, "rows": rows}
+              "room_condition": RoomCondition().describe() if request.rooms else None, "rows": rows}
     write_cross_corpus(request.out_dir, report)
     return report
 

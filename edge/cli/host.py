@@ -74,6 +74,8 @@ POOLING_HELP = (f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time beco
                 "side; attention: a mean weighted by a learnt score per step).")
 NORMALISATION_HELP = ("window (per-window mean and variance of every band, the feature default), window_mean (the "
                       "mean only: each band keeps its dynamic range) or none.")
+DYNAMIC_RANGE_HELP = ("Raise log-mel values more than this many dB below each window's loudest to that floor, so "
+                      "studio silence looks like a room's noise floor (default: the feature default, off; README \"Features\").")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
@@ -111,6 +113,7 @@ def train(
     n_mfcc: int = typer.Option(0, min=0, help="0 = 40 log-mel bands (default, best on RAVDESS); 13-40 = MFCC coefficients."),
     deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
     normalisation: Optional[str] = typer.Option(None, help=NORMALISATION_HELP),
+    dynamic_range_db: Optional[float] = typer.Option(None, min=0, help=DYNAMIC_RANGE_HELP),
     seed: int = typer.Option(FIT.seed),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
@@ -129,7 +132,7 @@ def train(
                              mixup=mixup, label_smoothing=label_smoothing, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
                                                    warp_probability=warp_probability))
-        params = feature_params(config, n_mfcc, deltas, normalisation)
+        params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
         import_tensorflow_quietly()
         from train.pipeline import TrainRequest, run_training
 
@@ -142,16 +145,24 @@ def train(
             print_summary(run_dir)
 
 
-def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str]) -> "FeatureParams":
+def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str],
+                   dynamic_range_db: Optional[float] = None) -> "FeatureParams":
     """The features train's options ask for, checked on their own and against the recipe before TensorFlow
-    loads (edge.features is numpy only); a normalisation left out is edge.features' default."""
+    loads (edge.features is numpy only); a normalisation or dynamic range left out is edge.features' default."""
     from dataclasses import replace
 
-    from edge.features import FeatureParams
+    from edge.features import FeatureParams, FeatureParamsError
 
     config.check_features(n_mfcc)
-    params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas)
-    return replace(params, normalisation=normalisation) if normalisation else params
+    try:
+        params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas)
+        if normalisation is not None:
+            params = replace(params, normalisation=normalisation)
+        if dynamic_range_db is not None:
+            params = replace(params, dynamic_range_db=dynamic_range_db)
+    except FeatureParamsError as error:  # options that cannot go together: a usage error (exit 2)
+        raise UsageError(str(error)) from None
+    return params
 
 
 @app.command()
