@@ -243,11 +243,11 @@ def test_calibrate_needs_into_with_several_runs_and_speaker_runs(tmp_path: Path)
 
 @pytest.mark.host
 def test_maps_per_window_count_fix_what_one_map_cannot():
-    """benchmarks.calibration_by_windows: at the same confidence, single-window clips are right 0.15
+    """benchmarks.calibration_by_group: at the same confidence, single-window clips are right 0.15
     less often than they say and two-window clips 0.15 more often; one map per window count calibrates
     both, one map for all cannot (pooled, the two cancel; scored apart, as corpora a and b, they do not)."""
     pytest.importorskip("sklearn")
-    from benchmarks.calibration_by_windows import cross_fitted_by_windows
+    from benchmarks.calibration_by_group import cross_fitted_by_group
     from train.calibrate import HeldOut
 
     rng, n = np.random.default_rng(6), 6000
@@ -258,7 +258,9 @@ def test_maps_per_window_count_fix_what_one_map_cannot():
     targets = np.where(right, 0, rng.integers(1, 3, n))
     held = HeldOut(["l0", "l1", "l2"], [np.repeat(v[None], k, axis=0) for v, k in zip(vectors, windows_per_clip)],
                    targets, np.where(windows_per_clip == 1, "a", "b"), np.arange(n) % 3)
-    one_map = cross_fitted_by_windows(held, np.ones(n, dtype=int), held.folds)["per_corpus"]
-    per_count = cross_fitted_by_windows(held, windows_per_clip, held.folds)["per_corpus"]
+    one_map = cross_fitted_by_group(held, np.ones(n, dtype=int), held.folds)["per_corpus"]
+    per_count = cross_fitted_by_group(held, windows_per_clip, held.folds)["per_corpus"]
     assert min(one_map[c]["ece"] for c in "ab") > 0.1
     assert max(per_count[c]["ece"] for c in "ab") < 0.04
+    too_small = cross_fitted_by_group(held, np.arange(n), held.folds)["per_corpus"]  # groups of 1 clip: the one map
+    assert too_small == one_map
