@@ -15,8 +15,9 @@ Conventions (pinned down because libraries differ):
 - MFCC = orthonormal DCT-II of the log-mel frame, c0 kept (no energy replacement, no liftering).
   With ``n_mfcc == n_mels`` it is an orthogonal transform of the log-mel frame; ``n_mfcc = 0``
   returns the log-mel frame itself.
-- Window level (what the model consumes): optional deltas (regression over +-2 frames, edges
-  repeated) then per-window mean/variance normalisation of every coefficient. Per-window
+- Window level (what the model consumes): an optional floor `dynamic_range_db` under the window's
+  loudest log-mel value, optional deltas (regression over +-2 frames, edges repeated), then
+  per-window mean/variance normalisation of every coefficient. Per-window
   normalisation beat global normalisation by 10+ points UA on RAVDESS (docs/design.md experiment).
 """
 from __future__ import annotations
