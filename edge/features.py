@@ -35,6 +35,7 @@ SUPPORTED_WINDOWS = ("hann",)
 # "window": per-window mean/variance of every coefficient; "window_mean": per-window mean only, so each
 # band keeps its dynamic range (how far its energy swings within the window); "none"
 SUPPORTED_NORMALISATIONS = ("window", "window_mean", "none")
+LEFT_OUT_WHEN_OFF = ("dynamic_range_db",)  # FeatureParams fields added after the first shipped bundles
 LN_POWER_PER_DB = float(np.log(10.0) / 10.0)  # ln of a power ratio per decibel (the log-mel is ln power)
 
 
@@ -91,7 +92,9 @@ class FeatureParams:
         return n_frames(self.window_samples, self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, but those in LEFT_OUT_WHEN_OFF at 0: a bundle without them writes as before, and
+        an edge-ser from before the option still reads it."""
+        return {k: v for k, v in asdict(self).items() if v or k not in LEFT_OUT_WHEN_OFF}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureParams":

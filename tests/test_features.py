@@ -126,6 +126,8 @@ def test_dynamic_range_floor_makes_a_studio_pause_look_like_a_room_noise_floor()
 
 def test_dynamic_range_floor_is_off_by_default_and_only_for_log_mel():
     assert FeatureParams().dynamic_range_db == 0
+    assert "dynamic_range_db" not in FeatureParams().to_dict()  # bundles without the floor write as before
+    assert FeatureParams(dynamic_range_db=50).to_dict()["dynamic_range_db"] == 50
     with pytest.raises(FeatureParamsError, match="needs n_mfcc 0"):
         FeatureParams(n_mfcc=13, dynamic_range_db=50)
     with pytest.raises(FeatureParamsError, match="dynamic_range_db"):

@@ -140,8 +140,7 @@ def train(
                                val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
                                limit_per_corpus=limit, runs_dir=runs_dir, name=name, params=params,
                                estimate_from=tuple(estimate_from))
-        run_dir = run_training(request, config)
-        if run_dir is not None:
+        if (run_dir := run_training(request, config)) is not None:
             print_summary(run_dir)
 
 
