@@ -20,6 +20,8 @@ from train.datasets import Dataset, DatasetError, load_corpora
 from train.rooms import ROOM_COUNT, RoomCondition, rerecord_all, room_impulse_responses
 from train.splits import speaker_split
 
+SAMPLE_RATE = FeatureParams().sample_rate  # the corpora are read, and the rooms simulated, at the features' rate
+
 
 @dataclass(frozen=True)
 class CorpusTest:
@@ -82,9 +84,9 @@ class TestWindows:
         self.dataset, self.tests, self.cache_dir = dataset, tests, request.cache_dir
         self.rerecorded: dict[str, list[np.ndarray]] = {}
         if request.rooms:
-            condition, rate = RoomCondition(), FeatureParams().sample_rate
-            responses = room_impulse_responses(condition, rate, request.room_count)
-            self.rerecorded = {t.corpus: rerecord_all([dataset.audio[i] for i in t.indices], rate, responses, condition)
+            condition = RoomCondition()
+            responses = room_impulse_responses(condition, SAMPLE_RATE, request.room_count)
+            self.rerecorded = {t.corpus: rerecord_all([dataset.audio[i] for i in t.indices], SAMPLE_RATE, responses, condition)
                                for t in tests}
         self._made: dict[FeatureParams, tuple[dict, dict]] = {}
 
@@ -93,8 +95,8 @@ class TestWindows:
         from edge.windowing import clip_features
         from train.pipeline import eval_clips
 
-        if params.sample_rate != FeatureParams().sample_rate:
-            raise DatasetError(f"cross-corpus scores need {FeatureParams().sample_rate} Hz features, "
+        if params.sample_rate != SAMPLE_RATE:
+            raise DatasetError(f"cross-corpus scores need {SAMPLE_RATE} Hz features, "
                                f"got {params.sample_rate} Hz")
         if params not in self._made:
             clean = {t.corpus: eval_clips(self.dataset, t.indices, params, self.cache_dir) for t in self.tests}
@@ -105,7 +107,7 @@ class TestWindows:
 
 def cross_corpus(request: CrossCorpusRequest) -> dict:
     """Score every run on every corpus's held-out speakers; write JSON, Markdown and a heatmap."""
-    dataset = load_corpora(request.data, "auto", 0, FeatureParams().sample_rate, request.cache_dir)
+    dataset = load_corpora(request.data, "auto", 0, SAMPLE_RATE, request.cache_dir)
     tests = corpus_tests(dataset)
     windows = TestWindows(dataset, tests, request)
     rows = []
