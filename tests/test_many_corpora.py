@@ -250,6 +250,8 @@ def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
     cell = report["rows"][0]["cells"]["cremad"]
     assert cell["seen_corpus"] and not cell["seen_speakers"] and cell["room"]["n"] == 8
     assert 0 <= cell["clean"]["unweighted_accuracy"] <= 1
+    # a device picks among all the network's labels: never better than the choice among the six alone
+    assert 0 <= cell["clean"]["device_unweighted_accuracy"] <= cell["clean"]["unweighted_accuracy"]
     for name in ("crosscorpus.json", "crosscorpus.md", "crosscorpus.png"):
         assert (tmp_path / name).is_file()
     assert "cremad: 1 speakers, 8 clips (1005)" in (tmp_path / "crosscorpus.md").read_text()
@@ -282,3 +284,12 @@ def test_open_licence_only_for_commercial_corpora():
 def test_crosscorpus_refuses_a_folder_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(app, ["crosscorpus", str(tmp_path), "--data", str(tmp_path)])
     assert result.exit_code == 1 and "not a training run folder" in result.output
+
+
+def test_device_ua_counts_a_label_outside_the_six_shared_as_wrong():
+    from train.crosscorpus import device_ua
+
+    labels = ["neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise"]
+    y = np.array([0, 0, 2, 2])  # two neutral clips, two happy ones
+    probabilities = np.eye(8)[[1, 0, 2, 7]] * 0.6 + 0.05  # called calm, neutral, happy, surprise
+    assert device_ua(y, probabilities, labels) == 0.5  # each label's recall: 1 of 2
