@@ -254,7 +254,9 @@ def test_cross_corpus_matrix_names_its_test_speakers(two_corpus_run, tmp_path):
     assert 0 <= cell["clean"]["device_unweighted_accuracy"] <= cell["clean"]["unweighted_accuracy"]
     for name in ("crosscorpus.json", "crosscorpus.md", "crosscorpus.png"):
         assert (tmp_path / name).is_file()
-    assert "cremad: 1 speakers, 8 clips (1005)" in (tmp_path / "crosscorpus.md").read_text()
+    report_md = (tmp_path / "crosscorpus.md").read_text()
+    assert "cremad: 1 speakers, 8 clips (1005)" in report_md
+    assert "## As a device reports it" in report_md and report_md.count("| both | cremad + ravdess |") == 2
 
 
 def test_a_run_that_heard_the_test_speakers_is_marked():
