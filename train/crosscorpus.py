@@ -71,20 +71,21 @@ def score(model, labels: list[str], clips: list[np.ndarray], targets: list[str])
 
     probabilities = predict_clips(lambda x: model(x, training=False).numpy(), clips)
     known = [i for i, t in enumerate(targets) if t in labels]
-    y = np.array([labels.index(targets[i]) for i in known])
-    scores = restricted_metrics(y, probabilities[known], labels, SHARED_LABELS)
+    y, probabilities = np.array([labels.index(targets[i]) for i in known]), probabilities[known]
+    scores = restricted_metrics(y, probabilities, labels, SHARED_LABELS)
     if scores is None:
         return None
-    return {**scores.to_dict(), "device_unweighted_accuracy": device_ua(y, probabilities[known], labels)}
+    return {**scores.to_dict(), "device_unweighted_accuracy": device_ua(y, probabilities, labels)}
 
 
 def device_ua(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> float:
     """UA over the shared labels' clips with the prediction a device reports: the most probable of all the
     network's labels, so a clip called by a label outside the six (calm, surprise) counts wrong."""
-    predicted = probabilities.argmax(axis=1)
-    recalls = [np.mean(predicted[y == labels.index(label)] == labels.index(label))
-               for label in SHARED_LABELS if label in labels and np.any(y == labels.index(label))]
-    return float(np.mean(recalls))
+    from sklearn.metrics import recall_score
+
+    shared = [labels.index(label) for label in SHARED_LABELS if label in labels]
+    present = [column for column in shared if np.any(y == column)]
+    return float(recall_score(y, probabilities.argmax(axis=1), labels=present, average="macro"))
 
 
 class TestWindows:
