@@ -56,6 +56,24 @@ def with_top_probability(probabilities: np.ndarray, top: np.ndarray) -> np.ndarr
     return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32).reshape(np.shape(probabilities))
 
 
+def restricted(probabilities: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The probabilities of the labels `keep` indexes, renormalised to sum to 1: the network's answer
+    when it may only choose among them (`--labels`). Applied after calibration; measured on held-out
+    speakers by benchmarks/label_subset.py (README "Calibration")."""
+    kept = np.maximum(np.asarray(probabilities, dtype=np.float64)[..., keep], PROBABILITY_FLOOR)
+    return (kept / kept.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def label_indices(labels: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
+    """Where each of `wanted` is in `labels`, in the model's label order; ValueError names what is wrong."""
+    unknown = [w for w in wanted if w not in labels]
+    if unknown:
+        raise ValueError(f"this model has no label {', '.join(map(repr, unknown))}; its labels: {', '.join(labels)}")
+    if len(set(wanted)) < 2:
+        raise ValueError("--labels needs at least two different labels to choose between")
+    return np.array([i for i, label in enumerate(labels) if label in wanted])
+
+
 @dataclass(frozen=True)
 class Calibration:
     temperature: float = 1.0

@@ -75,13 +75,14 @@ class _Tally:
         self.sum += probabilities
         self.speech_windows += 1
         if self.settings.keep_windows:
-            label, confidence, shares = labelled(self.model.calibrated(probabilities), self.model.labels)
+            label, confidence, shares = labelled(self.model.calibrated(probabilities), self.model.reported_labels)
             self.windows.append(WindowResult(*times, label, confidence, shares))
 
     def result(self, path: str, duration: float) -> ClipResult:
         if not self.speech_windows:
             return ClipResult(path, NO_SPEECH, 0.0, {}, duration, self.windows)
-        label, confidence, table = labelled(self.model.calibrated(self.sum / self.speech_windows), self.model.labels)
+        mean = self.sum / self.speech_windows
+        label, confidence, table = labelled(self.model.calibrated(mean), self.model.reported_labels)
         return ClipResult(path, label, confidence, table, duration, self.windows)
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from edge.accelerator import LITERT_GPU, CompiledGpuModel, open_litert_gpu
 from edge.bundle import Bundle, ModelBundleError, read_bundle
-from edge.errors import EdgeSerError
+from edge.calibration import label_indices, restricted
+from edge.errors import EdgeSerError, UsageError
 from edge.logs import quiet_stderr
 from edge.settings import RuntimeSettings
 
@@ -148,13 +149,16 @@ class EdgeModel:
     delegate: str = RuntimeSettings.delegate
     require_delegate: bool = RuntimeSettings.require_delegate
     runtime_name: str | None = RuntimeSettings.runtime_name
+    answer_labels: tuple[str, ...] = RuntimeSettings.answer_labels  # --labels: answer among these only; () = all
     bundle: Bundle = field(init=False)
     runtime: Runtime = field(init=False)
     delegate_report: DelegateReport = field(init=False)
+    _answered: np.ndarray | None = field(init=False, default=None, repr=False)  # indices of answer_labels
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.bundle = read_bundle(self.path)
+        self._answered = self._answer_indices()
         self.runtime = find_runtime(self.runtime_name)
         delegates, self.delegate_report = load_delegates(self.runtime, self.delegate)
         self.interpreter = self._interpreter(delegates)
@@ -223,9 +227,23 @@ class EdgeModel:
         except (ValueError, RuntimeError, AttributeError, TypeError):
             return 1
 
+    def _answer_indices(self) -> np.ndarray | None:
+        if not self.answer_labels:
+            return None
+        try:
+            return label_indices(self.bundle.labels, self.answer_labels)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
     @property
     def labels(self) -> tuple[str, ...]:
+        """The network's outputs, in order (what `predict` gives a probability for)."""
         return self.bundle.labels
+
+    @property
+    def reported_labels(self) -> tuple[str, ...]:
+        """The labels `calibrated` gives probabilities for: --labels in the model's order, or all."""
+        return self.labels if self._answered is None else tuple(self.labels[i] for i in self._answered)
 
     def predict(self, window: np.ndarray) -> np.ndarray:
         """The network's probabilities for one (frames, features) window; LSTM state reset first
@@ -241,8 +259,10 @@ class EdgeModel:
         return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
 
     def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
-        """The bundle's calibration applied to reported probabilities (a clip's mean, a smoothed window)."""
-        return self.bundle.calibration.apply(probabilities)
+        """The bundle's calibration applied to reported probabilities (a clip's mean, a smoothed window),
+        then, with --labels, only those labels' shares, renormalised (one per `reported_labels`)."""
+        calibrated = self.bundle.calibration.apply(probabilities)
+        return calibrated if self._answered is None else restricted(calibrated, self._answered)
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         if self._input["dtype"] == np.float32:

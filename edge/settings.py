@@ -43,6 +43,7 @@ class RuntimeSettings:
     delegate: str = "none"  # "gpu" or a delegate library's path; none = the CPU (XNNPACK)
     require_delegate: bool = False  # fail instead of falling back to the CPU
     runtime_name: str | None = None  # None: the first installed of ai-edge-litert, tflite-runtime, tensorflow
+    answer_labels: tuple[str, ...] = ()  # answer among these labels only (--labels); () = every label the model has
 
 
 DEFAULT_VAD = "auto"  # the first installed speech detector (edge.vad.VAD_CHOICES)

@@ -190,9 +190,9 @@ class StreamClassifier:
             frames = trim_window_frames(frames, power)
         raw = self.model.predict(window_features(frames, self.params))
         smoothed = self.model.calibrated(self.smoother.push(raw))  # calibrated after smoothing, as fitted
-        label, confidence, _ = labelled(smoothed, self.model.labels)
+        label, confidence, _ = labelled(smoothed, self.model.reported_labels)
         if confidence < self.settings.threshold:
             label = UNCERTAIN
         self.stats.labels[label] += 1
-        window_label, _, table = labelled(self.model.calibrated(raw), self.model.labels)
+        window_label, _, table = labelled(self.model.calibrated(raw), self.model.reported_labels)
         return WindowPrediction(end / rate, start / rate, end / rate, label, confidence, level, window_label, table)

@@ -264,3 +264,17 @@ def test_maps_per_window_count_fix_what_one_map_cannot():
     assert max(per_count[c]["ece"] for c in "ab") < 0.04
     too_small = cross_fitted_by_group(held, np.arange(n), held.folds)["per_corpus"]  # groups of 1 clip: the one map
     assert too_small == one_map
+
+
+@pytest.mark.host
+def test_label_subset_scores_answer_among_the_kept_labels():
+    """benchmarks.label_subset: clips of labels 0 and 1 that the network gave to label 2 (the way CREMA-D
+    clips get "calm") are right once label 2 may not be answered; clips of label 2 are not scored."""
+    pytest.importorskip("sklearn")
+    from benchmarks.label_subset import subset_scores
+
+    probabilities = np.array([[0.3, 0.2, 0.5], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    every, subset = subset_scores(probabilities, np.array([0, 0, 1, 2]), np.array([0, 1]))
+    assert every["n"] == subset["n"] == 3
+    assert every["accuracy"] == pytest.approx(1 / 3) and subset["accuracy"] == 1.0
+    assert subset["mean_confidence"] == pytest.approx(np.mean([0.6, 2 / 3, 0.6]))

@@ -10,6 +10,7 @@ from edge.cli.app import app, in_range, user_errors
 from edge.cli.options import (
     delegate_option,
     json_option,
+    labels_option,
     load_model,
     model_option,
     require_delegate_option,
@@ -35,6 +36,7 @@ def classify(
                              "each window's, as listen does (long recordings with pauses); none."),
     hop: Optional[float] = typer.Option(None, callback=in_range(0.01, 60), help="Seconds between windows of a long "
                                         "file (default: the model's, 0.5)."),
+    labels: Optional[str] = labels_option(),
     vad: str = vad_option(),
     threads: int = threads_option(),
     delegate: str = delegate_option(),
@@ -52,7 +54,7 @@ def classify(
         if trim not in TRIM_MODES:
             raise UsageError(f"--trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
         detector = load_detector(vad)
-        loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
         paths = expand_audio_paths(files)
         if not paths:
             raise EdgeSerError(f"no audio files in {', '.join(map(str, files))}")

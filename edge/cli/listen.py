@@ -10,6 +10,7 @@ from edge.cli.app import FRACTION, POSITIVE, app, fail, in_range, user_errors
 from edge.cli.options import (
     delegate_option,
     json_option,
+    labels_option,
     load_model,
     model_option,
     require_delegate_option,
@@ -52,6 +53,7 @@ def listen(
                                                     help=TARGET_ACCURACY_HELP),
     trim_windows: bool = typer.Option(ListenSettings.trim_windows, help=TRIM_WINDOWS_HELP),
     duration: Optional[float] = typer.Option(None, callback=POSITIVE, help="Stop after this many seconds of audio."),
+    labels: Optional[str] = labels_option(),
     vad: str = vad_option(),
     json_output: bool = json_option(help="One JSON object per window (time, label, confidence, probabilities, level)."),
     save_dir: Optional[Path] = typer.Option(None, help="Keep every classified window as a WAV with its prediction."),
@@ -72,7 +74,10 @@ def listen(
         detector = load_detector(vad)
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
-        loaded = load_model(model, threads, delegate, require_delegate, runtime)
+        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
+        if target_accuracy is not None and labels:
+            raise UsageError("--target-accuracy's held-out curve was measured over all the model's labels, so it "
+                             "does not hold with --labels; give --threshold instead")
         threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop_seconds=hop, silence_db=silence_db, smoothing=smoothing, threshold=threshold,
                                   trim_windows=trim_windows)

