@@ -2,13 +2,14 @@
 the labels (by default the six every training corpus has) against answering among all of them.
 
 The device calibrates first, then keeps the named labels' shares, renormalised (edge.calibration.restricted).
-Here the calibration is the confidence map `calibrate` fits, cross-fitted by run (each run's held-out
-clips scored by a map fitted on the other runs), and only clips whose true label is in the subset are
+Here the calibration is the one `calibrate` keeps for the default model (the gap map; `--method` picks
+another of train.calibrate.FITTERS), cross-fitted by run (each run's held-out clips scored by a fit on
+the other runs), and only clips whose true label is in the subset are
 scored, both ways: so the two columns differ only in the labels the answer may take. Clips are what
 `classify` reports (a clip's mean over its windows); windows what `listen` reports (the mean of the
 last 3 windows within a clip). Writes runs/bench/label_subset.md.
 
-    .venv/bin/python -m benchmarks.label_subset [--labels a,b,...] [RUN ...]   # default: runs/default-fold*
+    .venv/bin/python -m benchmarks.label_subset [--labels a,b,...] [--method M] [RUN ...]   # default: runs/default-fold*
 """
 from __future__ import annotations
 
@@ -18,19 +19,19 @@ import numpy as np
 
 from benchmarks.fold_report import fold_runs_parser, run_names, write_report
 from edge.calibration import label_indices, restricted
-from train.calibrate import HeldOut, fit_confidence_map, held_out_predictions, reliability, smoothed_windows
+from train.calibrate import FITTERS, HeldOut, held_out_predictions, reliability, smoothed_windows
 
 SHARED_SIX = ("angry", "disgust", "fear", "happy", "neutral", "sad")  # the labels CREMA-D, RAVDESS and TESS all have
 
 
-def cross_fitted(held: HeldOut) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Calibrated clip means and smoothed windows, each fold by a map fitted on the others; and each
-    window's clip target and corpus."""
+def cross_fitted(held: HeldOut, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated clip means and smoothed windows, each fold by a `method` fitted on the others; and
+    each window's clip target and corpus."""
     clips = np.zeros((len(held.targets), len(held.labels)))
     windows, targets, corpora = [], [], []
     for fold in np.unique(held.folds):
         scored = held.folds == fold
-        calibration = fit_confidence_map(held.subset(~scored))
+        calibration = FITTERS[method](held.subset(~scored))
         clips[scored] = calibration.apply(held.clip_means[scored])
         rows, row_targets = smoothed_windows(held.subset(scored), calibration)
         windows.append(rows)
@@ -54,17 +55,17 @@ def score_rows(what: str, probabilities: np.ndarray, targets: np.ndarray, corpor
     for corpus in [*sorted(set(corpora.tolist())), "all"]:
         rows = np.full(len(targets), True) if corpus == "all" else corpora == corpus
         every, subset = subset_scores(probabilities[rows], targets[rows], keep)
-        lines.append(f"| {what} | {corpus} | {int(rows.sum())} | {every['accuracy']:.3f} | {subset['accuracy']:.3f} | "
+        lines.append(f"| {what} | {corpus} | {subset['n']} | {every['accuracy']:.3f} | {subset['accuracy']:.3f} | "
                      f"{every['ece']:.3f} | {subset['ece']:.3f} |")
     return lines
 
 
-def report(runs: tuple[Path, ...], labels: tuple[str, ...]) -> list[str]:
+def report(runs: tuple[Path, ...], labels: tuple[str, ...], method: str) -> list[str]:
     held = held_out_predictions(runs)
     keep = label_indices(tuple(held.labels), labels)
-    clips, windows, window_targets, window_corpora = cross_fitted(held)
+    clips, windows, window_targets, window_corpora = cross_fitted(held, method)
     return [f"# Answering among {', '.join(labels)} ({run_names(runs)})", "",
-            "Held-out clips whose label is one of these; calibrated by the confidence map, cross-fitted by run; "
+            f"Held-out clips whose label is one of these; calibrated by the {method}, cross-fitted by run; "
             "ECE 10 equal-width bins of top-1 confidence.", "",
             "| reported | corpus | n | accuracy, every label | accuracy, --labels | ECE, every label | ECE, --labels |",
             "|---|---|---|---|---|---|---|",
@@ -75,9 +76,10 @@ def report(runs: tuple[Path, ...], labels: tuple[str, ...]) -> list[str]:
 def main() -> None:
     parser = fold_runs_parser(__doc__)
     parser.add_argument("--labels", default=",".join(SHARED_SIX), help="comma-separated labels (default: the six shared)")
+    parser.add_argument("--method", default="gap map", choices=sorted(FITTERS), help="the calibration (default: gap map)")
     args = parser.parse_args()
     labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
-    write_report("label_subset", report(tuple(args.runs), labels))
+    write_report("label_subset", report(tuple(args.runs), labels, args.method))
 
 
 if __name__ == "__main__":

@@ -202,6 +202,8 @@ class Bundle:
             return None
         applied = {"temperature": self.calibration.temperature,
                    "confidence_map": [list(knot) for knot in self.calibration.confidence_map]}
+        if self.calibration.gap_map:
+            applied["gap_map"] = [list(knot) for knot in self.calibration.gap_map]
         return {**applied, **(self.calibration_report.to_dict() if self.calibration_report else {})}
 
 
@@ -329,9 +331,11 @@ def _calibration(raw: dict[str, Any], source: str) -> Calibration:
         calibration = Calibration.from_dict(raw.get("calibration"))
     except (TypeError, ValueError) as error:
         raise ModelBundleError(f"{source}: unusable calibration in the bundle ({error})") from None
-    if not 0.01 <= calibration.temperature <= 100 or not all(0 <= v <= 1 for k in calibration.confidence_map for v in k):
+    accuracies = [y for _, y in calibration.confidence_map + calibration.gap_map]
+    inputs = [x for x, _ in calibration.confidence_map] + [x / (1 + x) for x, _ in calibration.gap_map]  # gap >= 0
+    if not 0.01 <= calibration.temperature <= 100 or not all(0 <= v <= 1 for v in accuracies + inputs):
         raise ModelBundleError(f"{source}: calibration out of range (temperature {calibration.temperature}, "
-                               "confidence map outside [0, 1])")
+                               "a map's accuracy outside [0, 1] or a negative gap)")
     return calibration
 
 

@@ -2,9 +2,10 @@
 
 A network trained with cross-entropy is usually over-confident on speakers it never heard.
 `edge-ser calibrate` fits, on held-out speakers' predictions, either one temperature T (every
-probability vector p becomes softmax(log p / T)) or, when that measures better, a monotone map from
-the network's top-1 probability to the accuracy held-out clips had at that probability; the vector
-then gets the temperature that gives its top-1 exactly that value. Either way each vector is only
+probability vector p becomes softmax(log p / T)) or, when that measures better, a monotone map to
+the accuracy held-out clips had from the network's top-1 probability (confidence map) or from the
+log-ratio of its two largest probabilities (gap map); the vector then gets the temperature that gives
+its top-1 exactly that value. Either way each vector is only
 re-tempered, so its ranking (the label, the accuracy) never changes. It is applied to what is
 reported: a clip's mean over its windows (`classify`) and the mean of the last windows (`listen`'s
 smoothing). The bundle also carries the held-out risk-coverage curves `listen --target-accuracy`
@@ -74,13 +75,25 @@ def label_indices(labels: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarra
     return np.array([i for i, label in enumerate(labels) if label in wanted])
 
 
+def top_two_gap(probabilities: np.ndarray) -> np.ndarray:
+    """log(p1 / p2) of the two most probable labels (the gap between their logits): how far the answer
+    is ahead of its runner-up, whatever the other labels share."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    top_two = np.log(np.maximum(-np.partition(-p, 1, axis=-1)[..., :2], PROBABILITY_FLOOR))
+    return top_two[..., 0] - top_two[..., 1]
+
+
 @dataclass(frozen=True)
 class Calibration:
     temperature: float = 1.0
     confidence_map: tuple[tuple[float, float], ...] = ()  # (network's top-1, held-out accuracy) knots
+    gap_map: tuple[tuple[float, float], ...] = ()  # (top_two_gap, held-out accuracy) knots
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one vector or of rows of vectors (same label order, same argmax)."""
+        if self.gap_map:
+            gap, accuracy = zip(*self.gap_map)
+            return with_top_probability(probabilities, np.interp(top_two_gap(probabilities), gap, accuracy))
         if self.confidence_map:
             raw, accuracy = zip(*self.confidence_map)
             return with_top_probability(probabilities, np.interp(np.max(probabilities, axis=-1), raw, accuracy))
@@ -89,8 +102,11 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Calibration":
         data = data or {}
-        knots = tuple((float(x), float(y)) for x, y in data.get("confidence_map") or ())
-        return cls(float(data.get("temperature", 1.0)), knots)
+        return cls(float(data.get("temperature", 1.0)), _knots(data.get("confidence_map")), _knots(data.get("gap_map")))
+
+
+def _knots(pairs: Any) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in pairs or ())
 
 
 @dataclass(frozen=True)

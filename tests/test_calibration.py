@@ -54,7 +54,7 @@ def two_corpora(copies_of_a: int):
 
 
 @pytest.mark.host
-@pytest.mark.parametrize("fit_name", ["fit_temperature", "fit_confidence_map"])
+@pytest.mark.parametrize("fit_name", ["fit_temperature", "fit_confidence_map", "fit_gap_map"])
 def test_every_corpus_weighs_the_same_in_a_fit_however_many_clips_it_has(fit_name: str):
     pytest.importorskip("scipy")
     import train.calibrate
@@ -78,14 +78,15 @@ def test_calibration_lowers_ece_and_keeps_the_argmax():
     held = synthetic_held_out(2.5)
     report = calibration_report(held, ["a", "b", "c"])
     assert report["method"] != "none" and report["methods"]["none"]["after"]["all"]["ece"] > 0.1
-    for name in ("temperature", "confidence map"):
+    for name in ("temperature", "confidence map", "gap map"):
         method = report["methods"][name]
         assert report["before"]["all"]["ece"] > 0.1 > 0.03 > method["after"]["all"]["ece"]
         assert method["after"]["all"]["accuracy"] == report["before"]["all"]["accuracy"]
         assert method["cross_fitted"]["all"]["ece"] < 0.03
         assert set(method["unseen_corpus"]["per_corpus"]) == {"a", "b"}  # each scored by a fit without it
     raw = clip_probabilities(held)
-    for calibration in (Calibration(2.5), Calibration(confidence_map=((0.2, 0.3), (0.9, 0.5)))):
+    for calibration in (Calibration(2.5), Calibration(confidence_map=((0.2, 0.3), (0.9, 0.5))),
+                        Calibration(gap_map=((0.1, 0.3), (2.0, 0.8)))):
         assert np.array_equal(clip_probabilities(held, calibration).argmax(1), raw.argmax(1))
     clips = report["risk_coverage"]["clips"]
     assert clips[0]["coverage"] == 1.0 and clips[0]["threshold"] == 0.0
@@ -113,6 +114,38 @@ def test_a_confidence_map_sets_the_top_probability_and_keeps_the_order():
     calibration = Calibration(confidence_map=((0.3, 0.25), (0.9, 0.5)))
     single = calibration.apply(p[0])
     assert single.shape == (8,) and single.max() == pytest.approx(np.interp(p[0].max(), [0.3, 0.9], [0.25, 0.5]), abs=1e-4)
+
+
+def test_a_gap_map_reads_the_log_ratio_of_the_two_largest_probabilities():
+    from edge.calibration import Calibration, top_two_gap
+
+    p = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]], dtype=np.float32)
+    np.testing.assert_allclose(top_two_gap(p), [np.log(5 / 3), np.log(2)], rtol=1e-6)
+    out = Calibration(gap_map=((0.0, 0.3), (1.0, 0.7))).apply(p)
+    np.testing.assert_allclose(out.max(1), [0.3 + 0.4 * np.log(5 / 3), 0.3 + 0.4 * np.log(2)], atol=1e-4)
+    assert np.array_equal(np.argsort(out, 1), np.argsort(p, 1))
+
+
+@pytest.mark.host
+def test_a_gap_map_calibrates_corpora_that_spread_the_rest_differently():
+    """Two corpora whose clips have the same top-1 probabilities, but in corpus b the rest sits on one
+    runner-up label and in a it is spread over two; accuracy follows the gap to the runner-up. The
+    top-1 cannot tell the corpora apart and one confidence map fails both; the gap map calibrates each."""
+    pytest.importorskip("sklearn")
+    from train.calibrate import HeldOut, cross_fitted, fit_confidence_map, fit_gap_map
+
+    rng, n = np.random.default_rng(4), 8000
+    top = rng.uniform(0.4, 0.9, n)
+    spread = np.arange(n) % 2 == 0  # corpus a
+    rest = np.where(spread[:, None], np.column_stack([(1 - top) / 2] * 2), np.column_stack([1 - top - 1e-3, [1e-3] * n]))
+    vectors = np.column_stack([top, rest])
+    gap = np.log(top / rest.max(axis=1))
+    right = rng.random(n) < 1 - 0.6 * np.exp(-gap)
+    held = HeldOut(["l0", "l1", "l2"], [v[None] for v in vectors], np.where(right, 0, rng.integers(1, 3, n)),
+                   np.where(spread, "a", "b"), np.arange(n) % 3)
+    by_top, by_gap = (cross_fitted(held, fit)["per_corpus"] for fit in (fit_confidence_map, fit_gap_map))
+    assert min(by_top[c]["ece"] for c in "ab") > 0.05
+    assert max(by_gap[c]["ece"] for c in "ab") < 0.03
 
 
 def test_temperature_one_is_the_identity_and_the_argmax_never_moves():
@@ -203,7 +236,7 @@ def test_the_shipped_models_carry_their_calibration():
     from edge.runtime import MODELS_DIR
 
     default, open_model = read_bundle(MODELS_DIR / "default.tflite"), read_bundle(MODELS_DIR / "open.tflite")
-    assert default.calibration_report.method == "confidence map" and default.calibration.confidence_map
+    assert default.calibration_report.method == "gap map" and default.calibration.gap_map
     assert default.calibration_report.ece_after <= 0.05 < default.calibration_report.ece_before
     assert set(default.calibration_report.ece_unseen_corpus) == {"cremad", "ravdess", "tess"}
     info = runner.invoke(app, ["info"])
@@ -222,16 +255,17 @@ def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):
     assert calibrated.exit_code == 0, calibrated.output
     bundle = json.loads((run / "bundle.json").read_text())
     temperature = bundle["calibration"]["temperature"]
-    assert 0.05 <= temperature <= 20 or bundle["calibration"]["confidence_map"]
+    assert 0.05 <= temperature <= 20 or bundle["calibration"]["confidence_map"] or bundle["calibration"]["gap_map"]
     assert {"calibration.md", "calibration.json", "reliability.png"} <= {p.name for p in run.iterdir()}
     assert "ECE before" in (run / "calibration.md").read_text()
     out = tmp_path / "tiny.tflite"
     quantized = runner.invoke(app, ["quantize", str(run), "--output", str(out), "--max-drift", "100"])
     assert quantized.exit_code == 0, quantized.output
     from edge.bundle import read_bundle
+    from edge.calibration import Calibration
 
-    assert read_bundle(out).calibration_report.method in ("temperature", "confidence map")
-    assert read_bundle(out).calibration.temperature == pytest.approx(temperature)
+    assert read_bundle(out).calibration_report.method == bundle["calibration"]["method"]
+    assert read_bundle(out).calibration == Calibration.from_dict(bundle["calibration"])
 
 
 def test_calibrate_needs_into_with_several_runs_and_speaker_runs(tmp_path: Path):

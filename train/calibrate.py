@@ -4,7 +4,7 @@ The speaker-fold runs that give a final fit its estimate (`make default-model`'s
 hold out every speaker once. Their models' predictions on their own held-out speakers, over every
 label the network has (what the device reports, not the per-corpus masked scores), are the honest
 data to calibrate on: the training speakers' own predictions are over-confident by construction.
-One temperature T (or a confidence map, when that measures better) is fitted on those clips with every
+One temperature T (or a confidence map or gap map, when that measures better) is fitted on those clips with every
 corpus weighing the same, however many clips it has: the device's microphone and voices belong to no
 corpus of ours, and how many clips each corpus happens to have is a fact about our data, not about
 theirs (measured: the corpus-weighted fit gives a lower ECE on a corpus left out of the fit, see
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle import CalibrationReport, ModelBundleError, read_bundle_json, write_bundle_json
-from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature
+from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature, top_two_gap
 from edge.settings import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
 
@@ -152,24 +152,36 @@ def fit_temperature(held: HeldOut, weigh_corpora: bool = True) -> Calibration:
 
 
 def fit_confidence_map(held: HeldOut, knots: int = MAP_KNOTS, weigh_corpora: bool = True) -> Calibration:
-    """Held-out accuracy as a monotone function of the network's top-1 probability: the clips in
-    `knots` bins of that probability of equal corpus weight, each bin's weighted (mean probability,
-    accuracy), made non-decreasing by isotonic regression (pool adjacent violators, weighted by bin weight)."""
+    """Held-out accuracy as a monotone function of the network's top-1 probability."""
+    return Calibration(confidence_map=monotone_map(held, held.clip_means.max(axis=1), knots, weigh_corpora))
+
+
+def fit_gap_map(held: HeldOut, knots: int = MAP_KNOTS, weigh_corpora: bool = True) -> Calibration:
+    """Held-out accuracy as a monotone function of log(p1 / p2), the two largest probabilities' ratio:
+    unlike the top-1, it does not fall when the rest of the mass is spread over more labels."""
+    return Calibration(gap_map=monotone_map(held, top_two_gap(held.clip_means), knots, weigh_corpora))
+
+
+def monotone_map(held: HeldOut, statistic: np.ndarray, knots: int, weigh_corpora: bool) -> tuple[tuple[float, float], ...]:
+    """The clips in `knots` bins of `statistic` of equal corpus weight, each bin's weighted (mean
+    statistic, accuracy), made non-decreasing by isotonic regression (pool adjacent violators,
+    weighted by bin weight)."""
     from sklearn.isotonic import IsotonicRegression
 
-    means, weights = held.clip_means, corpus_weights(held, weigh_corpora)
-    confidence, correct = means.max(axis=1), (means.argmax(axis=1) == held.targets).astype(float)
-    order = np.argsort(confidence)
+    weights = corpus_weights(held, weigh_corpora)
+    correct = (held.clip_means.argmax(axis=1) == held.targets).astype(float)
+    order = np.argsort(statistic)
     cumulative = np.cumsum(weights[order])
     cuts = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], min(knots, len(order)) + 1)[1:-1])
     bins = [b for b in np.split(order, cuts) if len(b)]
-    x = np.array([np.average(confidence[b], weights=weights[b]) for b in bins])
+    x = np.array([np.average(statistic[b], weights=weights[b]) for b in bins])
     y = np.array([np.average(correct[b], weights=weights[b]) for b in bins])
     fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(x, y, sample_weight=[weights[b].sum() for b in bins]).predict(x)
-    return Calibration(confidence_map=tuple((round(float(a), 5), round(float(b), 5)) for a, b in zip(x, fitted)))
+    return tuple((round(float(a), 5), round(float(b), 5)) for a, b in zip(x, fitted))
 
 
-FITTERS = {"none": lambda held: Calibration(), "temperature": fit_temperature, "confidence map": fit_confidence_map}
+FITTERS = {"none": lambda held: Calibration(), "temperature": fit_temperature, "confidence map": fit_confidence_map,
+           "gap map": fit_gap_map}
 
 
 def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> dict:
@@ -242,8 +254,7 @@ def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
                          "cross_fitted": cross_fitted(held, fit),
                          "unseen_corpus": cross_fitted(held, fit, held.corpora)}
     chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["corpus_mean_ece"])
-    calibration = Calibration(**{**methods[chosen]["calibration"],
-                                 "confidence_map": tuple(map(tuple, methods[chosen]["calibration"]["confidence_map"]))})
+    calibration = Calibration.from_dict(methods[chosen]["calibration"])
     windows, window_targets = smoothed_windows(held, calibration)
     curves = {"clips": risk_coverage(clip_probabilities(held, calibration), held.targets),
               "windows": risk_coverage(windows, window_targets)}

@@ -68,7 +68,8 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
 def _calibration_lines(calibration: Calibration, report: Optional[CalibrationReport]) -> list[str]:
     from edge.calibration import KEY_ACCURACIES, Calibration, threshold_for
 
-    how = (f"confidence map ({len(calibration.confidence_map)} knots)" if calibration.confidence_map
+    how = (f"gap map ({len(calibration.gap_map)} knots)" if calibration.gap_map
+           else f"confidence map ({len(calibration.confidence_map)} knots)" if calibration.confidence_map
            else f"temperature {calibration.temperature:.3f}")
     if report is None:
         if calibration == Calibration():
