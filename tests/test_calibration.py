@@ -166,8 +166,9 @@ def test_threshold_for_picks_the_most_coverage_that_reaches_the_target():
     assert threshold_for(curve, 0.9) is None
 
 
-def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: list | None = None) -> Path:
-    """The shipped model with a calibration (temperature or map, and a window curve) in its bundle,
+def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: list | None = None,
+                     gap_map: list | None = None) -> Path:
+    """The shipped model with a calibration (temperature or a map, and a window curve) in its bundle,
     or with none (temperature None)."""
     pytest.importorskip("tensorflow")
     from convert.tflite import finish_flatbuffer
@@ -182,6 +183,7 @@ def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: 
         return path
     curve = [{"threshold": t, "coverage": 1 - t, "accuracy": 0.4 + 0.5 * t} for t in (0.0, 0.2, 0.4, 0.6, 0.8)]
     bundle["calibration"] = {"temperature": temperature, "confidence_map": confidence_map or [], "method": "temperature",
+                             **({"gap_map": gap_map} if gap_map else {}),
                              "fitted_on": "a test",
                              "ece_before": 0.2, "ece_after": 0.03, "ece_after_per_corpus": {},
                              "risk_coverage": {"windows": curve, "clips": curve}}
@@ -190,9 +192,11 @@ def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: 
     return path
 
 
-@pytest.mark.parametrize("confidence_map", [None, [[0.2, 0.22], [0.6, 0.4], [1.0, 0.5]]])
-def test_the_edge_applies_the_stored_calibration_without_tensorflow(tmp_path: Path, confidence_map):
-    model, plain_model = calibrated_model(tmp_path, 2.0, confidence_map), calibrated_model(tmp_path, None)
+@pytest.mark.parametrize("confidence_map, gap_map", [(None, None), ([[0.2, 0.22], [0.6, 0.4], [1.0, 0.5]], None),
+                                                     (None, [[0.0, 0.2], [1.0, 0.3], [4.0, 0.5]])])
+def test_the_edge_applies_the_stored_calibration_without_tensorflow(tmp_path: Path, confidence_map, gap_map):
+    model = calibrated_model(tmp_path, 2.0, confidence_map, gap_map)
+    plain_model = calibrated_model(tmp_path, None)
     result = run_blocked(f"""
         import json, subprocess, sys
         from edge.calibration import Calibration
