@@ -331,9 +331,9 @@ def _calibration(raw: dict[str, Any], source: str) -> Calibration:
         calibration = Calibration.from_dict(raw.get("calibration"))
     except (TypeError, ValueError) as error:
         raise ModelBundleError(f"{source}: unusable calibration in the bundle ({error})") from None
-    accuracies = [y for _, y in calibration.confidence_map + calibration.gap_map]
-    inputs = [x for x, _ in calibration.confidence_map] + [x / (1 + x) for x, _ in calibration.gap_map]  # gap >= 0
-    if not 0.01 <= calibration.temperature <= 100 or not all(0 <= v <= 1 for v in accuracies + inputs):
+    probabilities = [y for _, y in calibration.confidence_map + calibration.gap_map] + [x for x, _ in calibration.confidence_map]
+    gaps = [x for x, _ in calibration.gap_map]  # log(p1 / p2) >= 0
+    if not 0.01 <= calibration.temperature <= 100 or not all(0 <= v <= 1 for v in probabilities) or min(gaps, default=0) < 0:
         raise ModelBundleError(f"{source}: calibration out of range (temperature {calibration.temperature}, "
                                "a map's accuracy outside [0, 1] or a negative gap)")
     return calibration

@@ -60,7 +60,7 @@ def with_top_probability(probabilities: np.ndarray, top: np.ndarray) -> np.ndarr
 def restricted(probabilities: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The probabilities of the labels `keep` indexes, renormalised to sum to 1: the network's answer
     when it may only choose among them (`--labels`). Applied after calibration; measured on held-out
-    speakers by benchmarks/label_subset.py (README "Calibration")."""
+    speakers by benchmarks/label_subset.py (README "On the device")."""
     kept = np.maximum(np.asarray(probabilities, dtype=np.float64)[..., keep], PROBABILITY_FLOOR)
     return (kept / kept.sum(axis=-1, keepdims=True)).astype(np.float32)
 

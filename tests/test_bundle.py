@@ -79,3 +79,15 @@ def test_a_damaged_record_is_named_not_a_traceback(record: str, damage):
 def test_a_missing_bundle_json_is_a_bundle_error(tmp_path: Path):
     with pytest.raises(ModelBundleError, match="cannot read"):
         read_bundle_json(tmp_path / "bundle.json")
+
+
+def test_a_gap_map_survives_json_and_a_negative_gap_is_refused(tmp_path: Path):
+    from dataclasses import replace
+
+    gapped = replace(a_bundle(), calibration=Calibration(gap_map=((0.0, 0.3), (2.5, 0.8))))
+    write_bundle_json(tmp_path / "bundle.json", gapped)
+    assert read_bundle_json(tmp_path / "bundle.json") == gapped
+    raw = gapped.to_dict()
+    raw["calibration"]["gap_map"] = [[-0.5, 0.3], [2.5, 0.8]]
+    with pytest.raises(ModelBundleError, match="calibration out of range"):
+        bundle_from_dict(raw, "x")

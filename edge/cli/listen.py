@@ -74,10 +74,10 @@ def listen(
         detector = load_detector(vad)
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
-        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
         if target_accuracy is not None and labels:
             raise UsageError("--target-accuracy's held-out curve was measured over all the model's labels, so it "
                              "does not hold with --labels; give --threshold instead")
+        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
         threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop_seconds=hop, silence_db=silence_db, smoothing=smoothing, threshold=threshold,
                                   trim_windows=trim_windows)
