@@ -66,7 +66,8 @@ def test_listen_answers_among_the_named_labels_only():
 
 
 @pytest.mark.parametrize("verb", ["classify", "listen"])
-@pytest.mark.parametrize("labels, message", [("angri,sad", "no label 'angri'"), ("sad", "at least two different labels")])
+@pytest.mark.parametrize("labels, message", [("angri,sad", "no label 'angri'"), ("sad", "at least two different labels"),
+                                             (" , ", "names no label")])
 def test_labels_the_model_does_not_have_are_a_usage_error(verb: str, labels: str, message: str):
     target = [str(ANGRY)] if verb == "classify" else ["--source", str(ANGRY)]
     result = runner.invoke(app, [verb, *target, "--labels", labels])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from edge.cli.app import str_list
+from edge.errors import UsageError
 from edge.settings import DEFAULT_VAD, RuntimeSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
@@ -65,6 +66,8 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     `labels` is --labels as typed (comma-separated)."""
     from edge.runtime import EdgeModel, model_or_default
 
+    if labels is not None and not str_list(labels):
+        raise UsageError(f"--labels {labels!r} names no label (give them comma-separated, e.g. angry,happy,neutral,sad)")
     loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
                        require_delegate=require_delegate, runtime_name=runtime, answer_labels=str_list(labels))
     if loaded.delegate_report.message:
