@@ -1,4 +1,4 @@
-"""`edge-ser calibrate RUN... --into FINAL`: temperature scaling fitted on held-out speakers.
+"""`edge-ser calibrate RUN... --into FINAL`: calibration fitted on held-out speakers.
 
 The speaker-fold runs that give a final fit its estimate (`make default-model`'s folds) between them
 hold out every speaker once. Their models' predictions on their own held-out speakers, over every
@@ -31,7 +31,7 @@ from train.datasets import DatasetError
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
 COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
-MAP_KNOTS = 20  # bins of the confidence map, of equal corpus weight: 406-727 held-out clips each for the default model
+MAP_KNOTS = 20  # bins of a map (confidence or gap), of equal corpus weight: 406-727 held-out clips each for the default model
 
 
 @dataclass(frozen=True)

@@ -191,11 +191,12 @@ def crosscorpus(
 def calibrate(
     runs: List[Path] = typer.Argument(..., help="Speaker-independent runs whose held-out predictions to fit on "
                                       "(e.g. runs/default-fold1 ... : together they hold out every speaker once)."),
-    into: Optional[Path] = typer.Option(None, help="The run whose bundle gets the temperature (e.g. the final fit "
+    into: Optional[Path] = typer.Option(None, help="The run whose bundle gets the calibration (e.g. the final fit "
                                         "runs/default-model; default: the one run given)."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
 ) -> None:
-    """Temperature scaling on held-out speakers: ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
+    """Calibration on held-out speakers (one temperature, a confidence map or a gap map, whichever measures best):
+    ECE, NLL, Brier before/after, risk-coverage; stored in the bundle."""
     with user_errors():
         import_tensorflow_quietly()
         from train.calibrate import calibrate as calibrate_runs
