@@ -19,9 +19,9 @@ import numpy as np
 
 from benchmarks.fold_report import fold_runs_parser, run_names, write_report
 from edge.calibration import label_indices, restricted
-from train.calibrate import FITTERS, HeldOut, held_out_predictions, reliability, smoothed_windows
-
-SHARED_SIX = ("angry", "disgust", "fear", "happy", "neutral", "sad")  # the labels CREMA-D, RAVDESS and TESS all have
+from edge.cli.app import str_list
+from edge.corpora import SHARED_LABELS
+from train.calibrate import FITTERS, HeldOut, fold_fits, held_out_predictions, reliability, smoothed_windows
 
 
 def cross_fitted(held: HeldOut, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -29,9 +29,7 @@ def cross_fitted(held: HeldOut, method: str) -> tuple[np.ndarray, np.ndarray, np
     each window's clip target and corpus."""
     clips = np.zeros((len(held.targets), len(held.labels)))
     windows, targets, corpora = [], [], []
-    for fold in np.unique(held.folds):
-        scored = held.folds == fold
-        calibration = FITTERS[method](held.subset(~scored))
+    for scored, calibration in fold_fits(held, FITTERS[method], held.folds):
         clips[scored] = calibration.apply(held.clip_means[scored])
         rows, row_targets = smoothed_windows(held.subset(scored), calibration)
         windows.append(rows)
@@ -75,11 +73,10 @@ def report(runs: tuple[Path, ...], labels: tuple[str, ...], method: str) -> list
 
 def main() -> None:
     parser = fold_runs_parser(__doc__)
-    parser.add_argument("--labels", default=",".join(SHARED_SIX), help="comma-separated labels (default: the six shared)")
+    parser.add_argument("--labels", default=",".join(SHARED_LABELS), help="comma-separated labels (default: the six shared)")
     parser.add_argument("--method", default="gap map", choices=sorted(FITTERS), help="the calibration (default: gap map)")
     args = parser.parse_args()
-    labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
-    write_report("label_subset", report(tuple(args.runs), labels, args.method))
+    write_report("label_subset", report(tuple(args.runs), str_list(args.labels), args.method))
 
 
 if __name__ == "__main__":

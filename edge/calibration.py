@@ -92,17 +92,21 @@ class Calibration:
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one vector or of rows of vectors (same label order, same argmax)."""
         if self.gap_map:
-            gap, accuracy = zip(*self.gap_map)
-            return with_top_probability(probabilities, np.interp(top_two_gap(probabilities), gap, accuracy))
+            return _mapped(probabilities, top_two_gap(probabilities), self.gap_map)
         if self.confidence_map:
-            raw, accuracy = zip(*self.confidence_map)
-            return with_top_probability(probabilities, np.interp(np.max(probabilities, axis=-1), raw, accuracy))
+            return _mapped(probabilities, np.max(probabilities, axis=-1), self.confidence_map)
         return apply_temperature(probabilities, self.temperature)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Calibration":
         data = data or {}
         return cls(float(data.get("temperature", 1.0)), _knots(data.get("confidence_map")), _knots(data.get("gap_map")))
+
+
+def _mapped(probabilities: np.ndarray, statistic: np.ndarray, knots: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Each vector re-tempered so that its top-1 is the map's accuracy at its `statistic`."""
+    x, accuracy = zip(*knots)
+    return with_top_probability(probabilities, np.interp(statistic, x, accuracy))
 
 
 def _knots(pairs: Any) -> tuple[tuple[float, float], ...]:

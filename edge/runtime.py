@@ -5,6 +5,7 @@ import ctypes
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -240,7 +241,7 @@ class EdgeModel:
         """The network's outputs, in order (what `predict` gives a probability for)."""
         return self.bundle.labels
 
-    @property
+    @cached_property
     def reported_labels(self) -> tuple[str, ...]:
         """The labels `calibrated` gives probabilities for: --labels in the model's order, or all."""
         return self.labels if self._answered is None else tuple(self.labels[i] for i in self._answered)

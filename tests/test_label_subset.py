@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 
 from edge.calibration import label_indices, restricted
 from edge.cli import app
+from edge.corpora import SHARED_LABELS
 from edge.stream import NOT_CLASSIFIED, UNCERTAIN
 from tests.support.data import ANGRY
 
 runner = CliRunner()
-SHARED_SIX = "angry,disgust,fear,happy,neutral,sad"
+SHARED_SIX = ",".join(SHARED_LABELS)
 MODEL_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise")
 
 

@@ -20,6 +20,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -225,14 +226,19 @@ def cross_fitted(held: HeldOut, fit, groups: np.ndarray | None = None) -> dict:
     """Fitted on every fold but one and scored on that one: the figures without fitting on the scored
     clips. With `groups` = the clips' corpora, each corpus is scored by a fit that never saw it."""
     groups = held.folds if groups is None else groups
-    folds = sorted(set(groups.tolist()))
-    if len(folds) < 2:
+    if len(set(groups.tolist())) < 2:
         return {}
     probabilities = np.zeros((len(held.targets), len(held.labels)))
-    for fold in folds:
-        scored = groups == fold
-        probabilities[scored] = clip_probabilities(held.subset(scored), fit(held.subset(~scored)))
+    for scored, calibration in fold_fits(held, fit, groups):
+        probabilities[scored] = clip_probabilities(held.subset(scored), calibration)
     return calibration_scores(probabilities, held)
+
+
+def fold_fits(held: HeldOut, fit, groups: np.ndarray) -> Iterator[tuple[np.ndarray, Calibration]]:
+    """For each group (a run, or a corpus): its clips, and `fit` on every other clip."""
+    for group in sorted(set(groups.tolist())):
+        scored = groups == group
+        yield scored, fit(held.subset(~scored))
 
 
 def calibration_scores(probabilities: np.ndarray, held: HeldOut) -> dict:
