@@ -115,6 +115,12 @@ class TrainConfig:
     # the accuracy (six shared labels 0.511 vs 0.508 clean, 0.464 vs 0.455 in rooms) and halved the
     # network's own calibration error (ECE 0.082 vs 0.138; TESS 0.147 vs 0.263).
     label_smoothing: float = 0.1
+    # decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on kernels, not on biases or batch-norm scales;
+    # each step shrinks a weight by weight_decay x the learning rate. 0 = plain Adam.
+    weight_decay: float = 0.0
+    # the model keeps an exponential moving average of its weights (Polyak averaging) with this momentum
+    # and ends with the average; 0 = off (the last step's weights)
+    ema_momentum: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -262,6 +262,17 @@ def learning_schedule(steps_per_epoch: int, config: TrainConfig):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
+def make_optimizer(schedule, config: TrainConfig) -> "keras.optimizers.Optimizer":
+    """Adam, or AdamW with --weight-decay (kernels only: biases and batch-norm scales and offsets are
+    left alone, the usual practice); with --ema-momentum the weights end as their moving average."""
+    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    if not config.weight_decay:
+        return keras.optimizers.Adam(schedule, **ema)
+    adamw = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **ema)
+    adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return adamw
+
+
 def weights_digest(model: "keras.Model") -> str:
     """SHA-256 of every weight: equal digests, equal models (workers of one training compare them)."""
     digest = hashlib.sha256()
@@ -285,7 +296,7 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
         return fit_multi_worker(data, labels, params, config, strategy, device)
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
-        model.compile(optimizer=keras.optimizers.Adam(learning_schedule(len(data), config)),
+        model.compile(optimizer=make_optimizer(learning_schedule(len(data), config), config),
                       loss=loss_function(config), metrics=[accuracy])
     tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)
     started = time.monotonic()

@@ -22,6 +22,7 @@ from train.fit import (
     accuracy,
     learning_schedule,
     loss_function,
+    make_optimizer,
 )
 from train.model import build_model
 
@@ -31,7 +32,7 @@ def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureP
     steps_per_epoch = len(data.order) // config.batch_size  # whole global batches only: no worker gets none
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
-        optimizer = keras.optimizers.Adam(learning_schedule(steps_per_epoch, config))
+        optimizer = make_optimizer(learning_schedule(steps_per_epoch, config), config)
     batches = strategy.distribute_datasets_from_function(
         lambda context: worker_batches(data, steps_per_epoch, context, params, MASK_FROM + len(labels)))
     train_step = make_train_step(model, optimizer, strategy, config)
@@ -46,6 +47,7 @@ def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureP
         history["accuracy"].append(totals[1] / (steps_per_epoch * config.batch_size))
         print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {history['loss'][-1]:.3f}  acc {history['accuracy'][-1]:.3f}"
               f"  {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    optimizer.finalize_variable_values(model.trainable_variables)  # --ema-momentum: end with the average
     average_moving_statistics(model, strategy)
     return FitResult(model, history, config.epochs, time.monotonic() - started, device)
 
