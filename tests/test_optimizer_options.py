@@ -1,4 +1,4 @@
-"""`--weight-decay` and `--ema-momentum`: what each does to the weights, in the real Keras optimizer."""
+"""`--weight-decay`: what it does to the weights, in the real Keras optimizer."""
 import numpy as np
 import pytest
 
@@ -24,13 +24,13 @@ def step(optimizer, model, gradient: float) -> None:
     optimizer.apply_gradients([(keras.ops.full(v.shape, gradient), v) for v in model.trainable_variables])
 
 
-def test_without_either_option_the_optimizer_is_plain_adam():
+def test_without_weight_decay_the_optimizer_is_plain_adam():
     import keras
 
     from train.fit import make_optimizer
 
     optimizer = make_optimizer(LEARNING_RATE, TrainConfig())
-    assert type(optimizer) is keras.optimizers.Adam and not optimizer.use_ema
+    assert type(optimizer) is keras.optimizers.Adam
 
 
 def test_weight_decay_shrinks_kernels_and_leaves_biases_and_batch_norm_alone():
@@ -46,21 +46,3 @@ def test_weight_decay_shrinks_kernels_and_leaves_biases_and_batch_norm_alone():
     assert sorted(path.rsplit("/", 1)[-1] for path in left_alone) == ["beta", "bias", "gamma"]
     for value in left_alone.values():
         np.testing.assert_array_equal(value, 0.5)
-
-
-def test_ema_ends_with_the_moving_average_of_the_weights_not_the_last_step():
-    from train.fit import make_optimizer
-
-    momentum, steps = 0.5, 4
-    model = small_model()
-    optimizer = make_optimizer(LEARNING_RATE, TrainConfig(ema_momentum=momentum))
-    trajectory = []
-    for _ in range(steps):  # a constant gradient: Adam steps every weight down by the learning rate
-        step(optimizer, model, 1.0)
-        trajectory.append(model.trainable_variables[0].numpy().copy())
-    average = trajectory[0]  # Keras starts the average at the first step's weights
-    for weights in trajectory[1:]:
-        average = momentum * average + (1 - momentum) * weights
-    optimizer.finalize_variable_values(model.trainable_variables)  # what fit() does at its end
-    np.testing.assert_allclose(model.trainable_variables[0].numpy(), average, rtol=1e-5)
-    assert not np.allclose(average, trajectory[-1])

@@ -55,9 +55,8 @@ def test_folder_without_audio_is_one_clear_error(tmp_path):
 def test_usage_errors_exit_2(tmp_path):
     assert run_cli("train", tmp_path, "--lstm-units", "a,b").exit_code == 2
     assert run_cli("train").exit_code == 2
-    for option, value in (("--ema-momentum", "1"), ("--weight-decay", "-0.1")):
-        refused = run_cli("train", tmp_path, option, value)
-        assert refused.exit_code == 2 and option in refused.output and "Traceback" not in refused.output
+    refused = run_cli("train", tmp_path, "--weight-decay", "-0.1")
+    assert refused.exit_code == 2 and "--weight-decay" in refused.output and "Traceback" not in refused.output
     warp_on_mfcc = run_cli("train", tmp_path, "--warp-probability", "0.5", "--n-mfcc", "13")
     assert warp_on_mfcc.exit_code == 2 and "needs --n-mfcc 0" in warp_on_mfcc.output
     floor_on_mfcc = run_cli("train", tmp_path, "--dynamic-range-db", "50", "--n-mfcc", "13")

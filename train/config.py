@@ -118,9 +118,6 @@ class TrainConfig:
     # decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on kernels, not on biases or batch-norm scales;
     # each step shrinks a weight by weight_decay x the learning rate. 0 = plain Adam.
     weight_decay: float = 0.0
-    # the model keeps an exponential moving average of its weights (Polyak averaging) with this momentum
-    # and ends with the average; 0 = off (the last step's weights)
-    ema_momentum: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

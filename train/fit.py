@@ -264,11 +264,10 @@ def learning_schedule(steps_per_epoch: int, config: TrainConfig):
 
 def make_optimizer(schedule, config: TrainConfig) -> "keras.optimizers.Optimizer":
     """Adam, or AdamW with --weight-decay (kernels only: biases and batch-norm scales and offsets are
-    left alone, the usual practice); with --ema-momentum the weights end as their moving average."""
-    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    left alone, the usual practice)."""
     if not config.weight_decay:
-        return keras.optimizers.Adam(schedule, **ema)
-    adamw = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **ema)
+        return keras.optimizers.Adam(schedule)
+    adamw = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return adamw
 

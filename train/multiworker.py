@@ -47,7 +47,6 @@ def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureP
         history["accuracy"].append(totals[1] / (steps_per_epoch * config.batch_size))
         print(f"epoch {epoch + 1:3d}/{config.epochs}  loss {history['loss'][-1]:.3f}  acc {history['accuracy'][-1]:.3f}"
               f"  {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
-    optimizer.finalize_variable_values(model.trainable_variables)  # --ema-momentum: end with the average
     average_moving_statistics(model, strategy)
     return FitResult(model, history, config.epochs, time.monotonic() - started, device)
 

@@ -64,7 +64,6 @@ CORPUS_SHARE_HELP = f"With balanced sampling, each corpus's share of the draws: 
 MIXUP_HELP = "Mix each training window with another of its corpus, weight Beta(a, a); 0 is off."
 LABEL_SMOOTHING_HELP = "Share of the target spread over the labels the clip's corpus defines (0 = off)."
 WEIGHT_DECAY_HELP = "AdamW's decoupled weight decay on kernels (0 = plain Adam)."
-EMA_HELP = "End with the moving average of the weights, this momentum per step (0 = off: the last step's weights)."
 ROOM_PROBABILITY_HELP = "Share of training windows played through a simulated room and microphone."
 WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stretched in frequency (vocal-tract length "
                          "perturbation); needs log-mel features (--n-mfcc 0).")
@@ -101,7 +100,6 @@ def train(
     mixup: float = typer.Option(FIT.mixup, callback=in_range(0, 10), help=MIXUP_HELP),
     label_smoothing: float = typer.Option(FIT.label_smoothing, callback=in_range(0, 1, below=True), help=LABEL_SMOOTHING_HELP),
     weight_decay: float = typer.Option(FIT.weight_decay, callback=in_range(0, 1), help=WEIGHT_DECAY_HELP),
-    ema_momentum: float = typer.Option(FIT.ema_momentum, callback=in_range(0, 1, below=True), help=EMA_HELP),
     room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     batch_size: int = typer.Option(FIT.batch_size, min=1),
@@ -133,8 +131,7 @@ def train(
                             conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
         config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
-                             mixup=mixup, label_smoothing=label_smoothing, weight_decay=weight_decay,
-                             ema_momentum=ema_momentum, model=model,
+                             mixup=mixup, label_smoothing=label_smoothing, weight_decay=weight_decay, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
                                                    warp_probability=warp_probability))
         params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
