@@ -137,7 +137,6 @@ def train(
         params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
         import_tensorflow_quietly()
         from train.pipeline import TrainRequest, run_training
-
         request = TrainRequest(data=tuple(data), corpus=corpus, split=split, test_speakers=str_list(test_speakers),
                                val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
                                limit_per_corpus=limit, runs_dir=runs_dir, name=name, params=params,
