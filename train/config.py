@@ -106,7 +106,8 @@ class TrainConfig:
     seed: int = 0
     loss: str = "masked"
     sampling: str = "balanced"
-    corpus_share: str = "sqrt"  # README "Many corpora": sqrt beat clips on the mean of the three corpora, 2 seeds
+    corpus_share: str = "sqrt"  # README "Many corpora": sqrt beat clips on the mean of the three corpora, 2 seeds;
+    # equal, 5 speaker folds: RAVDESS and TESS up, CREMA-D (the most voices) down: a trade, not measured across corpora
     # mixup (Zhang et al. 2018) of two windows from the same corpus, weight Beta(a, a) folded to >= 0.5;
     # 0 = off. Within a corpus, so both windows' losses use the same label mask.
     mixup: float = 0.0
