@@ -62,3 +62,17 @@ def test_usage_errors_exit_2(tmp_path):
     floor_on_mfcc = run_cli("train", tmp_path, "--dynamic-range-db", "50", "--n-mfcc", "13")
     assert floor_on_mfcc.exit_code == 2 and "floors log-mel bands: it needs n_mfcc 0" in floor_on_mfcc.output
     assert "Traceback" not in floor_on_mfcc.output
+
+
+def test_wide_probability_outside_zero_to_one_is_a_usage_error(tmp_path):
+    refused = run_cli("train", tmp_path, "--wide-probability", "1.5")
+    assert refused.exit_code == 2 and "--wide-probability" in refused.output and "Traceback" not in refused.output
+
+
+@pytest.mark.slow
+def test_wide_probability_trains_into_the_recipe(tmp_path, ravdess_like):
+    result = run_cli("train", ravdess_like, "--runs-dir", tmp_path / "runs", "--name", "wide", "--wide-probability", "1",
+                     *TINY)
+    assert result.exit_code == 0, result.output
+    bundle = json.loads((tmp_path / "runs" / "wide" / "bundle.json").read_text())
+    assert bundle["train_config"]["augment"]["wide_probability"] == 1.0

@@ -1,4 +1,4 @@
-"""On-the-fly augmentation: waveform (crop = time shift, speed, gain, noise), then SpecAugment masks."""
+"""On-the-fly augmentation: waveform (crop = time shift, speed, room or the wide world, gain, noise), then SpecAugment masks."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,6 +42,74 @@ def simulated_room(signal: np.ndarray, sample_rate: int, config: AugmentConfig,
     low, high = float(rng.uniform(*config.highpass_hz)), float(rng.uniform(*config.lowpass_hz))
     band = (low, min(high, 0.95 * sample_rate / 2))
     return with_peak_of(band_pass(wet, band, sample_rate), signal)
+
+
+def exponential_reverb(signal: np.ndarray, sample_rate: int, rt60: float, reverberant_ratio: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """`signal` convolved with a direct path plus Gaussian noise decaying by 60 dB over `rt60` seconds, the
+    decaying tail carrying `reverberant_ratio` times the direct path's energy."""
+    from scipy.signal import fftconvolve
+
+    time = np.arange(max(1, int(rt60 * sample_rate))) / sample_rate
+    response = rng.standard_normal(time.size) * np.exp(-6.91 * time / rt60)  # ln(1000) = 6.91: -60 dB at rt60
+    response *= np.sqrt(reverberant_ratio / np.sum(response ** 2))
+    response[0] = 1.0
+    return fftconvolve(signal, response)[: signal.size]
+
+
+def coloured_noise(count: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance noise whose power spectrum falls as 1/f^exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(count))
+    spectrum /= np.maximum(np.arange(spectrum.size), 1) ** (exponent / 2)
+    noise = np.fft.irfft(spectrum, count)
+    return noise / (np.std(noise) or 1.0)
+
+
+def add_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`signal` plus `noise` scaled so that the signal's power is `snr_db` above the noise's."""
+    power = float(np.mean(np.asarray(signal, dtype=np.float64) ** 2)) or 1e-10
+    noise_power = float(np.mean(np.asarray(noise, dtype=np.float64) ** 2)) or 1e-10
+    return signal + noise * np.sqrt(power / noise_power / 10 ** (snr_db / 10))
+
+
+def peaking_filter(signal: np.ndarray, sample_rate: int, centre_hz: float, gain_db: float, q: float) -> np.ndarray:
+    """One peaking equaliser (the biquad of R. Bristow-Johnson's Audio EQ Cookbook): `gain_db` at `centre_hz`,
+    a bandwidth of centre / `q`, unity gain far from it."""
+    from scipy.signal import lfilter
+
+    amplitude, omega = 10 ** (gain_db / 40), 2 * np.pi * centre_hz / sample_rate
+    alpha = np.sin(omega) / (2 * q)
+    b = [1 + alpha * amplitude, -2 * np.cos(omega), 1 - alpha * amplitude]
+    a = [1 + alpha / amplitude, -2 * np.cos(omega), 1 - alpha / amplitude]
+    return lfilter(b, a, signal)
+
+
+def random_microphone(signal: np.ndarray, sample_rate: int, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """A microphone's uneven response: `wide_eq_filters` peaking filters at random centres (100 Hz to 0.9 x
+    Nyquist, log-uniform), gains and widths."""
+    for _ in range(config.wide_eq_filters):
+        centre = float(np.exp(rng.uniform(np.log(100.0), np.log(0.45 * sample_rate))))
+        gain = float(rng.uniform(-config.wide_eq_gain_db, config.wide_eq_gain_db))
+        signal = peaking_filter(signal, sample_rate, centre, gain, float(rng.uniform(0.5, 4.0)))
+    return signal
+
+
+def wide_world(signal: np.ndarray, sample_rate: int, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """`signal` through the wide training world: each stage (reverberation, microphone response, band,
+    broadband noise) with probability `wide_stage_probability`, in the order sound meets them."""
+    heard, chance = np.asarray(signal, dtype=np.float64), config.wide_stage_probability
+    if rng.random() < chance:
+        heard = exponential_reverb(heard, sample_rate, float(rng.uniform(*config.wide_rt60_seconds)),
+                                   float(np.exp(rng.uniform(np.log(0.1), np.log(10.0)))), rng)
+    if rng.random() < chance:
+        heard = random_microphone(heard, sample_rate, config, rng)
+    if rng.random() < chance:
+        low, high = float(rng.uniform(*config.wide_highpass_hz)), float(rng.uniform(*config.wide_lowpass_hz))
+        heard = band_pass(heard, (low, min(high, 0.95 * sample_rate / 2)), sample_rate)
+    if rng.random() < chance:
+        noise = coloured_noise(heard.size, float(rng.uniform(*config.wide_noise_exponent)), rng)
+        heard = add_at_snr(heard, noise, float(rng.uniform(*config.wide_snr_db)))
+    return with_peak_of(heard, signal)
 
 
 def band_pass(signal: np.ndarray, band: tuple[float, float], sample_rate: int) -> np.ndarray:
@@ -99,10 +167,13 @@ def augmented_window(signal: np.ndarray, params: FeatureParams, config: AugmentC
     if speed != 1.0:
         window = change_speed(window, speed)
     window = fit_to_length(window, length)[:length]
-    if config.room_probability and rng.random() < config.room_probability:
+    wide = bool(config.wide_probability) and rng.random() < config.wide_probability
+    if wide:
+        window = wide_world(window, params.sample_rate, config, rng)
+    elif config.room_probability and rng.random() < config.room_probability:
         window = simulated_room(window, params.sample_rate, config, rng)
     window = window * np.float32(10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20))
-    if rng.random() < config.noise_probability:
+    if not wide and rng.random() < config.noise_probability:
         window = add_noise(window, float(rng.uniform(*config.snr_db)), rng)
     frames = frame_features(window, params)
     if config.warp_probability and rng.random() < config.warp_probability:

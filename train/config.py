@@ -84,6 +84,20 @@ class AugmentConfig:
     # a longer vocal tract while the tempo stays (speed perturbation moves both). 0 = off (README "Many corpora").
     warp_probability: float = 0.0
     warp_range: tuple[float, float] = (0.9, 1.1)  # the 0.9-1.1 range of Jaitly & Hinton
+    # The wide acoustic world (train.augment.wide_world): this share of the windows goes through a chain of
+    # independent stages instead of the room above: a synthetic exponentially decaying reverberation, a random
+    # microphone response (peaking filters), a random band, and broadband noise of a random colour (white ..
+    # brown) at a low SNR. 0 = off. Generators and families kept apart from the acoustic test suite's
+    # (docs/acoustic-suite.md), so the suite measures conditions training never used.
+    wide_probability: float = 0.0
+    wide_stage_probability: float = 0.5  # each stage of the chain is applied with this probability
+    wide_rt60_seconds: tuple[float, float] = (0.1, 1.5)  # a dead booth .. a reverberant hall
+    wide_snr_db: tuple[float, float] = (0.0, 20.0)
+    wide_noise_exponent: tuple[float, float] = (0.0, 2.0)  # power spectrum 1/f^a: 0 white, 1 pink, 2 brown
+    wide_eq_filters: int = 3  # peaking filters of the microphone response
+    wide_eq_gain_db: float = 10.0  # each filter's gain: uniform in +-this
+    wide_highpass_hz: tuple[float, float] = (50.0, 500.0)
+    wide_lowpass_hz: tuple[float, float] = (2500.0, 7800.0)
 
 
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only

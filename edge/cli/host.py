@@ -67,6 +67,8 @@ WEIGHT_DECAY_HELP = "AdamW's decoupled weight decay on kernels (0 = plain Adam).
 ROOM_PROBABILITY_HELP = "Share of training windows played through a simulated room and microphone."
 WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stretched in frequency (vocal-tract length "
                          "perturbation); needs log-mel features (--n-mfcc 0).")
+WIDE_PROBABILITY_HELP = ("Share of training windows played through the wide acoustic world (reverberation, microphone "
+                         "response, band, broadband noise at 0-20 dB SNR) instead of the room (docs/acoustic-suite.md).")
 FRONT_END_HELP = (f"{' or '.join(FRONT_ENDS)}: Conv1D over time with the mel bands as channels, or small Conv2D layers "
                   "whose kernels slide along the bands too.")
 CONV2D_CHANNELS_HELP = "Comma-separated channels per Conv2D layer (--front-end conv2d)."
@@ -102,6 +104,7 @@ def train(
     weight_decay: float = typer.Option(FIT.weight_decay, callback=in_range(0, 1), help=WEIGHT_DECAY_HELP),
     room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
+    wide_probability: float = typer.Option(AUGMENT.wide_probability, callback=FRACTION, help=WIDE_PROBABILITY_HELP),
     batch_size: int = typer.Option(FIT.batch_size, min=1),
     learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
@@ -126,14 +129,12 @@ def train(
     with user_errors():  # the whole recipe is checked (train.config, edge.features) before TensorFlow loads
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
-        model = ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
-                            dropout=dropout, pooling=pooling, front_end=front_end,
-                            conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
+        model = model_config(conv_filters, pool, lstm_units, dropout, pooling, front_end, conv2d_channels)
         config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
                              mixup=mixup, label_smoothing=label_smoothing, weight_decay=weight_decay, model=model,
                              augment=AugmentConfig(enabled=augment, room_probability=room_probability,
-                                                   warp_probability=warp_probability))
+                                                   warp_probability=warp_probability, wide_probability=wide_probability))
         params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
         import_tensorflow_quietly()
         from train.pipeline import TrainRequest, run_training
@@ -143,6 +144,14 @@ def train(
                                estimate_from=tuple(estimate_from))
         if (run_dir := run_training(request, config)) is not None:
             print_summary(run_dir)
+
+
+def model_config(conv_filters: int, pool: int, lstm_units: str, dropout: float, pooling: str, front_end: str,
+                 conv2d_channels: str) -> ModelConfig:
+    """The network train's options ask for, its comma-separated lists parsed."""
+    return ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
+                       dropout=dropout, pooling=pooling, front_end=front_end,
+                       conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
 
 
 def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str],
