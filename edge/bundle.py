@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from edge.adaptation import Adaptation
 from edge.calibration import Calibration, CoveragePoint, curve_from_dicts
 from edge.errors import EdgeSerError
 from edge.features import FeatureParams, FeatureParamsError
@@ -174,6 +175,7 @@ class Bundle:
     n_params: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     created: str | None = None
+    adaptation: Adaptation | None = None  # `edge-ser adapt`'s layer and its record (edge/adaptation.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "bundle") -> "Bundle":
@@ -194,6 +196,7 @@ class Bundle:
             "metrics_per_corpus": {name: scores.to_dict() for name, scores in self.metrics_per_corpus.items()},
             "n_params": self.n_params, "versions": self.versions, "created": self.created,
             "calibration": self._calibration_dict(), "conversion": self.conversion.to_dict() if self.conversion else None,
+            "adaptation": self.adaptation.to_dict() if self.adaptation else None,
         }
         return {**out, **{key: value for key, value in optional.items() if value not in (None, {})}}
 
@@ -307,6 +310,7 @@ def _records(raw: dict[str, Any], source: str) -> dict[str, Any]:
         "calibration_report": lambda: CalibrationReport.from_dict(raw["calibration"])
         if "method" in raw.get("calibration", {}) else None,
         "conversion": lambda: Conversion.from_dict(raw["conversion"]) if "conversion" in raw else None,
+        "adaptation": lambda: Adaptation.from_dict(raw["adaptation"]) if "adaptation" in raw else None,
         "corpora": lambda: {name: CorpusInfo.from_dict(info) for name, info in raw.get("corpora", {}).items()},
         "label_sources": lambda: {label: tuple(names) for label, names in raw.get("label_sources", {}).items()},
         "split": lambda: SplitRecord.from_dict(raw["split"]) if "split" in raw else None,

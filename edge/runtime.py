@@ -16,14 +16,8 @@ from edge.bundle import Bundle, ModelBundleError, read_bundle
 from edge.calibration import label_indices, restricted
 from edge.errors import EdgeSerError, UsageError
 from edge.logs import quiet_stderr
-from edge.settings import RuntimeSettings
+from edge.settings import RUNTIMES, RuntimeSettings
 
-# Preference order: the maintained runtime, its predecessor, then full TensorFlow.
-RUNTIMES = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter"),
-    ("tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
-)
 # The models shipped in the package (trained and converted by this project: README "Shipped models"):
 # `default` (three corpora, non-commercial) and `open` (CREMA-D alone, commercial use allowed), each
 # dynamic-range (fastest here) plus the same network in int8 for tflite-runtime, which cannot load
@@ -165,7 +159,7 @@ class EdgeModel:
         self.interpreter = self._interpreter(delegates)
         self._check_delegation()
         self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
+        self._output, self._pooled = self._outputs()
         self.gpu = self._litert_gpu()
         if self.require_delegate and self.delegate_report.in_use == "CPU (XNNPACK)":
             raise DelegateError(f"{self.delegate_report.problem or f'delegate {self.delegate!r} runs no part of the model'}"
@@ -177,6 +171,20 @@ class EdgeModel:
         if tuple(self._output["shape"]) != (1, len(self.bundle.labels)):
             raise ModelBundleError(f"{self.path}: the network gives {tuple(self._output['shape'])[-1]} outputs but its "
                                    f"bundle names {len(self.bundle.labels)} labels")
+
+    def _outputs(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The probabilities, and the pooled vector an adapted model exposes as its second output."""
+        details = self.interpreter.get_output_details()
+        pooled = details[1] if len(details) > 1 else None
+        adaptation = self.bundle.adaptation
+        if adaptation is not None:
+            head = adaptation.head
+            if pooled is None or tuple(pooled["shape"]) != (1, head.pooled_mean.size):
+                raise ModelBundleError(f"{self.path}: its bundle holds an adapted layer but the network does not give "
+                                       f"the {head.pooled_mean.size}-value pooled vector it reads")
+            if max(head.columns) >= len(self.bundle.labels):
+                raise ModelBundleError(f"{self.path}: its adapted layer names outputs the network does not have")
+        return details[0], pooled
 
     def _interpreter(self, delegates: list[Any]) -> Any:
         try:
@@ -193,6 +201,9 @@ class EdgeModel:
         the whole model (the Interpreter stays, for the tensors' details and as the CPU fallback)."""
         report = self.delegate_report
         if self.delegate != "gpu" or report.in_use != "CPU (XNNPACK)":
+            return None
+        if self._pooled is not None:
+            report.problem += "; LiteRT's GPU accelerator runs models with one output, and an adapted model has two"
             return None
         if self.runtime.name != "ai-edge-litert":
             report.problem += f"; LiteRT's GPU accelerator needs --runtime ai-edge-litert, not {self.runtime.name}"
@@ -229,10 +240,15 @@ class EdgeModel:
             return 1
 
     def _answer_indices(self) -> np.ndarray | None:
-        if not self.answer_labels:
+        """--labels, or an adapted model's own labels; an adapted model answers among those only."""
+        adapted = self.bundle.adaptation.labels if self.bundle.adaptation else ()
+        if adapted and not set(self.answer_labels) <= set(adapted):
+            raise UsageError(f"--labels names {', '.join(sorted(set(self.answer_labels) - set(adapted)))}, which this "
+                             f"adapted model was not adapted to (its labels: {', '.join(adapted)})")
+        if not (self.answer_labels or adapted):
             return None
         try:
-            return label_indices(self.bundle.labels, self.answer_labels)
+            return label_indices(self.bundle.labels, self.answer_labels or adapted)
         except ValueError as error:
             raise UsageError(str(error)) from None
 
@@ -247,14 +263,25 @@ class EdgeModel:
         return self.labels if self._answered is None else tuple(self.labels[i] for i in self._answered)
 
     def predict(self, window: np.ndarray) -> np.ndarray:
-        """The network's probabilities for one (frames, features) window; LSTM state reset first
-        (windows are independent). `calibrated` turns what is reported into honest confidences."""
+        """The model's probabilities for one (frames, features) window: the network's, through the adapted
+        layer when the bundle has one. `calibrated` turns what is reported into honest confidences."""
+        probabilities, pooled = self.network_outputs(window)
+        if self.bundle.adaptation is None or pooled is None:
+            return probabilities
+        return self.bundle.adaptation.head.apply(pooled, probabilities)
+
+    def network_outputs(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's own probabilities for one window, and its pooled vector when the file exposes it
+        (edge/model_file.py); LSTM state reset first (windows are independent)."""
         if self.gpu is not None:
-            return self._dequantize(self.gpu.run(self._quantize(window[None])))
+            return self._dequantize(self.gpu.run(self._quantize(window[None])), self._output), None
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self._input["index"], self._quantize(window[None]))
         self.interpreter.invoke()
-        return self._dequantize(self.interpreter.get_tensor(self._output["index"])[0])
+        probabilities = self._dequantize(self.interpreter.get_tensor(self._output["index"])[0], self._output)
+        if self._pooled is None:
+            return probabilities, None
+        return probabilities, self._dequantize(self.interpreter.get_tensor(self._pooled["index"])[0], self._pooled)
 
     def predict_batch(self, windows: np.ndarray) -> np.ndarray:
         return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
@@ -272,8 +299,8 @@ class EdgeModel:
         info = np.iinfo(self._input["dtype"])
         return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(self._input["dtype"])
 
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        if self._output["dtype"] == np.float32:
+    def _dequantize(self, y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+        if detail["dtype"] == np.float32:
             return y.astype(np.float32)
-        scale, zero_point = self._output["quantization"]
+        scale, zero_point = detail["quantization"]
         return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)

@@ -46,6 +46,7 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
     lines += [f"corpus: {name} ({c.files} files, {c.speakers} speakers) - licence {c.licence}"
               for name, c in bundle.corpora.items()]
     lines += [f"licence: {bundle.licence}"] if bundle.licence else []
+    lines += _adaptation_lines(bundle)
     if bundle.label_sources:
         lines.append("labels taught by: " + ", ".join(f"{label} ({'+'.join(sources)})"
                                                       for label, sources in bundle.label_sources.items()))
@@ -63,6 +64,19 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
                      f"(drift {c.drift_pp:+.2f} pp) on {c.evaluated_on}")
     lines += ["versions: " + ", ".join(f"{k} {v}" for k, v in bundle.versions.items())] if bundle.versions else []
     return lines
+
+
+def _adaptation_lines(bundle: Bundle) -> list[str]:
+    """What `edge-ser adapt` did; the corpus, split and metrics lines that follow are the base model's."""
+    adaptation = bundle.adaptation
+    if adaptation is None:
+        return []
+    clips = ", ".join(f"{label} {n}" for label, n in adaptation.clips_per_label.items())
+    return [f"adapted from: {adaptation.base_model} (sha256 {adaptation.base_sha256})",
+            f"  answers among: {', '.join(adaptation.labels)}; clips per label: {clips}",
+            f"  method: {adaptation.method} (strength {adaptation.strength:g} clips)",
+            f"  calibration: {adaptation.calibration}",
+            "  the corpora, split and metrics shown describe the base model"]
 
 
 def _calibration_lines(calibration: Calibration, report: Optional[CalibrationReport]) -> list[str]:

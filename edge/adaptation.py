@@ -1,0 +1,159 @@
+"""Adapting a model to the voices, rooms or language it is deployed with: a small residual layer fitted
+on the device from a few labelled clips (numpy only; docs/adaptation.md).
+
+The network's pooled vector h (the input of its last Dense layer) and its log-probabilities over the
+adapted labels feed one logistic layer whose output is added to those log-probabilities:
+
+    z = log p + [x, log p, 1] @ W,   x = (h - mean) / scale,   adapted p = softmax(z)
+
+W starts at zero, where the adapted model equals the base model, and an L2 penalty pulls it back there.
+The penalty's strength is counted in clips (each clip weighs 1 in the loss, however many windows it
+has), so one clip per label moves the model a little and many clips more. The objective is strictly
+convex; accelerated gradient descent with the step its smoothness bound allows finds its minimum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PROBABILITY_FLOOR = 1e-6  # log(0) guard; an int8 network rounds small probabilities to exactly zero
+DEFAULT_STRENGTH = 4.0  # the L2 penalty, in clips (docs/adaptation.md: chosen on held-out speakers)
+MAX_STEPS = 2000
+GRADIENT_TOLERANCE = 1e-5  # per clip: stop when the gradient's largest entry is below this
+METHOD = "residual logistic layer on the pooled vector and the base log-probabilities, L2-pulled to the base"
+NOT_CALIBRATED = ("not calibrated: the base model's calibration does not carry over and a few clips are too "
+                  "few to refit one; its probabilities are the adapted layer's own")
+
+
+@dataclass(frozen=True, eq=False)
+class AdaptedHead:
+    """The fitted layer: `columns` are the adapted labels' indices among the network's outputs."""
+
+    columns: tuple[int, ...]
+    pooled_mean: np.ndarray  # (pooled size,)
+    pooled_scale: float
+    weights: np.ndarray  # (pooled size + len(columns) + 1, len(columns))
+
+    def log_probabilities(self, probabilities: np.ndarray) -> np.ndarray:
+        """The base log-probabilities over the adapted labels (renormalised, centred per row)."""
+        kept = np.maximum(np.asarray(probabilities, dtype=np.float64)[..., list(self.columns)], PROBABILITY_FLOOR)
+        log_p = np.log(kept / kept.sum(axis=-1, keepdims=True))
+        return log_p - log_p.mean(axis=-1, keepdims=True)
+
+    def design(self, pooled: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs [x, log p, 1] per row, the log-probabilities the layer adds to)."""
+        log_p = self.log_probabilities(probabilities)
+        x = (np.asarray(pooled, dtype=np.float64) - self.pooled_mean) / self.pooled_scale
+        return np.concatenate([x, log_p, np.ones(log_p.shape[:-1] + (1,))], axis=-1), log_p
+
+    def apply(self, pooled: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        """Adapted probabilities over all the network's outputs (zero for labels not adapted), row by row."""
+        inputs, log_p = self.design(pooled, probabilities)
+        adapted = softmax(log_p + inputs @ self.weights)
+        full = np.zeros(np.shape(probabilities), dtype=np.float32)
+        full[..., list(self.columns)] = adapted
+        return full
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "pooled_mean": _rounded(self.pooled_mean),
+                "pooled_scale": float(self.pooled_scale), "weights": _rounded(self.weights)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AdaptedHead":
+        columns = tuple(int(c) for c in data["columns"])
+        mean = np.asarray(data["pooled_mean"], dtype=np.float64)
+        weights = np.asarray(data["weights"], dtype=np.float64)
+        scale = float(data["pooled_scale"])
+        if mean.ndim != 1 or weights.shape != (mean.size + len(columns) + 1, len(columns)) or len(columns) < 2:
+            raise ValueError(f"weights {weights.shape} do not fit {mean.size} pooled values and {len(columns)} labels")
+        if not (np.isfinite(weights).all() and np.isfinite(mean).all() and np.isfinite(scale) and scale > 0):
+            raise ValueError("non-finite weights or scale")
+        return cls(columns, mean, scale, weights)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adaptation:
+    """What `edge-ser adapt` did, carried in the adapted model's bundle (`edge-ser info` prints it)."""
+
+    head: AdaptedHead
+    labels: tuple[str, ...]  # the labels the adapted model answers among
+    base_model: str  # the base model's file name
+    base_sha256: str
+    clips_per_label: dict[str, int] = field(default_factory=dict)
+    strength: float = DEFAULT_STRENGTH
+    method: str = METHOD
+    calibration: str = NOT_CALIBRATED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "labels": list(self.labels), "base_model": self.base_model,
+                "base_sha256": self.base_sha256, "clips_per_label": dict(self.clips_per_label),
+                "strength": self.strength, "calibration": self.calibration, "head": self.head.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Adaptation":
+        return cls(head=AdaptedHead.from_dict(data["head"]), labels=tuple(str(x) for x in data["labels"]),
+                   base_model=str(data["base_model"]), base_sha256=str(data["base_sha256"]),
+                   clips_per_label={str(k): int(v) for k, v in data.get("clips_per_label", {}).items()},
+                   strength=float(data.get("strength", DEFAULT_STRENGTH)), method=str(data.get("method", METHOD)),
+                   calibration=str(data.get("calibration", NOT_CALIBRATED)))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _rounded(values: np.ndarray) -> Any:
+    """Seven significant digits: the layer's output changes far less than the int8 network's own rounding."""
+    return np.vectorize(lambda v: float(f"{v:.7g}"), otypes=[float])(values).tolist()
+
+
+def start_head(columns: tuple[int, ...], pooled: np.ndarray) -> AdaptedHead:
+    """A zero layer (the base model) with the standardisation of these pooled vectors: their mean, and
+    one scale for all dimensions so that a dimension the network barely uses is not inflated."""
+    pooled = np.asarray(pooled, dtype=np.float64)
+    mean = pooled.mean(axis=0)
+    scale = float(np.sqrt(pooled.var(axis=0).mean())) or 1.0
+    return AdaptedHead(tuple(columns), mean, scale, np.zeros((pooled.shape[1] + len(columns) + 1, len(columns))))
+
+
+def fit_head(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+             clips: np.ndarray, strength: float = DEFAULT_STRENGTH) -> AdaptedHead:
+    """The layer fitted on windows: `targets` index `columns`, `clips` says which clip each window is from
+    (a clip's windows share a weight of 1). Minimises the weighted cross-entropy + strength/2 |W|^2."""
+    head = start_head(columns, pooled)
+    inputs, log_p = head.design(pooled, probabilities)
+    _, inverse, counts = np.unique(clips, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    onehot = np.eye(len(columns))[np.asarray(targets)]
+    fitted = minimise(inputs, log_p, onehot, weights, strength)
+    return AdaptedHead(head.columns, head.pooled_mean, head.pooled_scale, fitted)
+
+
+def gradient(w: np.ndarray, inputs: np.ndarray, log_p: np.ndarray, onehot: np.ndarray, weights: np.ndarray,
+             strength: float) -> np.ndarray:
+    """Of sum_i weights_i * cross-entropy_i + strength/2 * |w|^2."""
+    residual = (softmax(log_p + inputs @ w) - onehot) * weights[:, None]
+    return inputs.T @ residual + strength * w
+
+
+def minimise(inputs: np.ndarray, log_p: np.ndarray, onehot: np.ndarray, weights: np.ndarray,
+             strength: float) -> np.ndarray:
+    """Nesterov's accelerated gradient for a strongly convex function: step 1/L, with L from the softmax
+    Hessian's bound (its curvature is at most 1/2 of x x^T per window) and the penalty's strength as mu."""
+    smooth = 0.5 * float(np.linalg.eigvalsh(inputs.T @ (inputs * weights[:, None]))[-1]) + strength
+    condition = np.sqrt(smooth / strength)
+    momentum = (condition - 1) / (condition + 1)
+    w = np.zeros((inputs.shape[1], onehot.shape[1]))
+    ahead = w
+    tolerance = GRADIENT_TOLERANCE * max(1.0, float(weights.sum()))
+    for _ in range(MAX_STEPS):
+        step = gradient(ahead, inputs, log_p, onehot, weights, strength)
+        if np.abs(step).max() < tolerance:
+            return ahead
+        following = ahead - step / smooth
+        ahead, w = following + momentum * (following - w), following
+    return w

@@ -1,0 +1,78 @@
+"""Writing a `.tflite` on the device: the base network with its pooled vector as a second output and a new
+edge-ser bundle (edge/bundle.py reads it back without this module). Uses the flatbuffer schema that
+ai-edge-litert ships and the `flatbuffers` package it depends on; nothing else in the network changes."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import METADATA_NAME, ModelBundleError
+from edge.errors import EdgeSerError
+
+# Ops between the last Dense layer and the model's output: its softmax, and in an int8 model the
+# dequantisation of that softmax.
+AFTER_LAST_DENSE = ("SOFTMAX", "DEQUANTIZE")
+LAST_DENSE = "FULLY_CONNECTED"
+
+
+def _schema() -> Any:
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        raise EdgeSerError("writing a model needs ai-edge-litert (its flatbuffer schema): pip install ai-edge-litert") from None
+    return schema_py_generated
+
+
+def _op_name(schema: Any, model: Any, op: Any) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return str(names.get(builtin, builtin))
+
+
+def pooled_tensor(schema: Any, model: Any) -> int:
+    """The tensor the network's last Dense layer reads: walk back from the first output through the
+    softmax (and its dequantisation) to that layer. Not an edge-ser network: a ModelBundleError."""
+    graph = model.subgraphs[0]
+    producers = {int(out): op for op in graph.operators for out in op.outputs}
+    tensor = int(graph.outputs[0])
+    for _ in range(len(AFTER_LAST_DENSE) + 1):
+        op = producers.get(tensor)
+        if op is None:
+            break
+        name = _op_name(schema, model, op)
+        if name == LAST_DENSE:
+            return int(op.inputs[0])
+        if name not in AFTER_LAST_DENSE:
+            break
+        tensor = int(op.inputs[0])
+    raise ModelBundleError("the network does not end in Dense -> softmax, so it cannot be adapted")
+
+
+def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
+    """`base` with the pooled vector as its second output (once) and `bundle` as its edge-ser metadata."""
+    import flatbuffers
+
+    schema = _schema()
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(base, 0))
+    except Exception as error:  # noqa: BLE001 - a damaged flatbuffer raises anything
+        raise ModelBundleError(f"cannot read the network ({type(error).__name__})") from None
+    graph = model.subgraphs[0]
+    pooled = pooled_tensor(schema, model)
+    outputs = [int(t) for t in graph.outputs]
+    graph.outputs = np.array(outputs + ([pooled] if pooled not in outputs else []), dtype=np.int32)
+    payload = schema.BufferT()
+    payload.data = np.frombuffer(json.dumps(bundle).encode(), dtype=np.uint8)
+    model.buffers.append(payload)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    for replaced in [m for m in (model.metadata or []) if m.name == METADATA_NAME.encode()]:
+        model.buffers[replaced.buffer].data = None  # the base's bundle: emptied, so files do not grow
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
+    builder = flatbuffers.Builder(len(base) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
