@@ -68,6 +68,13 @@ def read_base(base: Path) -> tuple[bytes, Bundle]:
     return base.read_bytes(), bundle
 
 
+def open_with_pooled(base_bytes: bytes, bundle: Bundle, folder: Path, threads: int = 1) -> EdgeModel:
+    """The base network, written into `folder` with its pooled vector as a second output, loaded."""
+    exposed = Path(folder) / "pooled.tflite"
+    exposed.write_bytes(adapted_flatbuffer(base_bytes, bundle.to_dict()))
+    return EdgeModel(exposed, threads=threads)
+
+
 def labelled_clips(data: list[Path], model_labels: tuple[str, ...], wanted: tuple[str, ...], say: Say) -> list[Utterance]:
     """Every clip DATA names, checked against the model's labels (and --labels: others are left out)."""
     found: list[Utterance] = []
@@ -167,9 +174,7 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
                          f"(its labels: {', '.join(bundle.labels)})")
     clips = labelled_clips(data, bundle.labels, settings.labels, say)
     with tempfile.TemporaryDirectory(prefix="edge-ser-adapt-") as scratch:
-        exposed = Path(scratch) / base.name
-        exposed.write_bytes(adapted_flatbuffer(base_bytes, bundle.to_dict()))
-        usable = network_view(EdgeModel(exposed, threads=settings.threads), clips, detector, say)
+        usable = network_view(open_with_pooled(base_bytes, bundle, Path(scratch), settings.threads), clips, detector, say)
         labels = adapted_labels(usable, settings.labels, bundle.labels)
         probabilities, pooled, targets, numbers = window_arrays(usable, labels)
         columns = tuple(bundle.labels.index(label) for label in labels)
@@ -180,7 +185,8 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
                                 strength=settings.strength)
         adapted = replace(bundle, adaptation=adaptation, calibration=Calibration(), calibration_report=None)
         written = adapted_flatbuffer(base_bytes, adapted.to_dict())
-        exposed.write_bytes(written)
-        EdgeModel(exposed)  # the file loads and its layer fits the network, before it replaces anything
+        check = Path(scratch) / "adapted.tflite"
+        check.write_bytes(written)
+        EdgeModel(check)  # the file loads and its layer fits the network, before it replaces anything
     write_bytes_whole(out, written)
     return adaptation

