@@ -63,17 +63,3 @@ def test_tflite_runtime_gets_the_int8_default_and_agrees_with_litert():
     from edge.runtime import DEFAULT_MODEL, EdgeModel
     reference = classify_file(EdgeModel(DEFAULT_MODEL), PROJECT / "assets/demo/03-01-06-02-01-01-18.flac")
     assert label == reference.label and abs(confidence - reference.confidence) < 0.05  # int8 vs dynamic-range
-
-
-@pytest.mark.slow
-def test_the_wheel_carries_the_default_models(tmp_path: Path):
-    """`pip install edge-ser[edge]` from a wheel must find its model with no --model."""
-    import sys
-    import zipfile
-
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(PROJECT)],
-                   check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("edge_ser-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert {f"edge/models/{name}{twin}.tflite" for name in ("default", "open") for twin in ("", "-int8")} <= set(names)
-    assert not [n for n in names if n.startswith(("assets/", "tests/", "runs/"))]
