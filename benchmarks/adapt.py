@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base
-from edge.adaptation import fit_head, minimise, softmax, start_head
+from edge.adaptation import choose_strength, fit_head, minimise, softmax, start_head
 from edge.discovery import Utterance, discover
 
 KS = (1, 2, 4, 8)
-STRENGTHS = (1.0, 4.0, 16.0, 64.0)
+STRENGTHS = (4.0, 16.0, 64.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
 SCRATCH_STRENGTH = 1.0
 DRAWS = 3  # random draws of the adaptation clips per speaker and k
 
@@ -113,12 +113,14 @@ def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...])
     test_p, test_h, _, _ = windows(d.score, d.labels)
     truth = np.array([d.labels.index(c.label) for c in d.score])
     answers = {"base": test_p[:, list(columns)]}
-    for strength in strengths:
+    chosen = choose_strength(columns, pooled, probabilities, targets, numbers)
+    for name, strength in [(f"adapted {s:g}", s) for s in strengths] + [("adapted auto", chosen)]:
         head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
-        answers[f"adapted {strength:g}"] = head.apply(test_h, test_p)[:, list(columns)]
+        answers[name] = head.apply(test_h, test_p)[:, list(columns)]
     answers["new layer"] = new_layer(columns, pooled, probabilities, targets, numbers, test_h)
     answers["class means"] = class_means(pooled, targets, numbers, test_h, len(columns))
-    return {name: unweighted_accuracy(truth, clip_means(p, d.score).argmax(axis=1)) for name, p in answers.items()}
+    return {"chosen strength": chosen,
+            **{name: unweighted_accuracy(truth, clip_means(p, d.score).argmax(axis=1)) for name, p in answers.items()}}
 
 
 def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
@@ -213,10 +215,10 @@ def main() -> None:
     rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
-    methods = ["base", *[f"adapted {s:g}" for s in strengths], "new layer", "class means"]
+    methods = ["base", *[f"adapted {s:g}" for s in strengths], "adapted auto", "new layer", "class means"]
     print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k; "
           "mean UA over speakers on their other clips")
-    print("\n".join(summary(rows, methods, f"adapted {strengths[len(strengths) // 2]:g}")))
+    print("\n".join(summary(rows, methods, "adapted auto")))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge.adaptation import DEFAULT_STRENGTH, Adaptation, fit_head
+from edge.adaptation import Adaptation, choose_strength, fit_head
 from edge.audio import AudioReadError, is_audio_file, read_audio
 from edge.bundle import Bundle, ModelBundleError, read_bundle
 from edge.calibration import Calibration
@@ -35,7 +35,7 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class AdaptSettings:
-    strength: float = DEFAULT_STRENGTH  # the pull toward the base model, in clips
+    strength: float | None = None  # the pull toward the base model, in clips; None: cross-validated on the clips
     labels: tuple[str, ...] = ()  # adapt to these labels only (--labels); () = every label the clips have
     threads: int = 1
 
@@ -178,11 +178,12 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
         labels = adapted_labels(usable, settings.labels, bundle.labels)
         probabilities, pooled, targets, numbers = window_arrays(usable, labels)
         columns = tuple(bundle.labels.index(label) for label in labels)
-        head = fit_head(columns, pooled, probabilities, targets, numbers, settings.strength)
+        strength = settings.strength or choose_strength(columns, pooled, probabilities, targets, numbers)
+        head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
         adaptation = Adaptation(head=head, labels=labels, base_model=base.name,
                                 base_sha256=hashlib.sha256(base_bytes).hexdigest(),
                                 clips_per_label={label: sum(c.label == label for c in usable) for label in labels},
-                                strength=settings.strength)
+                                strength=strength, strength_chosen="given" if settings.strength else "cross-validated")
         adapted = replace(bundle, adaptation=adaptation, calibration=Calibration(), calibration_report=None)
         written = adapted_flatbuffer(base_bytes, adapted.to_dict())
         check = Path(scratch) / "adapted.tflite"

@@ -20,6 +20,9 @@ import numpy as np
 
 PROBABILITY_FLOOR = 1e-6  # log(0) guard; an int8 network rounds small probabilities to exactly zero
 DEFAULT_STRENGTH = 4.0  # the L2 penalty, in clips (docs/adaptation.md: chosen on held-out speakers)
+STRENGTHS = (1.0, 4.0, 16.0, 64.0, 256.0)  # what cross-validation chooses among ("auto")
+ONE_CLIP_STRENGTH = 64.0  # with one clip per label there is nothing to cross-validate on
+CROSS_VALIDATION_FOLDS = 4
 MAX_STEPS = 2000
 GRADIENT_TOLERANCE = 1e-5  # per clip: stop when the gradient's largest entry is below this
 METHOD = "residual logistic layer on the pooled vector and the base log-probabilities, L2-pulled to the base"
@@ -83,20 +86,23 @@ class Adaptation:
     base_sha256: str
     clips_per_label: dict[str, int] = field(default_factory=dict)
     strength: float = DEFAULT_STRENGTH
+    strength_chosen: str = "given"  # or "cross-validated" (choose_strength)
     method: str = METHOD
     calibration: str = NOT_CALIBRATED
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "labels": list(self.labels), "base_model": self.base_model,
                 "base_sha256": self.base_sha256, "clips_per_label": dict(self.clips_per_label),
-                "strength": self.strength, "calibration": self.calibration, "head": self.head.to_dict()}
+                "strength": self.strength, "strength_chosen": self.strength_chosen, "calibration": self.calibration,
+                "head": self.head.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Adaptation":
         return cls(head=AdaptedHead.from_dict(data["head"]), labels=tuple(str(x) for x in data["labels"]),
                    base_model=str(data["base_model"]), base_sha256=str(data["base_sha256"]),
                    clips_per_label={str(k): int(v) for k, v in data.get("clips_per_label", {}).items()},
-                   strength=float(data.get("strength", DEFAULT_STRENGTH)), method=str(data.get("method", METHOD)),
+                   strength=float(data.get("strength", DEFAULT_STRENGTH)),
+                   strength_chosen=str(data.get("strength_chosen", "given")), method=str(data.get("method", METHOD)),
                    calibration=str(data.get("calibration", NOT_CALIBRATED)))
 
 
@@ -157,3 +163,46 @@ def minimise(inputs: np.ndarray, log_p: np.ndarray, onehot: np.ndarray, weights:
         following = ahead - step / smooth
         ahead, w = following + momentum * (following - w), following
     return w
+
+
+def clip_folds(targets: np.ndarray, clips: np.ndarray, folds: int) -> np.ndarray:
+    """Each window's fold: a label's clips are dealt to the folds in turn, so every fold holds some of
+    each label that has that many clips."""
+    fold_of_clip: dict[int, int] = {}
+    dealt: dict[int, int] = {}
+    for clip, target in zip(clips.tolist(), targets.tolist()):
+        if clip not in fold_of_clip:
+            fold_of_clip[clip] = dealt.get(target, 0) % folds
+            dealt[target] = dealt.get(target, 0) + 1
+    return np.array([fold_of_clip[clip] for clip in clips.tolist()])
+
+
+def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+                    clips: np.ndarray, candidates: tuple[float, ...] = STRENGTHS) -> float:
+    """The strength whose layers, fitted without one fold of the clips, give that fold's clips the highest
+    mean log-probability of their label (a clip's windows averaged, as `classify` does); each label weighs
+    the same. With one clip per label no fold can be left out: ONE_CLIP_STRENGTH."""
+    per_label = np.bincount(targets[np.unique(clips, return_index=True)[1]])
+    folds = min(CROSS_VALIDATION_FOLDS, int(per_label.max()))
+    if folds < 2:
+        return ONE_CLIP_STRENGTH
+    fold = clip_folds(targets, clips, folds)
+    scores = np.zeros(len(candidates))
+    for held in range(folds):
+        train, test = fold != held, fold == held
+        for i, strength in enumerate(candidates):
+            head = fit_head(columns, pooled[train], probabilities[train], targets[train], clips[train], strength)
+            scores[i] += _held_out_log_likelihood(head, pooled[test], probabilities[test], targets[test], clips[test])
+    return candidates[int(np.argmax(scores))]
+
+
+def _held_out_log_likelihood(head: AdaptedHead, pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+                             clips: np.ndarray) -> float:
+    adapted = head.apply(pooled, probabilities)[:, list(head.columns)]
+    total = 0.0
+    numbers, first = np.unique(clips, return_index=True)
+    label_counts = np.bincount(targets[first], minlength=len(head.columns))
+    for number, start in zip(numbers, first):
+        mean = adapted[clips == number].mean(axis=0)
+        total += float(np.log(max(mean[targets[start]], PROBABILITY_FLOOR))) / label_counts[targets[start]]
+    return total

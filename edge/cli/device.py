@@ -74,7 +74,7 @@ def _adaptation_lines(bundle: Bundle) -> list[str]:
     clips = ", ".join(f"{label} {n}" for label, n in adaptation.clips_per_label.items())
     return [f"adapted from: {adaptation.base_model} (sha256 {adaptation.base_sha256})",
             f"  answers among: {', '.join(adaptation.labels)}; clips per label: {clips}",
-            f"  method: {adaptation.method} (strength {adaptation.strength:g} clips)",
+            f"  method: {adaptation.method} (strength {adaptation.strength:g} clips, {adaptation.strength_chosen})",
             f"  calibration: {adaptation.calibration}",
             "  the corpora, split and metrics shown describe the base model"]
 
