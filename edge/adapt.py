@@ -26,10 +26,11 @@ from edge.errors import UsageError
 from edge.files import write_bytes_whole
 from edge.model_file import adapted_flatbuffer
 from edge.runtime import EdgeModel
-from edge.vad import SpeechDetector, SpeechTracker
+from edge.vad import FRAME_SAMPLES, MIN_SPEECH_SHARE, SpeechDetector, SpeechTracker
 from edge.windowing import clip_features, trim_silence
 
 SILENCE_PEAK = 1 / 32768  # below one 16-bit step: no sound at all (as training skips such clips)
+VAD_BLOCK = 16000  # samples the detector hears between checks of whether the clip already has enough speech
 Say = Callable[[str], None]
 
 
@@ -117,15 +118,25 @@ def clip_outputs(model: EdgeModel, clip: Utterance, detector: SpeechDetector | N
         return str(error).split(": ", 1)[-1]
     if float(np.max(np.abs(audio))) < SILENCE_PEAK:
         return "silent"
-    if detector is not None:
-        tracker = SpeechTracker(detector, audio.size)
-        tracker.push(audio)
-        if not tracker.share(0, audio.size).is_speech:
-            return "no speech (the voice-activity detector found none)"
+    if detector is not None and not has_speech(detector, audio):
+        return "no speech (the voice-activity detector found none)"
     outputs = [model.network_outputs(window) for window in clip_features(trim_silence(audio), params)]
     probabilities = np.stack([p for p, _ in outputs])
     pooled = np.stack([h for _, h in outputs if h is not None])
     return ClipOutputs(clip.label, probabilities, pooled)
+
+
+def has_speech(detector: SpeechDetector, audio: np.ndarray) -> bool:
+    """Whether at least MIN_SPEECH_SHARE of the clip's detector frames are speech; stops listening as soon
+    as that many have been heard (most clips: within their first second or two)."""
+    tracker = SpeechTracker(detector, audio.size)
+    needed = MIN_SPEECH_SHARE * (audio.size // FRAME_SAMPLES)
+    for end in range(VAD_BLOCK, audio.size + VAD_BLOCK, VAD_BLOCK):
+        tracker.push(audio[end - VAD_BLOCK: end])
+        heard = min(end, audio.size)
+        if tracker.share(0, heard).share * (heard // FRAME_SAMPLES) >= max(needed, 1):
+            return True
+    return False
 
 
 def network_view(model: EdgeModel, clips: list[Utterance], detector: SpeechDetector | None, say: Say) -> list[ClipOutputs]:
