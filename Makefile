@@ -112,7 +112,7 @@ tflite-runtime-env: .venv-tflite-runtime/.installed
 
 # The main job on a fresh machine, no dataset needed: the shipped model on eight RAVDESS clips (true
 # label from the file name; actors 17-20, whom the shipped model HAS heard in its final fit, so this
-# shows the pipeline, not accuracy: README "Shipped models"), then one clip streamed through `listen`.
+# shows the pipeline, not accuracy: docs/models.md "Shipped models"), then one clip streamed through `listen`.
 demo: edge-venv
 	$(EDGE_CLI) info | grep -E "^(model|labels|corpus|licence|metrics|  |calibration|conversion)"
 	$(EDGE_CLI) classify assets/demo/*.flac
@@ -131,16 +131,15 @@ SOAK_MINUTES ?= 60
 soak: venv edge-venv
 	$(PY) -m benchmarks.soak --minutes $(SOAK_MINUTES) --edge-python $(EDGE_VENV)/bin/python
 
-# The shipped models. `default` (about 85 min on 2 cores): the estimate from `make train`'s recipe in
-# ESTIMATE_FOLDS speaker folds per corpus (every speaker tested once; each fold trains on four fifths
-# of every corpus's speakers, TESS's two speakers tested in two of them), then the final fit on every
-# speaker carrying the folds' mean test score, calibrated on the folds' held-out clips (`edge-ser
-# calibrate`). `open` (about 20 min): CREMA-D alone, whose licence (ODbL / DbCL) allows commercial
+# The shipped models (how long each takes: docs/models.md "Shipped models"). `default`: the estimate
+# from `make train`'s recipe in ESTIMATE_FOLDS speaker folds per corpus (every speaker tested once; each
+# fold trains on four fifths of every corpus's speakers, TESS's two speakers tested in two of them), then
+# the final fit on every speaker carrying the folds' mean test score, calibrated on the folds' held-out
+# clips (`edge-ser calibrate`). `open`: CREMA-D alone, whose licence (ODbL / DbCL) allows commercial
 # use; its estimate and calibration come from its recipe trained with the last 15 actors held out (run
-# open-estimate). Each is converted with the drift
-# gate to dynamic-range (the default) and int8 (for tflite-runtime, which cannot load dynamic-range
-# models made by TF 2.21). RAVDESS actors 21-24 and 16 CREMA-D actors are not in ../shared/data:
-# they are the external hold-out.
+# open-estimate). Each is converted with the drift gate to dynamic-range (the default) and int8 (for
+# tflite-runtime, which cannot load dynamic-range models made by TF 2.21). RAVDESS actors 21-24 and 16
+# CREMA-D actors are not in ../shared/data: they are the external hold-out.
 ALL_CORPORA := $(SHARED_DATA)/crema-d $(SHARED_DATA)/ravdess $(SHARED_DATA)/tess
 ESTIMATE_FOLDS := 5
 default-model: venv
@@ -151,9 +150,9 @@ default-model: venv
 	$(CLI) calibrate $$(for fold in $$(seq 1 $(ESTIMATE_FOLDS)); do echo runs/default-fold$$fold; done) --into runs/default-model
 	$(MAKE) --no-print-directory convert-shipped MODEL_NAME=default
 
-# The open model keeps --label-smoothing 0 (on CREMA-D alone, one seed, 0.1 scored UA 0.521 vs 0.533)
-# and the Conv1D front-end it was built with (OPEN_RECIPE: the 2-D one was not measured better on CREMA-D alone),
-# without the dynamic-range floor (on CREMA-D alone, one seed: 0.533 with it vs 0.539 without; README "Shipped models").
+# The open model keeps the recipe it was built with (OPEN_RECIPE): the Conv1D front-end, no label smoothing
+# and no dynamic-range floor. On CREMA-D alone neither the 2-D front-end, label smoothing nor the floor
+# scored better (docs/models.md "Shipped models").
 OPEN_RECIPE := --front-end conv1d --label-smoothing 0 --dynamic-range-db 0
 open-model: venv
 	[ -f runs/open-estimate/metrics.json ] || $(CLI) train $(SHARED_DATA)/crema-d $(OPEN_RECIPE) --name open-estimate
@@ -165,10 +164,10 @@ convert-shipped:
 	$(CLI) quantize runs/$(MODEL_NAME)-model --mode dynamic --output edge/models/$(MODEL_NAME).tflite
 	$(CLI) quantize runs/$(MODEL_NAME)-model --mode int8 --output edge/models/$(MODEL_NAME)-int8.tflite
 
-# The cross-corpus matrix (about 70 min): each corpus alone, each left out, all three, and the two
-# treatments beside the default recipe (no room augmentation; plain softmax with natural sampling);
-# every run scored on each corpus's last fifth of speakers, clean and re-recorded through simulated
-# rooms. Runs that exist are reused (delete runs/cc-* to redo them).
+# The cross-corpus matrix (how long: docs/models.md "The cross-corpus matrix"): each corpus alone, each
+# left out, all three, and the two treatments beside the default recipe (no room augmentation; plain
+# softmax with natural sampling); every run scored on each corpus's last fifth of speakers, clean and
+# re-recorded through simulated rooms. Runs that exist are reused (delete runs/cc-* to redo them).
 CC_SETS := cremad=crema-d ravdess=ravdess tess=tess no-cremad=ravdess,tess no-ravdess=crema-d,tess \
            no-tess=crema-d,ravdess all=crema-d,ravdess,tess
 crosscorpus: venv

@@ -1,4 +1,4 @@
-"""Would one confidence map per group of clips calibrate better than one map for all? (issue 10)
+"""Would one confidence map per group of clips calibrate better than one map for all?
 
 Two groupings the device knows without knowing the corpus:
 - the number of windows averaged: a clip's probabilities are the mean over its 2 s windows (`classify`),

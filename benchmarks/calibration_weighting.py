@@ -1,4 +1,4 @@
-"""Should a calibration fit weigh every held-out clip the same, or every corpus the same? (issue 10)
+"""Should a calibration fit weigh every held-out clip the same, or every corpus the same?
 
 The held-out predictions `edge-ser calibrate` fits on (each speaker-fold run's model on its own test
 speakers) are 60 % CREMA-D for the default model, because CREMA-D has the most clips. A device's

@@ -1,12 +1,12 @@
 """Can LiteRT's CompiledModel API (the one with a GPU accelerator in the ai-edge-litert wheel) run the
-model? (issue 12, item 4)
+model?
 
 The shipped .tflite keeps the fused LSTM's state in variable tensors, which CompiledModel refuses
 ("Variable tensors not yet supported"). This exports the same trained network with the LSTM
 unrolled over its 49 steps (plain FULLY_CONNECTED / LOGISTIC / TANH / MUL / ADD ops, no state
 tensors), then loads every model with CompiledModel on each accelerator and compares its outputs with Keras
 on the same random windows; the fused exports also run through the Interpreter, as the edge runs them
-today: the peer for the timings. Results on a lent H100: README "On the device".
+today: the peer for the timings. Results on a lent H100: docs/gpu.md "Measured on an H100".
 
     .venv/bin/python -m benchmarks.compiled_model export runs/default-model runs/compiled-model-ls
     .venv-edge/bin/python -m benchmarks.compiled_model run runs/compiled-model-ls edge/models/default.tflite

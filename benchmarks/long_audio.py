@@ -1,4 +1,4 @@
-"""Peak memory of `classify` and `listen --source` on long recordings (issue 9: must not grow with length).
+"""Peak memory of `classify` and `listen --source` on long recordings: it must not grow with length.
 
 Writes 16 kHz WAV files of the given lengths (speech, pauses and noise, written a block at a time),
 runs the edge install's `edge-ser` on each in a fresh process and reads that process's peak RSS

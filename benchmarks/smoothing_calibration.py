@@ -1,4 +1,4 @@
-"""Is `listen`'s reported confidence, calibrated after smoothing, still calibrated on unseen speakers? (issue 10)
+"""Is `listen`'s reported confidence, calibrated after smoothing, still calibrated on unseen speakers?
 
 The windowed evaluation of benchmarks/window_trim.py: each speaker-fold run's float model on its
 held-out speakers' files, read untrimmed and cut as `listen` cuts them (2 s windows every 0.5 s,

@@ -1,4 +1,4 @@
-"""Which voice-activity detector should gate `classify` and `listen`, and with which rule? (issue 9)
+"""Which voice-activity detector should gate `classify` and `listen`, and with which rule?
 
 Every candidate hears each clip whole, from its start (as `classify` and `listen` run it); the windows
 `classify` cuts (from the trimmed clip, 2 s every 0.5 s; a short clip is one window) are then judged by

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import DEFAULT_MODE
 from convert.tflite import (
     CALIBRATION_WINDOWS,
     DEFAULT_LAYOUT,
@@ -30,7 +31,6 @@ from edge.bundle import Bundle, Conversion
 from edge.files import write_bytes_whole
 from edge.runtime import EdgeModel
 
-DEFAULT_MODE = "dynamic"  # float accuracy, float speed, 28 % of the size (see README "Choosing a mode")
 DEFAULT_MAX_DRIFT_PP = 1.0
 LATENCY_REPEATS = 100
 TFLITE_RUNTIME_PYTHON = Path(".venv-tflite-runtime/bin/python")  # made by `make tflite-runtime-env`

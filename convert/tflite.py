@@ -19,15 +19,9 @@ import flatbuffers  # noqa: E402
 import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
-from convert import ConvertError  # noqa: E402,F401  (re-exported for callers)
+from convert import DEFAULT_LAYOUT, LAYOUTS, MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
 from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, read_bundle_json  # noqa: E402
 
-MODES = ("float32", "float16", "dynamic", "int8")
-# How the LSTM is exported: `fused` is one UNIDIRECTIONAL_SEQUENCE_LSTM op (smallest, fastest on a CPU,
-# its state in variable tensors); `unrolled` is one step of plain ops per frame and no state tensors,
-# which LiteRT's GPU accelerator (CompiledModel) accepts and the fused op it refuses (README "On the device").
-LAYOUTS = ("fused", "unrolled")
-DEFAULT_LAYOUT = "fused"
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
 

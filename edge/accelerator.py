@@ -3,8 +3,8 @@
 
 It refuses variable tensors, so the fused LSTM of a default export cannot run there ("Variable tensors
 not yet supported"); a model exported with `edge-ser quantize --layout unrolled` (the LSTM as one step
-of plain ops per frame) runs there whole. Measured on an H100 (README "On the device"): same labels,
-outputs within 1.4e-3 of Keras, but slower per window than the CPU for a network this small.
+of plain ops per frame) runs there whole: the same labels as Keras, but slower per window than the CPU
+for a network this small (docs/gpu.md "Measured on an H100").
 """
 from __future__ import annotations
 

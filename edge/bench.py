@@ -121,7 +121,7 @@ def bench_model(model_path: Path, threads: int = 1, delegate: str = "none", runt
     window = signal[: params.window_samples]
     matrix = features_for_window(window, params)
     model.predict(matrix)  # warm-up
-    stream_feature_times(params, signal, hop, 50)  # warm-up: without it the first model benched paid ~1.7x
+    stream_feature_times(params, signal, hop, 50)  # warm-up: else the first model benched pays the first use
     streamed = Timing.of(stream_feature_times(params, signal, hop, repeats))
     whole = Timing.of(time_calls(lambda: features_for_window(window, params), repeats))
     inference = Timing.of(time_calls(lambda: model.predict(matrix), repeats))

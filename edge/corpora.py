@@ -114,6 +114,8 @@ NAME_PARSERS = {
     "folder": parse_label_folder,
 }
 
+CORPUS_CHOICES = ("auto", *NAME_PARSERS, "csv")  # --corpus: detect, a naming convention, or a CSV manifest
+
 
 def parse_any(path: Path) -> tuple[str, ParsedName] | None:
     """Try every named corpus convention (not the generic folder one): (corpus, parsed) or None."""

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import is_audio_file
-from edge.corpora import LABEL_SYNONYMS, NAME_PARSERS, ParsedName
+from edge.corpora import CORPUS_CHOICES, LABEL_SYNONYMS, NAME_PARSERS, ParsedName
 from edge.errors import EdgeSerError
-
-CORPUS_CHOICES = ("auto", *NAME_PARSERS, "csv")
 
 
 class DatasetError(EdgeSerError):

@@ -18,7 +18,7 @@ Conventions (pinned down because libraries differ):
 - Window level (what the model consumes): an optional floor `dynamic_range_db` under the window's
   loudest log-mel value, optional deltas (regression over +-2 frames, edges repeated), then
   per-window mean/variance normalisation of every coefficient. Per-window
-  normalisation beat global normalisation by 10+ points UA on RAVDESS (docs/design.md experiment).
+  normalisation beat global normalisation on RAVDESS (docs/design.md "Measured decisions").
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ class FeatureParams:
     hop_length: int = 160  # 10 ms at 16 kHz
     n_fft: int = 512  # next power of two above win_length
     n_mels: int = 40
-    n_mfcc: int = 0  # 0 = log-mel bands (the default: +8-12 pp UA over MFCC-40 on RAVDESS); 13-40 = MFCC
+    # 0 = log-mel bands (the default: above MFCC-40 on held-out speakers, docs/models.md "Features"); 13-40 = MFCC
+    n_mfcc: int = 0
     fmin: float = 20.0
     fmax: float = 8000.0  # Nyquist at 16 kHz
     preemphasis: float = 0.97  # the classic value (Young et al., HTK book)
@@ -64,7 +65,7 @@ class FeatureParams:
     # Log-mel only: every value more than this many dB below the window's loudest band-frame is raised to
     # that floor, so a studio's near-silent pauses look like a room's noise floor (0 = off). A device
     # microphone rarely sees more: MEMS microphones' self-noise is 60-65 dB below 94 dB SPL, speech at 1 m
-    # about 60 dB SPL, so its loudest bands lie some 40-50 dB above the noise (README "Features").
+    # about 60 dB SPL, so its loudest bands lie some 40-50 dB above the noise (docs/models.md "Features").
     dynamic_range_db: float = 0.0
     version: int = FEATURE_VERSION
 
@@ -200,7 +201,7 @@ def preemphasize(signal: np.ndarray, coefficient: float, previous: float = 0.0) 
     return x - np.float32(coefficient) * shifted
 
 
-FFT_BLOCK_FRAMES = 64  # frames per FFT call: ~260 KB work buffers stay in cache (one call for 198 frames: 2x slower)
+FFT_BLOCK_FRAMES = 64  # frames per FFT call: ~260 KB work buffers stay in cache (one call for a whole window is slower)
 
 
 def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -209,7 +210,7 @@ def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.
     if count == 0:
         return np.zeros((0, params.n_coefficients), dtype=np.float32)
     emphasized = np.ascontiguousarray(emphasized)
-    step = emphasized.strides[0]  # frames as a strided view (sliding_window_view's Python checks cost 60 us a hop)
+    step = emphasized.strides[0]  # frames as a strided view (sliding_window_view's Python checks would run every hop)
     framed = np.lib.stride_tricks.as_strided(emphasized, shape=(count, params.win_length),
                                              strides=(params.hop_length * step, step), writeable=False)
     log_mel = np.empty((count, params.n_mels), dtype=np.float32)
@@ -221,7 +222,7 @@ def frames_from_emphasized(emphasized: np.ndarray, params: FeatureParams) -> np.
 
 
 def _log_mel(framed: np.ndarray, params: FeatureParams) -> np.ndarray:
-    # Zero-padded to n_fft in float64: numpy's float64 FFT is ~2.5x faster than its float32 one (numpy 2.x).
+    # Zero-padded to n_fft in float64: numpy's float64 FFT is faster than its float32 one (numpy 2.x).
     padded = np.zeros((framed.shape[0], params.n_fft), dtype=np.float64)
     np.multiply(framed, analysis_window(params), out=padded[:, : params.win_length])
     spectrum = np.fft.rfft(padded, axis=1)
@@ -256,7 +257,7 @@ def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
         stacked.append(deltas(stacked[1]))
     matrix = np.concatenate(stacked, axis=1) if len(stacked) > 1 else frames
     if params.normalisation == "window":
-        centred = matrix - matrix.mean(axis=0)  # = (x - mean) / (std + 1e-5), np.std's arithmetic, 30 % faster
+        centred = matrix - matrix.mean(axis=0)  # = (x - mean) / (std + 1e-5), np.std's arithmetic, faster
         matrix = centred / (np.sqrt(np.mean(np.square(centred), axis=0)) + np.float32(1e-5))
     elif params.normalisation == "window_mean":
         matrix = matrix - matrix.mean(axis=0)

@@ -18,7 +18,7 @@ from edge.errors import EdgeSerError, UsageError
 from edge.logs import quiet_stderr
 from edge.settings import RUNTIMES, RuntimeSettings
 
-# The models shipped in the package (trained and converted by this project: README "Shipped models"):
+# The models shipped in the package (trained and converted by this project: docs/models.md "Shipped models"):
 # `default` (three corpora, non-commercial) and `open` (CREMA-D alone, commercial use allowed), each
 # dynamic-range (fastest here) plus the same network in int8 for tflite-runtime, which cannot load
 # dynamic-range models made by TF 2.21 (FULLY_CONNECTED v12). `--model open` picks one by name.

@@ -47,7 +47,7 @@ class ClassifySettings:
 class RuntimeSettings:
     """How a model is run (edge.runtime.EdgeModel takes its defaults from here)."""
 
-    threads: int = 1  # one interpreter thread: 0.4 ms a window already (README "Benchmarks"), and a Pi keeps 3 cores
+    threads: int = 1  # one thread already runs a window in a small share of its hop (docs/performance.md); a Pi keeps 3 cores
     delegate: str = "none"  # "gpu" or a delegate library's path; none = the CPU (XNNPACK)
     require_delegate: bool = False  # fail instead of falling back to the CPU
     runtime_name: str | None = None  # None: the first installed of ai-edge-litert, tflite-runtime, tensorflow

@@ -45,7 +45,8 @@ def trim_window_frames(frames: np.ndarray, power: np.ndarray) -> np.ndarray:
     """Live windows hold pauses; training windows are cut from trimmed clips. So cut the window's
     feature frames to their loud span (trim_silence's rule on `power`, the mean square of the audio
     each frame covers) and repeat that span to fill the window, as `fit_to_length` repeats a short
-    clip. On held-out RAVDESS speakers, untrimmed: window accuracy 0.31 -> 0.45 (benchmarks/window_trim.py)."""
+    clip. On held-out speakers it raises window accuracy (docs/models.md "Live windows: trimming";
+    benchmarks/window_trim.py)."""
     span = loud_span(power)
     if span is None or (span[0] == 0 and span[1] == len(frames) - 1):
         return frames

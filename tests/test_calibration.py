@@ -1,4 +1,4 @@
-"""Issue 10: temperature scaling fitted on held-out speakers, carried into the .tflite, applied on the device."""
+"""Calibration: temperature scaling fitted on held-out speakers, carried into the .tflite, applied on the device."""
 from __future__ import annotations
 
 import json

@@ -64,7 +64,7 @@ def test_info_reads_the_bundle_without_tensorflow(compared):
     _, run = compared
     code = ("import sys\nfor m in ['tensorflow','keras','tf_keras','librosa']: sys.modules[m] = None\n"
             "from typer.testing import CliRunner\nfrom edge.cli import app\n"
-            f"r = CliRunner().invoke(app, ['info', {str(run / 'model-int8.tflite')!r}])\n"
+            f"r = CliRunner().invoke(app, ['info', '--model', {str(run / 'model-int8.tflite')!r}])\n"
             "print(r.exit_code); print(r.output)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.startswith("0\n"), result.stdout + result.stderr
@@ -84,7 +84,7 @@ def test_edge_refuses_features_it_cannot_reproduce(compared, tmp_path):
     odd.write_bytes(finish_flatbuffer((run / "model-float32.tflite").read_bytes(), bundle))
     with pytest.raises(ModelBundleError, match="cannot reproduce the model's features: .*window 'hamming'"):
         EdgeModel(odd)
-    result = run_cli("info", odd)
+    result = run_cli("info", "--model", odd)
     assert result.exit_code == 1 and "cannot reproduce" in result.output
 
 
@@ -136,8 +136,8 @@ def test_gate_passes_and_writes_the_default_mode(compared, tmp_path):
     ("missing run", 1, "does not exist"),
     ("no bundle", 1, "has no bundle.json"),
     ("corrupt model", 1, "cannot load"),
-    ("bad mode", 1, "unknown mode 'int4'"),
-    ("bad layout", 1, "unknown layout 'rolled'"),
+    ("bad mode", 2, "--mode must be one of float32, float16, dynamic, int8, got 'int4'"),
+    ("bad layout", 2, "--layout must be one of fused, unrolled, got 'rolled'"),
 ])
 def test_bad_input_is_one_clear_error_and_nothing_written(compared, tmp_path, problem, code, message):
     _, run = compared
@@ -174,4 +174,4 @@ def test_unrolled_layout_has_no_fused_lstm_and_the_same_outputs(compared):
     assert unrolled.bundle.conversion.layout == "unrolled"
     windows = np.random.default_rng(0).normal(size=(4, *unrolled._input["shape"][1:])).astype(np.float32)
     assert np.abs(unrolled.predict_batch(windows) - fused.predict_batch(windows)).max() < 1e-4
-    assert "LSTM unrolled" in run_cli("info", unrolled_path).output
+    assert "LSTM unrolled" in run_cli("info", "--model", unrolled_path).output

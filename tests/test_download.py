@@ -1,4 +1,4 @@
-"""`edge-ser download` (issue 12): files served by a real HTTP server on 127.0.0.1, never the internet.
+"""`edge-ser download`: files served by a real HTTP server on 127.0.0.1, never the internet.
 Checked: verified files kept, a tampered file rejected, an interrupted download resumed with a Range
 request, a 404 a clear error, the licence acknowledged first, and the result readable by `train`."""
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from tests.support.data import PROJECT
 
 EDGE_VENV = PROJECT / ".venv-edge"
-SIZE_LIMIT_MB = 250  # issue 4 acceptance: the edge-only environment stays under 250 MB
+SIZE_LIMIT_MB = 250  # the edge-only environment stays small: no TensorFlow, no librosa, nothing a device does not run
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_the_open_model_is_chosen_by_name_and_says_its_licence():
         import json
         from typer.testing import CliRunner
         from edge.cli import app
-        info = CliRunner().invoke(app, ["info", "open"])
+        info = CliRunner().invoke(app, ["info", "--model", "open"])
         clip = CliRunner().invoke(app, ["classify", "--model", "open", "--json", "assets/demo/03-01-05-02-01-01-17.flac"])
         print(json.dumps([info.exit_code, info.output, clip.exit_code, clip.output]))
     """)
@@ -116,7 +116,7 @@ def test_the_default_model_says_which_corpus_taught_which_label():
 
 
 def test_a_runtime_asked_for_but_missing_is_named():
-    """--runtime tflite-runtime where only ai-edge-litert is installed: name the missing one (issue 11)."""
+    """--runtime tflite-runtime where only ai-edge-litert is installed: name the missing one."""
     result = run_blocked("""
         import sys
         sys.modules["tflite_runtime"] = None

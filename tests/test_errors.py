@@ -1,4 +1,4 @@
-"""The house rules of issue 11: one error family (every error the project raises for a user's mistake is
+"""The house rules: one error family (every error the project raises for a user's mistake is
 an EdgeSerError carrying its exit code: library users catch one type, the CLI maps one) and short functions."""
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_an_error_carries_its_exit_code():
 
 
 def test_no_function_is_over_60_lines():
-    """A function reads at a glance (issue 11): none in the project is longer than 60 lines."""
+    """A function reads at a glance: none in the project is longer than 60 lines."""
     import ast
     from pathlib import Path
 

@@ -62,7 +62,7 @@ def test_quantized_final_fit_records_its_drift_on_the_training_utterances(final_
     scored = [p for p in files if true_label(p) and p.stat().st_size > 100]  # not the fixture's broken file
     correct = sum(classify_file(model, p).label == true_label(p) for p in scored)
     assert len(scored) == 60 and correct / 60 == pytest.approx(conversion.accuracy, abs=1.5 / 60)
-    info = run_cli("info", tmp_path / "final.tflite")
+    info = run_cli("info", "--model", tmp_path / "final.tflite")
     assert "speaker-independent run(s)" in info.output and "conversion: dynamic" in info.output
     assert "trained on: CPU" in info.output  # the device(s) a run trained on travel in the bundle
 

@@ -1,4 +1,4 @@
-"""Hostile input (issue 9): every case is generated here, put in a batch between two good files, and
+"""Hostile input: every case is generated here, put in a batch between two good files, and
 `edge-ser classify` must answer it (a label, "no speech" or one clear error line), never with a
 traceback or a hang, still classify the good files, and exit 1 exactly when a file failed."""
 from __future__ import annotations

@@ -153,7 +153,7 @@ def test_devices_lists_the_microphone_with_its_rates(tmp_path: Path):
 
 
 def test_no_device_is_exit_1_in_text_and_json_alike(tmp_path: Path):
-    """One rule (issue 11): no input device is a failure, whether the list is text or JSON."""
+    """One rule: no input device is a failure, whether the list is text or JSON."""
     env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path}/no-server"}
     text, as_json = (subprocess.run(EDGE_SER + ["devices", *extra], env=env, capture_output=True, text=True,
                                     cwd=PROJECT, timeout=60) for extra in ([], ["--json"]))

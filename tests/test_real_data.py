@@ -1,7 +1,7 @@
 """Training on the real corpora in ../shared/data (slow; skipped without the data).
 
 Short runs (a slice, a few epochs): they prove the real-data path end to end. The accuracy
-figures of the full runs are measured with `make train` and reported in the README and issues.
+figures of the full runs are measured with `make train` and reported in docs/models.md.
 """
 import json
 

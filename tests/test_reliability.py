@@ -1,4 +1,4 @@
-"""Issue 9 beyond single files: option ranges, untrusted models, --save-dir and a full disk, stopping
+"""Reliability beyond single files: option ranges, untrusted models, --save-dir and a full disk, stopping
 `listen`, streaming long files, and the voice-activity gate on speech and non-speech."""
 from __future__ import annotations
 
@@ -301,7 +301,7 @@ def test_window_cutter_and_loud_span_equal_their_whole_clip_forms_in_any_chunks(
         assert np.array_equal(trim_silence(signal), signal[first:last])
 
 
-# ------------------------------------------------------------------ output a newcomer reads (issue 11)
+# ------------------------------------------------------------------ output a newcomer reads
 VERBS = ["train", "crosscorpus", "calibrate", "explore", "download", "quantize", "compare", "info", "classify",
          "listen", "devices", "bench"]
 

@@ -1,4 +1,4 @@
-"""The workstation side (issue 12): the TensorFlow build the Makefile installs, the device a run names."""
+"""The workstation side: the TensorFlow build the Makefile installs, the device a run names."""
 from __future__ import annotations
 
 import json

@@ -32,7 +32,7 @@ from train.datasets import DatasetError
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
 COVERAGE_THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.02), 2))
-MAP_KNOTS = 20  # bins of a map (confidence or gap), of equal corpus weight: 406-727 held-out clips each for the default model
+MAP_KNOTS = 20  # bins of a map (confidence or gap), of equal corpus weight: hundreds of held-out clips each for the default model
 
 
 @dataclass(frozen=True)

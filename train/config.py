@@ -22,14 +22,16 @@ CONV2D_POOLS = ((2, 2), (2, 4))
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    front_end: str = "conv2d"  # one of FRONT_ENDS (README "Many corpora": conv2d vs conv1d)
+    front_end: str = "conv2d"  # one of FRONT_ENDS (docs/models.md "The 2-D front-end": conv2d vs conv1d)
     conv_filters: int = 64  # conv1d front-end's filters; 0 = no convolutional front-end
     conv_kernel: int = 5
-    pool: int = 4  # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (README "Model")
+    # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (docs/performance.md "Network choices and their cost")
+    pool: int = 4
     lstm_units: tuple[int, ...] = (96,)
     pooling: str = "mean"  # one of POOLINGS: how the LSTM's outputs over time become one vector
     # conv2d front-end: one 3x3 Conv2D + BN + ReLU + max-pooling (CONV2D_POOLS) per entry, these many channels
-    # (16, 32): above (8, 16) in every paired speaker fold (README "Many corpora"), 110 k parameters, 0.59 ms/window (make bench)
+    # (16, 32): above (8, 16) in every paired speaker fold (docs/models.md "The 2-D front-end"), for a little
+    # more time per window (docs/performance.md "Network choices and their cost")
     conv2d_channels: tuple[int, ...] = (16, 32)
     dense_units: int = 64  # 0 = straight to the softmax
     dropout: float = 0.3
@@ -69,19 +71,18 @@ class AugmentConfig:
     time_mask_frames: int = 20
     feature_masks: int = 2
     feature_mask_width: int = 6
-    # A simulated room and microphone in 30 % of the windows (docs/design.md: harsh rooms in two thirds of the
-    # draws cost 0.09-0.11 UA on clean speakers, so mix them in gently). Three corpora, held-out speakers,
-    # one seed (README "Many corpora"): 0.3 vs 0 kept the clean UA (0.477 vs 0.486, mean of the three
-    # corpora's six shared labels) and lost less in simulated rooms (0.444 vs 0.416). Exponentially
-    # decaying noise as the impulse response, then a band limit: not the evaluation's room simulator
-    # (train.rooms), on purpose.
+    # A simulated room and microphone in 30 % of the windows: harsh rooms in most draws cost accuracy on
+    # clean speakers (docs/design.md "Measured decisions"), so they are mixed in gently; 0.3 against none
+    # kept the clean accuracy on held-out speakers of the three corpora and lost less in simulated rooms
+    # (docs/models.md "Loss, sampling, rooms"). Exponentially decaying noise as the impulse response, then a
+    # band limit: not the evaluation's room simulator (train.rooms), on purpose.
     room_probability: float = 0.3
     rt60_seconds: tuple[float, float] = (0.15, 0.6)  # living rooms and offices (ISO 3382-2 typical range)
     highpass_hz: tuple[float, float] = (60.0, 300.0)  # small-microphone roll-off
     lowpass_hz: tuple[float, float] = (3400.0, 7600.0)  # telephone band edge .. just under Nyquist at 16 kHz
     # Vocal-tract length perturbation (Jaitly & Hinton 2013): the log-mel bands read from a frequency axis
     # stretched by a random factor, so the spectrum (formants, harmonics) moves as between a shorter and
-    # a longer vocal tract while the tempo stays (speed perturbation moves both). 0 = off (README "Many corpora").
+    # a longer vocal tract while the tempo stays (speed perturbation moves both). 0 = off (docs/models.md "Frequency warping").
     warp_probability: float = 0.0
     warp_range: tuple[float, float] = (0.9, 1.1)  # the 0.9-1.1 range of Jaitly & Hinton
     # The wide acoustic world (train.augment.wide_world): this share of the windows goes through a chain of
@@ -110,8 +111,8 @@ CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's s
 class TrainConfig:
     epochs: int = 60
     # An epoch draws one pass over the training clips, capped at this many: the budget (epochs x clips)
-    # stays fixed as corpora grow. 60 x 4000 = 240 k clips, about 9 min on 2 cores (450 clips/s measured
-    # on the three corpora); RAVDESS alone (960 training clips) is unchanged.
+    # stays fixed as corpora grow: 60 x 4000 = 240 k clips at most (docs/models.md "Training budget"); a corpus
+    # smaller than the cap, such as RAVDESS alone, is one pass per epoch.
     max_clips_per_epoch: int = 4000
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -120,19 +121,20 @@ class TrainConfig:
     seed: int = 0
     loss: str = "masked"
     sampling: str = "balanced"
-    corpus_share: str = "sqrt"  # README "Many corpora": sqrt beat clips on the mean of the three corpora, 2 seeds;
+    corpus_share: str = "sqrt"  # docs/models.md "Corpus shares": sqrt beat clips on the mean of the three corpora, 2 seeds;
     # equal, 5 speaker folds: RAVDESS and TESS up, CREMA-D (the most voices) down: a trade, not measured across corpora
     # mixup (Zhang et al. 2018) of two windows from the same corpus, weight Beta(a, a) folded to >= 0.5;
     # 0 = off. Within a corpus, so both windows' losses use the same label mask.
     mixup: float = 0.0
     # label smoothing (Szegedy et al. 2016): this share of the target spread evenly over the labels the
-    # clip's corpus defines. Three corpora, held-out speakers, 2 seeds (README "Many corpora"): 0.1 vs 0 kept
-    # the accuracy (six shared labels 0.511 vs 0.508 clean, 0.464 vs 0.455 in rooms) and halved the
-    # network's own calibration error (ECE 0.082 vs 0.138; TESS 0.147 vs 0.263).
+    # clip's corpus defines. Three corpora, held-out speakers, 2 seeds: 0.1 against 0 kept the accuracy, clean
+    # and in rooms, and halved the network's own calibration error
+    # (docs/models.md "Width, mixup, label smoothing, schedule").
     label_smoothing: float = 0.1
     # decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on kernels, not on biases or batch-norm scales;
     # each step shrinks a weight by weight_decay x the learning rate. 0 = plain Adam, the default: 0.05 raised
-    # CREMA-D and RAVDESS and lowered TESS in 3 paired speaker folds (README "Many corpora")
+    # CREMA-D and RAVDESS and lowered TESS in 3 paired speaker folds
+    # (docs/models.md "Attention pooling, 24/48 channels, weight decay, weight averaging")
     weight_decay: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

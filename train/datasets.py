@@ -88,7 +88,7 @@ def _load_one(utterance: Utterance, sample_rate: int) -> np.ndarray | str:
         audio = read_audio(utterance.path, sample_rate)
     except AudioReadError as error:
         return str(error).split(": ", 1)[-1]
-    except Exception as error:  # noqa: BLE001 - one bad file never stops a training run (issue 9)
+    except Exception as error:  # noqa: BLE001 - one bad file never stops a training run
         return f"cannot read: {type(error).__name__}: {error}"
     if float(np.max(np.abs(audio))) < SILENCE_PEAK:
         return "silent (no sample above one 16-bit step)"

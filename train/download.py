@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from edge.errors import EdgeSerError
+from edge.errors import EXIT_USAGE, EdgeSerError
 from train.datasets import CORPUS_LICENCES
 
 CHECKSUMS_DIR = Path(__file__).parent / "checksums"  # copies of ../shared/checksums (the releases' SHA-256)
@@ -87,7 +87,7 @@ class DownloadReport:
 def source_for(corpus: str, mirror: str | None = None) -> CorpusSource:
     name = CORPUS_ALIASES.get(corpus, corpus)
     if name not in SOURCES:
-        raise DownloadError(f"no download for {corpus!r}: choose one of {', '.join(SOURCES)}")
+        raise DownloadError(f"no download for {corpus!r}: choose one of {', '.join(SOURCES)}", EXIT_USAGE)
     return replace(SOURCES[name], base_url=mirror) if mirror else SOURCES[name]
 
 

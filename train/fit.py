@@ -223,7 +223,7 @@ def training_device() -> tuple[tf.distribute.Strategy, str]:
 
 
 def cluster_config() -> dict:
-    """TF_CONFIG, the cluster and this process's task in it (README "On a GPU, on several machines");
+    """TF_CONFIG, the cluster and this process's task in it (docs/gpu.md "Training on several machines");
     {} when it is unset or empty."""
     try:
         return json.loads(os.environ.get("TF_CONFIG") or "{}")

@@ -1,6 +1,6 @@
 """The compact LSTM classifier, built by one function for Keras 3 (training) and tf_keras (export).
 
-Architecture (README "Model", 110 k parameters with the defaults): two 3x3 Conv2D layers (16, 32 channels) + BN
+Architecture (docs/models.md "The network"; 110 k parameters with the defaults): two 3x3 Conv2D layers (16, 32 channels) + BN
 + ReLU + max-pooling over time and bands -> LSTM(96) over 49 steps -> mean over time -> Dense(64) -> softmax;
 `front_end="conv1d"` is the earlier Conv1D(64, 5) + BN + ReLU + MaxPool(4) front-end. The LSTM keeps
 Keras' default activations and no recurrent dropout so that TFLite fuses it into one

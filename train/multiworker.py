@@ -1,5 +1,5 @@
 """Training on several machines: TensorFlow's MultiWorkerMirroredStrategy, configured by TF_CONFIG
-(README "Several machines"). Keras 3's `fit` does not support this strategy (its maintainers say so:
+(docs/gpu.md "Training on several machines"). Keras 3's `fit` does not support this strategy (its maintainers say so:
 keras-team/keras#20585), so this is a plain training loop over the same model, loss, learning
 schedule and draws as `train.fit`: each step is one global batch of `batch_size` clips from
 `epoch_order`, every worker augmenting its own slice; gradients are summed across workers."""

@@ -15,8 +15,10 @@ import numpy as np
 
 from edge.bundle import BUNDLE_FORMAT, SCORE_NAMES, Bundle, CorpusInfo
 from edge.corpora import CANONICAL_LABELS, SHARED_LABELS
+from edge.errors import EXIT_USAGE
 from edge.features import FeatureParams
 from edge.windowing import CLIP_HOP_SECONDS, clip_features
+from train.config import SPLITS
 from train.datasets import CORPUS_LICENCES, Dataset, DatasetError, default_cache_dir, load_corpora, model_licence, save_npz_whole
 from train.records import ClassScores, FitSummary, RunMetrics
 from train.splits import Split, no_split, random_split, speaker_split
@@ -51,7 +53,7 @@ def make_split(dataset: Dataset, request: TrainRequest, seed: int) -> Split:
     if request.split == "none":
         return no_split(dataset.utterances)
     if request.split != "speaker":
-        raise DatasetError(f"unknown split {request.split!r}; use 'speaker', 'random' or 'none'")
+        raise DatasetError(f"unknown split {request.split!r}; use one of {', '.join(SPLITS)}", EXIT_USAGE)
     return speaker_split(dataset.utterances, list(request.test_speakers), list(request.val_speakers),
                          request.folds, request.fold, request.validate)
 

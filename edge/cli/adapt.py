@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from edge.adaptation import STRENGTHS
-from edge.cli.app import POSITIVE, app, str_list, user_errors
+from edge.cli.app import DEVICE_PANEL, POSITIVE, app, str_list, user_errors
 from edge.cli.options import labels_option, model_option, threads_option, vad_option
 from edge.errors import UsageError
 
@@ -15,7 +15,7 @@ DATA_HELP = ("Labelled clips: a corpus folder (RAVDESS, TESS, CREMA-D, SAVEE or 
              "(neutral/, happy/, ...) or a CSV manifest path,label[,speaker]; several may be given.")
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def adapt(
     data: List[Path] = typer.Argument(..., help=DATA_HELP),
     out: Path = typer.Option(..., "--out", help="The adapted model to write (.tflite); the base model is never changed."),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from edge.cli.app import app, in_range, user_errors
+from edge.cli.app import DEVICE_PANEL, app, choices_metavar, in_range, one_of, user_errors
 from edge.cli.options import (
     delegate_option,
     json_option,
@@ -18,7 +18,7 @@ from edge.cli.options import (
     threads_option,
     vad_option,
 )
-from edge.errors import EXIT_FAILURE, EdgeSerError, UsageError
+from edge.errors import EXIT_FAILURE, EdgeSerError
 from edge.settings import TRIM_MODES, ClassifySettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
@@ -26,14 +26,15 @@ if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --he
     from edge.vad import SpeechDetector
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def classify(
     files: List[Path] = typer.Argument(..., help="Audio files (any format soundfile reads, any rate or channels)."),
     model: Optional[Path] = model_option(),
     json_output: bool = json_option(help="One JSON object per file, one per line."),
     windows: bool = typer.Option(False, "--windows", help="Also give every window's prediction (times in the file)."),
-    trim: str = typer.Option(ClassifySettings.trim, help="clip: cut the file's silent ends first (as training did); window: cut "
-                             "each window's, as listen does (long recordings with pauses); none."),
+    trim: str = typer.Option(ClassifySettings.trim, callback=one_of(TRIM_MODES), metavar=choices_metavar(TRIM_MODES),
+                             help="clip: cut the file's silent ends first (as training did); window: cut each window's, "
+                             "as listen does (long recordings with pauses); none."),
     hop: Optional[float] = typer.Option(None, callback=in_range(0.01, 60), help="Seconds between windows of a long "
                                         "file (default: the model's, 0.5)."),
     labels: Optional[str] = labels_option(),
@@ -51,8 +52,6 @@ def classify(
     from edge.vad import load_detector
 
     with user_errors():
-        if trim not in TRIM_MODES:
-            raise UsageError(f"--trim must be one of {', '.join(TRIM_MODES)}, got {trim!r}")
         detector = load_detector(vad)
         loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
         paths = expand_audio_paths(files)
@@ -79,7 +78,7 @@ def _classify_each(loaded: EdgeModel, paths: List[Path], settings: ClassifySetti
     for path in paths:
         try:
             result = classify_file(loaded, path, settings, detector)
-        except Exception as error:  # noqa: BLE001 - one bad file never stops a batch (issue 9)
+        except Exception as error:  # noqa: BLE001 - one bad file never stops a batch
             failed += 1
             message = _file_error(path, error)
             typer.echo(f"error: {message}", err=True)

@@ -6,8 +6,15 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from edge.cli.app import app, user_errors
-from edge.cli.options import delegate_option, json_option, model_argument, runtime_option, threads_option
+from edge.cli.app import DEVICE_PANEL, app, user_errors
+from edge.cli.options import (
+    MODEL_HELP,
+    delegate_option,
+    json_option,
+    model_option,
+    runtime_option,
+    threads_option,
+)
 from edge.errors import EXIT_FAILURE
 
 if TYPE_CHECKING:  # numpy loads with these: only when a verb runs, not for --help
@@ -15,9 +22,9 @@ if TYPE_CHECKING:  # numpy loads with these: only when a verb runs, not for --he
     from edge.calibration import Calibration
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def info(
-    model: Optional[Path] = model_argument(),
+    model: Optional[Path] = model_option(),
     json_output: bool = json_option(help="The whole bundle as JSON."),
 ) -> None:
     """Show the bundle inside a model: labels, feature params, corpora, metrics, versions."""
@@ -107,7 +114,7 @@ def _per_corpus(ece: dict[str, float]) -> str:
     return ", ".join(f"{corpus} {value:.3f}" for corpus, value in ece.items())
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def devices(json_output: bool = json_option(help="A JSON list.")) -> None:
     """List audio input devices with the sample rates they record at (exit 1 when there is none)."""
     import json
@@ -130,9 +137,9 @@ def devices(json_output: bool = json_option(help="A JSON list.")) -> None:
                    f"rates {', '.join(map(str, d.rates)) or '-'}")
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def bench(
-    models: Optional[List[Path]] = typer.Argument(None, help="Models to compare (default: the shipped model)."),
+    models: Optional[List[Path]] = typer.Option(None, "--model", help=MODEL_HELP + " Repeat it to compare models."),
     threads: int = threads_option(),
     delegate: str = delegate_option(),
     runtime: Optional[str] = runtime_option(),

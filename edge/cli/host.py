@@ -12,12 +12,36 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from edge.cli.app import FRACTION, app, fail, in_range, int_list, str_list, user_errors
+from convert import DEFAULT_LAYOUT, DEFAULT_MODE, LAYOUTS, MODES
+from edge.cli.app import (
+    FRACTION,
+    WORKSTATION_PANEL,
+    app,
+    choices_metavar,
+    each_of,
+    fail,
+    in_range,
+    int_list,
+    one_of,
+    str_list,
+    user_errors,
+)
+from edge.corpora import CORPUS_CHOICES
 from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
-from train.config import CORPUS_SHARES, FRONT_ENDS, LOSSES, POOLINGS, SAMPLINGS, AugmentConfig, ModelConfig, TrainConfig
+from train.config import (
+    CORPUS_SHARES,
+    FRONT_ENDS,
+    LOSSES,
+    POOLINGS,
+    SAMPLINGS,
+    SPLITS,
+    AugmentConfig,
+    ModelConfig,
+    TrainConfig,
+)
 
 if TYPE_CHECKING:
     from edge.features import FeatureParams
@@ -53,7 +77,15 @@ def import_tensorflow_quietly() -> None:
 
 
 # Help of train's options whose text takes more than a line; the defaults typer shows come from train.config.
-SPLIT_HELP = "speaker (speaker-independent), random, or none (final fit on every file: no test set; see --estimate-from)."
+SPLIT_HELP = "speaker-independent, random clips, or none (final fit on every file: no test set; see --estimate-from)."
+CORPUS_HELP = "How to read DATA: auto (detected), a corpus's file naming, folder (a folder per label) or csv (a manifest)."
+QUANTIZE_MODE_HELP = "The TFLite mode (dynamic: float accuracy and speed at about a quarter of the size)."
+LAYOUT_HELP = ("The LSTM as one fused op (smallest, fastest on a CPU) or unrolled: plain ops that LiteRT's GPU "
+               "accelerator runs (--delegate gpu).")
+
+
+def corpus_option() -> Any:
+    return typer.Option("auto", callback=one_of(CORPUS_CHOICES), metavar=choices_metavar(CORPUS_CHOICES), help=CORPUS_HELP)
 VALIDATE_HELP = ("Hold out validation speakers to pick the best epoch and stop early; default: train on all "
                  "development speakers for --epochs and keep the last.")
 MAX_CLIPS_PER_EPOCH_HELP = "An epoch is one pass over the training clips, capped at this many (0 = no cap)."
@@ -78,17 +110,18 @@ POOLING_HELP = (f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time beco
 NORMALISATION_HELP = ("window (per-window mean and variance of every band, the feature default), window_mean (the "
                       "mean only: each band keeps its dynamic range) or none.")
 DYNAMIC_RANGE_HELP = ("Raise log-mel values more than this many dB below each window's loudest to that floor, so "
-                      "studio silence looks like a room's noise floor (default: the feature default, off; README \"Features\").")
+                      "studio silence looks like a room's noise floor (default: the feature default, off; "
+                      "docs/models.md \"Features\").")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def train(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
-    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
-    split: str = typer.Option("speaker", help=SPLIT_HELP),
+    corpus: str = corpus_option(),
+    split: str = typer.Option("speaker", callback=one_of(SPLITS), metavar=choices_metavar(SPLITS), help=SPLIT_HELP),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
     validate: bool = typer.Option(False, help=VALIDATE_HELP),
@@ -174,7 +207,7 @@ def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation:
     return params
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def crosscorpus(
     runs: List[Path] = typer.Argument(..., help="Training run folders (speaker-independent default splits)."),
     data: List[Path] = typer.Option(..., help="Corpus folders to test on (repeat): each corpus's last fifth "
@@ -197,7 +230,7 @@ def crosscorpus(
     typer.echo(f"reports: {out}/crosscorpus.md, crosscorpus.json, crosscorpus.png")
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def calibrate(
     runs: List[Path] = typer.Argument(..., help="Speaker-independent runs whose held-out predictions to fit on "
                                       "(e.g. runs/default-fold1 ... : together they hold out every speaker once)."),
@@ -221,10 +254,10 @@ def calibrate(
                f"reports: {target}/calibration.md, calibration.json, reliability.png")
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def explore(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
-    corpus: str = typer.Option("auto", help="auto, ravdess, tess, cremad, savee, emodb, folder or csv."),
+    corpus: str = corpus_option(),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     runs_dir: Path = typer.Option(Path("runs")),
     name: Optional[str] = typer.Option(None, help="Output folder name (default: explore-<corpora>)."),
@@ -242,7 +275,7 @@ def explore(
     typer.echo(f"report: {out_dir}/report.md (plots beside it)")
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def download(
     corpus: str = typer.Argument(..., help="ravdess, cremad (or crema-d) or tess."),
     dest: Path = typer.Argument(..., help="Folder to download into (created); `make train DATA=DEST` reads it."),
@@ -286,18 +319,18 @@ def report_download(report: DownloadReport, dest: Path) -> None:
         raise typer.Exit(EXIT_FAILURE)
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
-    mode: str = typer.Option("dynamic", help="float32, float16, dynamic or int8 (default: dynamic, see README)."),
+    mode: str = typer.Option(DEFAULT_MODE, callback=one_of(MODES), metavar=choices_metavar(MODES), help=QUANTIZE_MODE_HELP),
     max_drift: float = typer.Option(1.0, callback=in_range(0),
                                     help="Fail (exit 3) when accuracy drops more than this many points."),
     force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
     output: Optional[Path] = typer.Option(None, help="Output file (default: RUN/model-MODE.tflite)."),
     int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
-    layout: str = typer.Option("fused", help="The LSTM as one fused op (default: smallest, fastest on a CPU) or "
-                                             "'unrolled': plain ops that LiteRT's GPU accelerator runs (--delegate gpu)."),
+    layout: str = typer.Option(DEFAULT_LAYOUT, callback=one_of(LAYOUTS), metavar=choices_metavar(LAYOUTS),
+                               help=LAYOUT_HELP),
 ) -> None:
     """Convert a run to TFLite and gate on accuracy drift against float on held-out speakers."""
     with user_errors():
@@ -310,10 +343,10 @@ def quantize(
         raise typer.Exit(EXIT_DRIFT)
 
 
-@app.command()
+@app.command(rich_help_panel=WORKSTATION_PANEL)
 def compare(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
-    modes: str = typer.Option("float32,float16,dynamic,int8", help="Comma-separated TFLite modes."),
+    modes: str = typer.Option(",".join(MODES), callback=each_of(MODES), help=f"Comma-separated, of {', '.join(MODES)}."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
     int8_io: bool = typer.Option(False, help="int8 mode: int8 input/output tensors too."),
     json_output: bool = typer.Option(False, "--json", help="Print compare.json instead of the table."),

