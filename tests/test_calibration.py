@@ -224,7 +224,7 @@ def test_listen_target_accuracy_picks_the_threshold_from_the_curve(tmp_path: Pat
     both = runner.invoke(app, ["listen", "--model", str(model), "--source", str(ANGRY), "--target-accuracy", "0.7",
                                "--threshold", "0.5"])
     assert both.exit_code == 2
-    info = runner.invoke(app, ["info", str(model)])
+    info = runner.invoke(app, ["info", "--model", str(model)])
     assert "calibration: temperature 1.500, held-out ECE 0.200 -> 0.030" in info.stdout, info.stdout
     assert "70% accurate at threshold 0.60 (40% answered)" in info.stdout
 

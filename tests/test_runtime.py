@@ -68,7 +68,7 @@ def test_tf_lite_runtime_gives_the_same_answer_as_litert():
     assert answers[0]["label"] == answers[1]["label"]
     assert abs(answers[0]["confidence"] - answers[1]["confidence"]) < 1e-4
     unknown = runner.invoke(app, ["classify", "--runtime", "onnx", str(ANGRY)])
-    assert unknown.exit_code == 1 and "unknown runtime 'onnx'" in unknown.stderr
+    assert unknown.exit_code == 2 and "--runtime must be one of ai-edge-litert" in unknown.stderr
 
 
 NULL_DELEGATE_C = r"""
