@@ -24,14 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base
+from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base, signal_outputs
 from edge.adaptation import choose_strength, fit_head, minimise, softmax, start_head
+from edge.audio import AudioReadError, read_audio
 from edge.discovery import Utterance, discover
 
 KS = (1, 2, 4, 8)
 STRENGTHS = (4.0, 16.0, 64.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
 SCRATCH_STRENGTH = 1.0
 DRAWS = 3  # random draws of the adaptation clips per speaker and k
+MAX_CLIPS_PER_LABEL = 30  # per speaker, a seeded sample: TESS has 200 a label, CREMA-D about 13, RAVDESS 8
 
 
 @dataclass(frozen=True)
@@ -41,18 +43,39 @@ class Draw:
     labels: tuple[str, ...]  # the speaker's labels, in the model's order
 
 
-def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...]) -> dict[str, list[Utterance]]:
+def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...], per_label: int) -> dict[str, list[Utterance]]:
+    """Each speaker's clips (at most `per_label` of each label, a seeded sample)."""
     found: dict[str, list[Utterance]] = {}
     for root in data:
         for u in discover(root).utterances:
             if u.speaker and (which == "all" or u.speaker in test_speakers):
                 found.setdefault(u.speaker, []).append(u)
+    rng = np.random.default_rng(0)
+    for speaker, clips in found.items():
+        by_label = {label: [u for u in clips if u.label == label] for label in sorted({u.label for u in clips})}
+        found[speaker] = [members[i] for members in by_label.values()
+                          for i in sorted(rng.permutation(len(members))[:per_label])]
     return found
 
 
-def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path) -> dict[Path, ClipOutputs]:
-    """Every clip through the network (probabilities and pooled vector per window), cached by model and clips."""
-    key = hashlib.sha256(model_path.read_bytes() + "\n".join(str(u.path) for u in clips).encode()).hexdigest()[:16]
+def heard(model: object, u: Utterance, condition: str) -> ClipOutputs | str:
+    """A clip through the network, clean or through the acoustic suite's `condition` (train.acoustic_suite)."""
+    if not condition:
+        return clip_outputs(model, u, None)  # type: ignore[arg-type]
+    from train.acoustic_suite import conditions_named, degrade
+
+    try:
+        audio = read_audio(u.path, 16000)
+    except AudioReadError as error:
+        return str(error)
+    return signal_outputs(model, u.label, degrade(conditions_named((condition,))[0], audio, u.path.name))  # type: ignore[arg-type]
+
+
+def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, condition: str) -> dict[Path, ClipOutputs]:
+    """Every clip through the network (probabilities and pooled vector per window), cached by model, clips and
+    condition."""
+    names = "\n".join([condition, *(str(u.path) for u in clips)])
+    key = hashlib.sha256(model_path.read_bytes() + names.encode()).hexdigest()[:16]
     cache = cache_dir / f"adapt-bench-{key}.npz"
     if cache.exists():
         with np.load(cache) as stored:
@@ -63,7 +86,7 @@ def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path) -
     with tempfile.TemporaryDirectory() as scratch:
         model = open_with_pooled(base_bytes, bundle, Path(scratch))
         for u in clips:
-            result = clip_outputs(model, u, None)
+            result = heard(model, u, condition)
             if not isinstance(result, str):
                 outputs[u.path] = result
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +219,9 @@ def main() -> None:
     parser.add_argument("--k", default=",".join(map(str, KS)), help="Clips per label to adapt with.")
     parser.add_argument("--strength", default=",".join(f"{s:g}" for s in STRENGTHS), help="Adapted layers' strengths.")
     parser.add_argument("--draws", type=int, default=DRAWS)
+    parser.add_argument("--condition", default="", help="Every clip (adapting and scored) heard through this "
+                        "condition of train.acoustic_suite, e.g. laptop-office; default: clean.")
+    parser.add_argument("--max-clips-per-label", type=int, default=MAX_CLIPS_PER_LABEL)
     parser.add_argument("--max-speakers", type=int, default=0, help="An even slice of at most this many speakers.")
     parser.add_argument("--json", type=Path, help="Write every row here.")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edge-ser")
@@ -204,20 +230,20 @@ def main() -> None:
     test_speakers = bundle.split.test_speakers if bundle.split else ()
     if args.speakers == "test" and not test_speakers:
         parser.error(f"{args.model}'s bundle records no test speakers: use --speakers all with a corpus it never heard")
-    found = speakers(args.data, args.speakers, test_speakers)
+    found = speakers(args.data, args.speakers, test_speakers, args.max_clips_per_label)
     names = sorted(found)
     if args.max_speakers and len(names) > args.max_speakers:
         names = [names[int(i * len(names) / args.max_speakers)] for i in range(args.max_speakers)]
     clips = [u for name in names for u in found[name]]
-    outputs = network_outputs(args.model, clips, args.cache)
+    outputs = network_outputs(args.model, clips, args.cache, args.condition)
     by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
     strengths = tuple(float(s) for s in args.strength.split(","))
     rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     methods = ["base", *[f"adapted {s:g}" for s in strengths], "adapted auto", "new layer", "class means"]
-    print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k; "
-          "mean UA over speakers on their other clips")
+    print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k, "
+          f"{args.condition or 'clean'}; mean UA over speakers on their other clips")
     print("\n".join(summary(rows, methods, "adapted auto")))
 
 

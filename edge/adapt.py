@@ -120,10 +120,15 @@ def clip_outputs(model: EdgeModel, clip: Utterance, detector: SpeechDetector | N
         return "silent"
     if detector is not None and not has_speech(detector, audio):
         return "no speech (the voice-activity detector found none)"
-    outputs = [model.network_outputs(window) for window in clip_features(trim_silence(audio), params)]
+    return signal_outputs(model, clip.label, audio)
+
+
+def signal_outputs(model: EdgeModel, label: str, audio: np.ndarray) -> ClipOutputs:
+    """A clip's audio, at the model's rate, trimmed and windowed as training scored clips, through the network."""
+    outputs = [model.network_outputs(window) for window in clip_features(trim_silence(audio), model.bundle.params)]
     probabilities = np.stack([p for p, _ in outputs])
     pooled = np.stack([h for _, h in outputs if h is not None])
-    return ClipOutputs(clip.label, probabilities, pooled)
+    return ClipOutputs(label, probabilities, pooled)
 
 
 def has_speech(detector: SpeechDetector, audio: np.ndarray) -> bool:
