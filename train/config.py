@@ -101,6 +101,7 @@ class AugmentConfig:
     wide_lowpass_hz: tuple[float, float] = (2500.0, 7800.0)
 
 
+SPLITS = ("speaker", "random", "none")  # speaker-independent, random clips, or none: a final fit on every file
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only
 SAMPLINGS = ("balanced", "natural")  # balanced: every (corpus, label) cell drawn equally within its corpus
 CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's share of the draws, by its clip count,
