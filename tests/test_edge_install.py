@@ -24,9 +24,21 @@ def edge_python() -> Path:
 def test_edge_environment_is_small_and_has_no_host_libraries(edge_python: Path):
     size_kb = int(subprocess.run(["du", "-sk", str(EDGE_VENV)], capture_output=True, text=True).stdout.split()[0])
     assert size_kb / 1024 <= SIZE_LIMIT_MB, f"{size_kb / 1024:.0f} MB"
-    for module in ("tensorflow", "librosa", "sklearn", "keras"):
+    for module in ("tensorflow", "librosa", "sklearn", "keras", "ctranslate2"):
         probe = subprocess.run([str(edge_python), "-c", f"import {module}"], capture_output=True)
         assert probe.returncode != 0, f"{module} is importable in the edge environment"
+
+
+def test_the_device_install_carries_neither_the_teacher_nor_its_runtime():
+    """The `edge` extra and the core requirements name neither ctranslate2 nor the teacher's model packages
+    (docs/teacher.md: the teacher stays on the host)."""
+    import tomllib
+
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    device = " ".join(project["dependencies"] + project["optional-dependencies"]["edge"]).lower()
+    for name in ("ctranslate2", "whisper", "teacher"):
+        assert name not in device
+    assert any("ctranslate2" in r for r in project["optional-dependencies"]["teacher"])
 
 
 def test_edge_environment_classifies_like_the_host(edge_python: Path):
