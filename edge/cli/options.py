@@ -18,8 +18,8 @@ MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: def
               "non-commercial) or open (CREMA-D only, commercial use allowed).")
 LABELS_HELP = ("Answer among these labels only, comma-separated, e.g. angry,disgust,fear,happy,neutral,sad (the six "
                "every training corpus has); the others are left out and the rest renormalised. Default: every label.")
-VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). auto: the first "
-            "installed detector; none: classify every window.")
+VAD_HELP = ("Voice-activity detector: windows without speech get no emotion (\"no speech\"). silero: Silero VAD "
+            "(shipped); none: classify every window.")
 RUNTIME_HELP = "The TFLite runtime (default: the first installed, in this order)."
 
 
