@@ -137,6 +137,11 @@ class TrainConfig:
     # CREMA-D and RAVDESS and lowered TESS in 3 paired speaker folds
     # (docs/models.md "Attention pooling, 24/48 channels, weight decay, weight averaging")
     weight_decay: float = 0.0
+    # Distillation from the teacher (train.teacher, train.distill; docs/teacher.md): the target is (1 - teacher_weight)
+    # x the clip's (smoothed) label + teacher_weight x the teacher head's probabilities over the labels of the clip's
+    # corpus, softened by teacher_temperature, from a head fitted on other speakers (never on the clip's own). 0 = off.
+    teacher_weight: float = 0.0
+    teacher_temperature: float = 1.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -145,6 +150,11 @@ class TrainConfig:
                                        ("--corpus-share", self.corpus_share, CORPUS_SHARES)):
             if value not in choices:
                 raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+        if not 0 <= self.teacher_weight <= 1 or self.teacher_temperature <= 0:
+            raise UsageError(f"--teacher-weight takes 0 to 1 and --teacher-temperature a positive number, got "
+                             f"{self.teacher_weight} and {self.teacher_temperature}")
+        if self.teacher_weight and self.loss != "masked":
+            raise UsageError("--teacher-weight distils within each corpus's labels: it needs --loss masked")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "model": self.model.to_dict()}

@@ -66,13 +66,15 @@ def sample_weights(targets: np.ndarray, n_classes: int, config: TrainConfig) -> 
 
 class AugmentedWindows(keras.utils.PyDataset):
     """One augmented random window of every drawn clip (`epoch_order`), as (inputs, y, weight) with
-    y = [target, partner's target, target's mixup weight, label mask...]: the mask marks the labels the
-    clip's corpus defines (for the masked loss); without mixup the partner is the clip itself."""
+    y = [target, partner's target, target's mixup weight, label mask..., teacher's soft labels...]: the mask
+    marks the labels the clip's corpus defines (for the masked loss); without mixup the partner is the clip
+    itself; the soft labels (only when distilling: `teacher`, one row per clip) are mixed as the windows are."""
 
     def __init__(self, audio: list[np.ndarray], targets: np.ndarray, masks: np.ndarray, corpora: np.ndarray,
-                 params: FeatureParams, config: TrainConfig, **kwargs) -> None:
+                 params: FeatureParams, config: TrainConfig, teacher: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.audio, self.targets, self.params, self.config = audio, targets, params, config
+        self.audio, self.targets, self.params, self.config, self.teacher = audio, targets, params, config, teacher
+        self.y_columns = MASK_FROM + masks.shape[1] * (1 if teacher is None else 2)
         self.targets_and_masks = np.concatenate([targets[:, None], masks], axis=1).astype(np.float32)
         self.weights = sample_weights(targets, masks.shape[1], config)
         self.corpora = corpora
@@ -96,6 +98,9 @@ class AugmentedWindows(keras.utils.PyDataset):
             inputs = weights[:, None, None] * inputs + (1 - weights[:, None, None]) * inputs[partners]
         rows = self.targets_and_masks[chosen]
         y = np.concatenate([rows[:, :1], rows[partners, :1], weights[:, None], rows[:, 1:]], axis=1)
+        if self.teacher is not None:
+            soft = self.teacher[chosen]
+            y = np.concatenate([y, weights[:, None] * soft + (1 - weights[:, None]) * soft[partners]], axis=1)
         return inputs.astype(np.float32), y.astype(np.float32), self.weights[chosen]
 
     def on_epoch_end(self) -> None:
@@ -120,13 +125,13 @@ def mixup_partners(corpora: np.ndarray, alpha: float, rng: np.random.Generator) 
 # release the GIL): one per core, so a GPU workstation's cores feed its GPU; 2 on these 2-core machines.
 LOADER_THREADS = max(2, min(16, os.cpu_count() or 2))
 EPSILON = 1e-7  # keeps log() finite when a probability underflows
-MASK_FROM = 3  # y = [target, partner's target, target's weight, mask...] (AugmentedWindows)
+MASK_FROM = 3  # y = [target, partner's target, target's weight, mask..., soft labels...] (AugmentedWindows)
 
 
 def mixed(loss_of_target, smoothing: float = 0.0):
     """The loss of a mixed example: its weight times the loss of its target, plus the partner's."""
     def loss(y, probabilities):
-        weight, mask = y[:, 2], y[:, MASK_FROM:]
+        weight, mask = y[:, 2], y[:, MASK_FROM:MASK_FROM + probabilities.shape[-1]]
         return (weight * loss_of_target(y[:, 0], mask, probabilities, smoothing)
                 + (1 - weight) * loss_of_target(y[:, 1], mask, probabilities, smoothing))
     loss.__name__ = loss_of_target.__name__
@@ -137,13 +142,30 @@ def masked_crossentropy(target, mask, probabilities, smoothing: float = 0.0):
     """-log p(target | the labels the clip's corpus defines): probabilities renormalised over the
     mask, so a CREMA-D clip never teaches "not surprise" (CREMA-D has no surprise). With smoothing s,
     (1 - s) of that plus s times the mean -log p over the mask's labels."""
-    masked = probabilities * mask
-    log_q = keras.ops.log(masked + EPSILON) - keras.ops.log(keras.ops.sum(masked, axis=1, keepdims=True) + EPSILON)
+    log_q = masked_log_probabilities(mask, probabilities)
     loss = -keras.ops.take_along_axis(log_q, keras.ops.cast(target, "int32")[:, None], axis=1)[:, 0]
     if not smoothing:
         return loss
     spread = -keras.ops.sum(log_q * mask, axis=1) / keras.ops.sum(mask, axis=1)
     return (1 - smoothing) * loss + smoothing * spread
+
+
+def masked_log_probabilities(mask, probabilities):
+    """log p(label | the labels of the mask): the probabilities renormalised over the mask."""
+    masked = probabilities * mask
+    return keras.ops.log(masked + EPSILON) - keras.ops.log(keras.ops.sum(masked, axis=1, keepdims=True) + EPSILON)
+
+
+def distilled(hard_loss, teacher_weight: float):
+    """(1 - w) x `hard_loss` (the clip's own, smoothed, label) + w x the cross-entropy against the teacher's
+    soft labels (y's columns after the mask), both over the labels the clip's corpus defines."""
+    def loss(y, probabilities):
+        labels = probabilities.shape[-1]
+        mask, soft = y[:, MASK_FROM:MASK_FROM + labels], y[:, MASK_FROM + labels:]
+        soft_loss = -keras.ops.sum(soft * masked_log_probabilities(mask, probabilities), axis=1)
+        return (1 - teacher_weight) * hard_loss(y, probabilities) + teacher_weight * soft_loss
+    loss.__name__ = hard_loss.__name__
+    return loss
 
 
 def softmax_crossentropy(target, mask, probabilities, smoothing: float = 0.0):
@@ -162,8 +184,9 @@ LOSS_OF_TARGET = {"masked": masked_crossentropy, "softmax": softmax_crossentropy
 
 
 def loss_function(config: TrainConfig):
-    """The training loss that `config` names (loss, label smoothing), over y = AugmentedWindows' rows."""
-    return mixed(LOSS_OF_TARGET[config.loss], config.label_smoothing)
+    """The training loss that `config` names (loss, label smoothing, distillation), over y = AugmentedWindows' rows."""
+    hard = mixed(LOSS_OF_TARGET[config.loss], config.label_smoothing)
+    return distilled(hard, config.teacher_weight) if config.teacher_weight else hard
 
 
 class BestByValidationUA(keras.callbacks.Callback):
@@ -252,6 +275,7 @@ class TrainingSet:
     targets: np.ndarray
     masks: np.ndarray  # (clips, labels): 1 where the clip's corpus defines the label
     corpora: np.ndarray
+    teacher: np.ndarray | None = None  # (clips, labels): the teacher head's soft labels when distilling
 
 
 def learning_schedule(steps_per_epoch: int, config: TrainConfig):
@@ -284,7 +308,7 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
         params: FeatureParams, config: TrainConfig) -> FitResult:
     keras.utils.set_random_seed(config.seed)
     strategy, device = training_device()
-    data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config,
+    data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config, train.teacher,
                             workers=LOADER_THREADS, use_multiprocessing=False)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         from train.datasets import DatasetError

@@ -15,7 +15,6 @@ import tensorflow as tf
 from edge.features import FeatureParams
 from train.fit import (
     LOADER_THREADS,
-    MASK_FROM,
     AugmentedWindows,
     FitResult,
     TrainConfig,
@@ -34,7 +33,7 @@ def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureP
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
         optimizer = make_optimizer(learning_schedule(steps_per_epoch, config), config)
     batches = strategy.distribute_datasets_from_function(
-        lambda context: worker_batches(data, steps_per_epoch, context, params, MASK_FROM + len(labels)))
+        lambda context: worker_batches(data, steps_per_epoch, context, params, data.y_columns))
     train_step = make_train_step(model, optimizer, strategy, config)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_ua": [], "val_accuracy": []}
     started = time.monotonic()

@@ -100,6 +100,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
     Imports TensorFlow."""
     from train.config import TrainConfig
+    from train.distill import teacher_soft_labels
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
     from train.fit import TrainingSet, cluster_config, fit, is_chief, weights_digest
@@ -124,7 +125,8 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     val_clips = eval_clips(dataset, split.val, request.params, request.cache_dir)
     test_clips = eval_clips(dataset, split.test, request.params, request.cache_dir)
     train = list(split.train)
-    result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train]),
+    soft_labels = teacher_soft_labels(dataset, request.data, train, targets, masks, config)  # None unless distilling
+    result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train], soft_labels),
                  val_clips, targets[list(split.val)], labels, request.params, config)
     print(f"trained on {result.device}: weights sha256 {weights_digest(result.model)}", file=sys.stderr)
     if not is_chief():

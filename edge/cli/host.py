@@ -112,6 +112,9 @@ NORMALISATION_HELP = ("window (per-window mean and variance of every band, the f
 DYNAMIC_RANGE_HELP = ("Raise log-mel values more than this many dB below each window's loudest to that floor, so "
                       "studio silence looks like a room's noise floor (default: the feature default, off; "
                       "docs/models.md \"Features\").")
+TEACHER_WEIGHT_HELP = ("Distil the teacher (docs/teacher.md; `make teacher`): this share of the target is the teacher "
+                       "head's soft labels, from a head fitted on other speakers (0 = off).")
+TEACHER_TEMPERATURE_HELP = "Temperature of the teacher head's soft labels (above 1: softer)."
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
@@ -135,6 +138,9 @@ def train(
     mixup: float = typer.Option(FIT.mixup, callback=in_range(0, 10), help=MIXUP_HELP),
     label_smoothing: float = typer.Option(FIT.label_smoothing, callback=in_range(0, 1, below=True), help=LABEL_SMOOTHING_HELP),
     weight_decay: float = typer.Option(FIT.weight_decay, callback=in_range(0, 1), help=WEIGHT_DECAY_HELP),
+    teacher_weight: float = typer.Option(FIT.teacher_weight, callback=FRACTION, help=TEACHER_WEIGHT_HELP),
+    teacher_temperature: float = typer.Option(FIT.teacher_temperature, callback=in_range(0, 100, above=True),
+                                              help=TEACHER_TEMPERATURE_HELP),
     room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     wide_probability: float = typer.Option(AUGMENT.wide_probability, callback=FRACTION, help=WIDE_PROBABILITY_HELP),
@@ -162,12 +168,7 @@ def train(
     with user_errors():  # the whole recipe is checked (train.config, edge.features) before TensorFlow loads
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
-        model = model_config(conv_filters, pool, lstm_units, dropout, pooling, front_end, conv2d_channels)
-        config = TrainConfig(epochs=epochs, max_clips_per_epoch=max_clips_per_epoch, batch_size=batch_size,
-                             learning_rate=learning_rate, seed=seed, loss=loss, sampling=sampling, corpus_share=corpus_share,
-                             mixup=mixup, label_smoothing=label_smoothing, weight_decay=weight_decay, model=model,
-                             augment=AugmentConfig(enabled=augment, room_probability=room_probability,
-                                                   warp_probability=warp_probability, wide_probability=wide_probability))
+        config = recipe_from_options(locals())
         params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
         import_tensorflow_quietly()
         from train.pipeline import TrainRequest, run_training
@@ -179,12 +180,19 @@ def train(
             print_summary(run_dir)
 
 
-def model_config(conv_filters: int, pool: int, lstm_units: str, dropout: float, pooling: str, front_end: str,
-                 conv2d_channels: str) -> ModelConfig:
-    """The network train's options ask for, its comma-separated lists parsed."""
-    return ModelConfig(conv_filters=conv_filters, pool=pool, lstm_units=int_list(lstm_units, "--lstm-units"),
-                       dropout=dropout, pooling=pooling, front_end=front_end,
-                       conv2d_channels=int_list(conv2d_channels, "--conv2d-channels"))
+def recipe_from_options(options: dict[str, Any]) -> TrainConfig:
+    """train's options into the recipe's dataclasses: each option sets the field of its own name (the
+    comma-separated lists parsed; --augment is AugmentConfig.enabled); fields without an option keep
+    train.config's defaults."""
+    from dataclasses import fields
+
+    def named(cls: type, **parsed: Any) -> dict[str, Any]:
+        return {**{f.name: options[f.name] for f in fields(cls) if f.name in options}, **parsed}
+
+    model = ModelConfig(**named(ModelConfig, lstm_units=int_list(options["lstm_units"], "--lstm-units"),
+                                conv2d_channels=int_list(options["conv2d_channels"], "--conv2d-channels")))
+    augment = AugmentConfig(**named(AugmentConfig, enabled=options["augment"]))
+    return TrainConfig(**named(TrainConfig, model=model, augment=augment))
 
 
 def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str],
