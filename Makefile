@@ -16,7 +16,7 @@ ARGS   ?=
 TF ?= $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU'),gpu,cpu)
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
-.PHONY: help venv edge-venv sysdeps test test-wheel lint test-slow explore train quantize compare tflite-runtime-env demo listen bench \
+.PHONY: help venv edge-venv sysdeps test test-wheel lint test-slow explore train quantize compare tflite-runtime-env demo listen bench adapt-bench \
         default-model open-model convert-shipped crosscorpus soak teacher teacher-cache clean
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
 	@echo "make bench                features / inference / listen CPU, as ratios against peers"
 	@echo "make soak [SOAK_MINUTES=60]   listen on the virtual microphone for an hour: RSS, CPU, errors"
+	@echo "make adapt-bench          what edge-ser adapt buys per k: at home, a corpus left out, a room (docs/adaptation.md)"
 	@echo "make test-slow            real-data training tests (minutes)"
 	@echo "make explore DATA=path    counts, waveforms, spectrograms, feature distributions per label"
 	@echo "make train DATA=path [CORPUS=ravdess] [ARGS='--epochs 30']"
@@ -144,6 +145,22 @@ listen: edge-venv
 # Figures as ratios against peers measured in the same run (these machines are shared and noisy).
 bench: venv edge-venv
 	$(PY) -m benchmarks.bench --edge-python $(EDGE_VENV)/bin/python $(ARGS)
+
+# What `edge-ser adapt` buys (docs/adaptation.md): k clips per label of one speaker adapt, that speaker's
+# other clips score. At home: the default recipe's fold-1 held-out speakers, clean and through the
+# acoustic suite's laptop-office; away: every CREMA-D actor for a run trained on RAVDESS and TESS only,
+# and every RAVDESS and TESS speaker for the shipped open model (CREMA-D only). The runs come from
+# make default-model and make crosscorpus; each is converted here when its .tflite is missing.
+ADAPT_HOME ?= runs/default-fold1
+ADAPT_AWAY ?= runs/cc-no-cremad
+adapt-bench: venv
+	[ -f $(ADAPT_HOME)/model-dynamic.tflite ] || $(CLI) quantize $(ADAPT_HOME) --mode dynamic
+	[ -f $(ADAPT_AWAY)/model-dynamic.tflite ] || $(CLI) quantize $(ADAPT_AWAY) --mode dynamic
+	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) $(ARGS)
+	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) \
+	  --condition laptop-office $(ARGS)
+	$(PY) -m benchmarks.adapt --model $(ADAPT_AWAY)/model-dynamic.tflite --speakers all $(SHARED_DATA)/crema-d $(ARGS)
+	$(PY) -m benchmarks.adapt --model edge/models/open.tflite --speakers all $(SHARED_DATA)/ravdess $(SHARED_DATA)/tess $(ARGS)
 
 # `listen` (the edge install) on the virtual microphone for SOAK_MINUTES of speech, silence and noise:
 # RSS and CPU every minute; fails if RSS grows by more than 2 MB after the warm-up or anything crashed.

@@ -43,12 +43,13 @@ class Draw:
     labels: tuple[str, ...]  # the speaker's labels, in the model's order
 
 
-def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...], per_label: int) -> dict[str, list[Utterance]]:
-    """Each speaker's clips (at most `per_label` of each label, a seeded sample)."""
+def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...], per_label: int,
+             model_labels: tuple[str, ...]) -> dict[str, list[Utterance]]:
+    """Each speaker's clips of the model's labels (at most `per_label` of each label, a seeded sample)."""
     found: dict[str, list[Utterance]] = {}
     for root in data:
         for u in discover(root).utterances:
-            if u.speaker and (which == "all" or u.speaker in test_speakers):
+            if u.speaker and u.label in model_labels and (which == "all" or u.speaker in test_speakers):
                 found.setdefault(u.speaker, []).append(u)
     rng = np.random.default_rng(0)
     for speaker, clips in found.items():
@@ -230,7 +231,7 @@ def main() -> None:
     test_speakers = bundle.split.test_speakers if bundle.split else ()
     if args.speakers == "test" and not test_speakers:
         parser.error(f"{args.model}'s bundle records no test speakers: use --speakers all with a corpus it never heard")
-    found = speakers(args.data, args.speakers, test_speakers, args.max_clips_per_label)
+    found = speakers(args.data, args.speakers, test_speakers, args.max_clips_per_label, bundle.labels)
     names = sorted(found)
     if args.max_speakers and len(names) > args.max_speakers:
         names = [names[int(i * len(names) / args.max_speakers)] for i in range(args.max_speakers)]

@@ -36,6 +36,14 @@ LABEL_SYNONYMS = {
     "disgusted": "disgust", "bored": "boredom", "joy": "happy",
 }
 
+
+
+def canonical_label(name: str) -> str:
+    """A label as a user or a folder may write it (`fearful`, `Anger`) in the canonical vocabulary; a name
+    that is no known label comes back as written, for the caller to refuse with the labels it has."""
+    return LABEL_SYNONYMS.get(name.strip().lower(), name)
+
+
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
 TESS_SPEAKERS = ("OAF", "YAF")
 

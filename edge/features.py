@@ -103,7 +103,7 @@ class FeatureParams:
         unknown = sorted(set(data) - known)
         if unknown:
             raise FeatureParamsError(
-                f"unsupported feature params: unknown field(s) {', '.join(unknown)} "
+                f"unsupported feature params: unknown {'field' if len(unknown) == 1 else 'fields'} {', '.join(unknown)} "
                 "(made by a newer edge-ser?)"
             )
         return cls(**data)

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge.errors import EdgeSerError
 from edge.logs import quiet_stderr
+from edge.plural import counted
 
 CHUNK_SECONDS = 0.064  # 1024 samples at 16 kHz per callback: 16 wake-ups a second
 QUEUE_SECONDS = 10.0  # audio the queue holds before chunks are dropped (consumer too slow)
@@ -185,7 +186,7 @@ class MicrophoneSource:
             raise
 
     def describe(self) -> str:
-        return f"{self.device.index}: {self.device.name} at {self.rate} Hz, {self.channels} channel(s)"
+        return f"{self.device.index}: {self.device.name} at {self.rate} Hz, {counted(self.channels, 'channel')}"
 
     def _callback(self, data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
         if status & PA_INPUT_OVERFLOW:

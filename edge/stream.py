@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import labelled
+from edge.classify import labelled, rounded
 from edge.features import StreamingFeatures, pcm16_to_float, window_features
+from edge.plural import counted
 from edge.resample import Resampler
 from edge.runtime import EdgeModel
 from edge.settings import ListenSettings
@@ -45,9 +46,9 @@ class WindowPrediction:
     probabilities: dict[str, float] = field(default_factory=dict)  # this window alone
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time": round(self.time, 3), "start": round(self.start, 3), "end": round(self.end, 3),
-                "label": self.label, "confidence": round(self.confidence, 4), "level_db": round(self.level_db, 1),
-                "window_label": self.window_label, "probabilities": self.probabilities}
+        return rounded({"time": round(self.time, 3), "start": round(self.start, 3), "end": round(self.end, 3),
+                        "label": self.label, "confidence": self.confidence, "level_db": round(self.level_db, 1),
+                        "window_label": self.window_label, "probabilities": self.probabilities})
 
 
 class Smoother:
@@ -72,7 +73,7 @@ class StreamStats:
 
     def summary(self) -> str:
         counts = ", ".join(f"{label} {n}" for label, n in self.labels.most_common()) or "none"
-        return f"{self.seconds:.1f} s of audio, {self.windows} windows: {counts}"
+        return f"{self.seconds:.1f} s of audio, {counted(self.windows, 'window')}: {counts}"
 
 
 class StreamClassifier:

@@ -36,7 +36,7 @@ def test_classify_reports_a_bad_file_and_goes_on(tmp_path: Path):
     assert result.exit_code == 1
     objects = json_lines(result.stdout)
     assert [("error" in o) for o in objects] == [True, False, True]
-    assert "2 of 3 file(s) could not be classified" in result.stderr
+    assert "2 of 3 files could not be classified" in result.stderr
 
 
 def test_classify_a_folder_recurses_and_an_empty_one_is_an_error(tmp_path: Path):

@@ -174,7 +174,7 @@ def test_hostile_file_in_a_batch(tmp_path: Path, name: str):
         assert lines[1]["error"].startswith("cannot "), lines[1]
         assert "\n" not in lines[1]["error"]
         assert result.exit_code == 1
-        assert "1 of 3 file(s) could not be classified" in result.stderr
+        assert "1 of 3 files could not be classified" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])

@@ -26,6 +26,7 @@ import numpy as np
 
 from edge.bundle import CalibrationReport, ModelBundleError, read_bundle_json, write_bundle_json
 from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature, top_two_gap
+from edge.plural import counted
 from edge.settings import DEFAULT_SMOOTHING
 from train.datasets import DatasetError
 
@@ -265,7 +266,7 @@ def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
     curves = {"clips": risk_coverage(clip_probabilities(held, calibration), held.targets),
               "windows": risk_coverage(windows, window_targets)}
     return {"method": chosen, "calibration": asdict(calibration),
-            "fitted_on": f"{len(held.targets)} held-out clips of {len(run_names)} speaker-fold run(s) "
+            "fitted_on": f"{counted(len(held.targets), 'held-out clip')} of {counted(len(run_names), 'speaker-fold run')} "
                          f"({', '.join(run_names)}), every label the network has",
             "before": calibration_scores(clip_probabilities(held), held), "methods": methods,
             "smoothed_windows": {"before": reliability(*smoothed_windows(held)),

@@ -23,6 +23,7 @@ from edge.discovery import (  # noqa: F401  (the readers of DATA live on the dev
 )
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.files import written_whole
+from edge.plural import counted
 from edge.windowing import TRIM_TOP_DB, trim_silence
 
 CORPUS_LICENCES = {
@@ -169,7 +170,7 @@ def warn_skipped(dataset: Dataset, stream=None) -> None:
     shown = "; ".join(f"{p.name} ({why})" for p, why in dataset.skipped[:SHOW_SKIPPED])
     more = len(dataset.skipped) - SHOW_SKIPPED
     tail = f"; and {more} more" if more > 0 else ""
-    print(f"warning: skipped {len(dataset.skipped)} file(s): {shown}{tail}", file=stream or sys.stderr)
+    print(f"warning: skipped {counted(len(dataset.skipped), 'file')}: {shown}{tail}", file=stream or sys.stderr)
 
 
 def default_cache_dir() -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError, read_bundle_json
+from edge.plural import counted
 from train.config import ModelConfig
 from train.datasets import DatasetError
 from train.records import CorpusEstimate, Estimate, EstimateRun, RunMetrics, read_metrics
@@ -93,7 +94,7 @@ def held_out_estimate(runs: list[tuple[Path, RunMetrics]]) -> Estimate:
     return Estimate(**{k: float(np.mean([getattr(run, k) for run in per_run])) for k in SCORE_NAMES},
                     std={k: float(np.std([getattr(run, k) for run in per_run])) for k in SCORE_NAMES},
                     n=int(sum(run.n for run in per_run)),
-                    source=f"mean of {len(per_run)} speaker-independent run(s) of the same recipe "
+                    source=f"mean of {counted(len(per_run), 'speaker-independent run')} of the same recipe "
                            f"({', '.join(run.run for run in per_run)}), testing {len(speakers)} held-out speakers",
                     runs=per_run, per_corpus=per_corpus_estimate([m for _, m in runs]))
 

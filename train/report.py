@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.bundle import Bundle  # noqa: E402
+from edge.plural import counted  # noqa: E402
 from train.records import RunMetrics  # noqa: E402
 
 
@@ -101,7 +102,7 @@ def markdown_report(metrics: RunMetrics, bundle: Bundle) -> str:
     lines += ["", "## Data", "", "| corpus | files | speakers | licence |", "|---|---|---|---|"]
     lines += [f"| {name} | {c.files} | {c.speakers} | {c.licence} |" for name, c in metrics.corpora.items()]
     if metrics.skipped_files:
-        lines += ["", f"Skipped {len(metrics.skipped_files)} file(s); see `metrics.json`."]
+        lines += ["", f"Skipped {counted(len(metrics.skipped_files), 'file')}; see `metrics.json`."]
     lines += ["", "## Features", "", "```json", json.dumps(bundle.params.to_dict(), indent=1), "```", "",
               *(["![confusion matrix](confusion.png)", ""] if metrics.test else []), "![training curves](curves.png)", ""]
     return "\n".join(lines)

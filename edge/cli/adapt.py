@@ -7,9 +7,8 @@ from typing import List, Optional
 import typer
 
 from edge.adaptation import STRENGTHS
-from edge.cli.app import DEVICE_PANEL, POSITIVE, app, str_list, user_errors
-from edge.cli.options import labels_option, model_option, threads_option, vad_option
-from edge.errors import UsageError
+from edge.cli.app import DEVICE_PANEL, POSITIVE, app, user_errors
+from edge.cli.options import answer_labels, labels_option, model_option, threads_option, vad_option
 
 DATA_HELP = ("Labelled clips: a corpus folder (RAVDESS, TESS, CREMA-D, SAVEE or EmoDB names), a folder per label "
              "(neutral/, happy/, ...) or a CSV manifest path,label[,speaker]; several may be given.")
@@ -41,11 +40,9 @@ def adapt(
 
     started = time.perf_counter()
     with user_errors():
-        if labels is not None and not str_list(labels):
-            raise UsageError(f"--labels {labels!r} names no label (give them comma-separated, e.g. angry,happy,neutral,sad)")
         detector = load_detector(vad)
         base = model_or_default(model)
-        settings = AdaptSettings(strength=strength, labels=str_list(labels), threads=threads)
+        settings = AdaptSettings(strength=strength, labels=answer_labels(labels), threads=threads)
         adaptation = adapt_model(base, data, out, settings, detector, lambda line: typer.echo(line, err=True))
     clips = ", ".join(f"{label} {n}" for label, n in adaptation.clips_per_label.items())
     typer.echo(f"adapted {base.name} to {sum(adaptation.clips_per_label.values())} clips ({clips}) in "

@@ -1,6 +1,8 @@
 """`edge-ser classify`: recorded files (or folders of them), one line or JSON object per file."""
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
@@ -19,6 +21,7 @@ from edge.cli.options import (
     vad_option,
 )
 from edge.errors import EXIT_FAILURE, EdgeSerError
+from edge.plural import counted
 from edge.settings import TRIM_MODES, ClassifySettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
@@ -60,7 +63,7 @@ def classify(
     settings = ClassifySettings(trim=trim, hop_seconds=hop, keep_windows=windows)
     failed = _classify_each(loaded, paths, settings, detector, json_output)
     if failed:
-        typer.echo(f"{failed} of {len(paths)} file(s) could not be classified", err=True)
+        typer.echo(f"{failed} of {counted(len(paths), 'file')} could not be classified", err=True)
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -72,9 +75,8 @@ def _classify_each(loaded: EdgeModel, paths: List[Path], settings: ClassifySetti
     from edge.classify import classify_file, true_label
     from edge.listen import bar
 
-    failed, known, correct = 0, 0, 0
-    if not json_output:
-        typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")
+    failed, shown_header = 0, json_output
+    score = Score(loaded.reported_labels)
     for path in paths:
         try:
             result = classify_file(loaded, path, settings, detector)
@@ -86,18 +88,46 @@ def _classify_each(loaded: EdgeModel, paths: List[Path], settings: ClassifySetti
                 typer.echo(json.dumps({"path": str(path), "error": message}))
             continue
         truth = true_label(path)
-        known += truth is not None
-        correct += truth == result.label
+        score.add(truth, result.label)
         if json_output:
             typer.echo(json.dumps(dict(result.to_dict(with_windows=settings.keep_windows), true_label=truth)))
             continue
+        if not shown_header:  # only once a file could be read: a batch of unreadable files gets no empty table
+            typer.echo(f"{'file':<40} {'true':<10} {'predicted':<10} confidence")
+            shown_header = True
         shown = f"{bar(result.confidence, 10)} {result.confidence:.2f}" if result.probabilities else ""
         typer.echo(f"{short_path(path, 40):<40} {truth or '-':<10} {result.label:<10} {shown}")
         for w in result.windows:
             typer.echo(f"  {w.start:6.1f}-{w.end:5.1f} s  {w.label:<10} " + (f"{w.confidence:.2f}" if w.probabilities else ""))
-    if known and not json_output:
-        typer.echo(f"correct: {correct} of {known} files whose names carry a label")
+    for line in [] if json_output else score.lines():
+        typer.echo(line)
     return failed
+
+
+@dataclass
+class Score:
+    """The files whose names carry a true label, counted only where the model can give that label (a RAVDESS
+    'calm' clip is no mistake of a model without calm, or of --labels leaving it out)."""
+
+    answerable: tuple[str, ...]
+    scored: int = 0
+    correct: int = 0
+    unanswerable: Counter[str] = field(default_factory=Counter)
+
+    def add(self, truth: Optional[str], predicted: str) -> None:
+        if truth is not None and truth not in self.answerable:
+            self.unanswerable[truth] += 1
+        elif truth is not None:
+            self.scored += 1
+            self.correct += truth == predicted
+
+    def lines(self) -> list[str]:
+        lines = [f"correct: {self.correct} of {counted(self.scored, 'file')} whose names carry a label the model "
+                 "answers"] if self.scored else []
+        if self.unanswerable:
+            lines.append(f"not counted: {counted(sum(self.unanswerable.values()), 'file')} labelled "
+                         f"{', '.join(sorted(self.unanswerable))}, which the model does not answer")
+        return lines
 
 
 def _file_error(path: Path, error: Exception) -> str:

@@ -16,6 +16,7 @@ from edge.cli.options import (
     threads_option,
 )
 from edge.errors import EXIT_FAILURE
+from edge.plural import counted
 
 if TYPE_CHECKING:  # numpy loads with these: only when a verb runs, not for --help
     from edge.bundle import Bundle, CalibrationReport
@@ -50,7 +51,7 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
              f"window: {params.window_seconds} s ({params.frames_per_window} frames x {params.n_features} features), "
              f"normalisation: {params.normalisation}",
              "feature params: " + ", ".join(f"{k}={v}" for k, v in params.to_dict().items())]
-    lines += [f"corpus: {name} ({c.files} files, {c.speakers} speakers) - licence {c.licence}"
+    lines += [f"corpus: {name} ({counted(c.files, 'file')}, {counted(c.speakers, 'speaker')}) - licence {c.licence}"
               for name, c in bundle.corpora.items()]
     lines += [f"licence: {bundle.licence}"] if bundle.licence else []
     lines += _adaptation_lines(bundle)
@@ -62,8 +63,9 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
     if bundle.metrics:
         lines.append("metrics (float): " + ", ".join(f"{k} {v:.3f}" for k, v in bundle.metrics.to_dict().items())
                      + (f" - {bundle.metrics_source}" if bundle.metrics_source else ""))
-    lines += [f"  {corpus} held-out speakers: UA {scores.unweighted_accuracy:.3f} over its {len(scores.labels)} labels "
-              f"({scores.n} clips)" for corpus, scores in bundle.metrics_per_corpus.items()]
+    lines += [f"  {corpus} held-out speakers: UA {scores.unweighted_accuracy:.3f} over its "
+              f"{counted(len(scores.labels), 'label')} ({counted(scores.n, 'clip')})"
+              for corpus, scores in bundle.metrics_per_corpus.items()]
     lines += _calibration_lines(bundle.calibration, bundle.calibration_report)
     if bundle.conversion:
         c = bundle.conversion
@@ -89,8 +91,8 @@ def _adaptation_lines(bundle: Bundle) -> list[str]:
 def _calibration_lines(calibration: Calibration, report: Optional[CalibrationReport]) -> list[str]:
     from edge.calibration import KEY_ACCURACIES, Calibration, threshold_for
 
-    how = (f"gap map ({len(calibration.gap_map)} knots)" if calibration.gap_map
-           else f"confidence map ({len(calibration.confidence_map)} knots)" if calibration.confidence_map
+    how = (f"gap map ({counted(len(calibration.gap_map), 'knot')})" if calibration.gap_map
+           else f"confidence map ({counted(len(calibration.confidence_map), 'knot')})" if calibration.confidence_map
            else f"temperature {calibration.temperature:.3f}")
     if report is None:
         if calibration == Calibration():
@@ -158,6 +160,6 @@ def bench(
     if json_output:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
-    typer.echo(f"runtime {results[0].runtime}, {threads} thread(s), {results[0].delegate}; hop 0.5 s, "
+    typer.echo(f"runtime {results[0].runtime}, {counted(threads, 'thread')}, {results[0].delegate}; hop 0.5 s, "
                f"median of {repeats}")
     typer.echo(bench_table(results))

@@ -28,6 +28,7 @@ from edge.cli.app import (
 )
 from edge.corpora import CORPUS_CHOICES
 from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
+from edge.plural import counted
 
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
@@ -278,7 +279,7 @@ def explore(
         summary = explore_corpora(tuple(data), out_dir, corpus, limit)
     for corpus_name, info in summary.items():
         labels = ", ".join(f"{label} {n}" for label, n in info["labels"].items())
-        typer.echo(f"{corpus_name}: {info['files']} files, {info['speakers']} speakers, "
+        typer.echo(f"{corpus_name}: {counted(info['files'], 'file')}, {counted(info['speakers'], 'speaker')}, "
                    f"{info['seconds']['total'] / 60:.1f} min; {labels}")
     typer.echo(f"report: {out_dir}/report.md (plots beside it)")
 
@@ -319,9 +320,9 @@ def report_download(report: DownloadReport, dest: Path) -> None:
     for why in report.failed.values():
         typer.echo(f"failed: {why}", err=True)
     if report.not_published:
-        typer.echo(f"not on the server (skipped): {len(report.not_published)} file(s), e.g. {report.not_published[0]}",
+        typer.echo(f"not on the server (skipped): {counted(len(report.not_published), 'file')}, e.g. {report.not_published[0]}",
                    err=True)
-    typer.echo(f"{dest}: {len(report.kept)} file(s) downloaded and verified, {len(report.present)} already there, "
+    typer.echo(f"{dest}: {counted(len(report.kept), 'file')} downloaded and verified, {len(report.present)} already there, "
                f"{len(report.failed)} failed")
     if report.failed:
         raise typer.Exit(EXIT_FAILURE)
@@ -391,11 +392,11 @@ def print_summary(run_dir: Path) -> None:
             typer.echo(line.replace("**", "").strip())
         return
     typer.echo(f"test: accuracy {test.accuracy:.3f}  UA {test.unweighted_accuracy:.3f}  "
-               f"macro-F1 {test.macro_f1:.3f}  ({test.n} utterances, {metrics.n_params:,} parameters)")
+               f"macro-F1 {test.macro_f1:.3f}  ({counted(test.n, 'utterance')}, {metrics.n_params:,} parameters)")
     for corpus, scores in metrics.per_corpus.items():
         if len(metrics.per_corpus) > 1 and scores:
             shared = metrics.shared_labels.get(corpus)
             typer.echo(f"  {corpus}: accuracy {scores.accuracy:.3f}  UA {scores.unweighted_accuracy:.3f} "
-                       f"({len(scores.labels)} labels)"
+                       f"({counted(len(scores.labels), 'label')})"
                        + (f"  UA {shared.unweighted_accuracy:.3f} on the six shared labels" if shared else ""))
     typer.echo("recall: " + "  ".join(f"{k} {v['recall']:.2f}" for k, v in test.per_class.items()))

@@ -65,12 +65,20 @@ def load_model(model: Optional[Path], threads: int, delegate: str, require_deleg
     `labels` is --labels as typed (comma-separated)."""
     from edge.runtime import EdgeModel, model_or_default
 
+    loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
+                       require_delegate=require_delegate, runtime_name=runtime, answer_labels=answer_labels(labels))
+    report = loaded.delegate_report
+    if report.message:  # the fallback, in one line
+        typer.echo(f"warning: {report.message} ({loaded.runtime.name})", err=True)
+    elif delegate != "none" or require_delegate:
+        typer.echo(f"running on {report.in_use} ({loaded.runtime.name})", err=True)
+    return loaded
+
+
+def answer_labels(labels: Optional[str]) -> tuple[str, ...]:
+    """--labels as typed (comma-separated, synonyms such as `fearful` allowed) in the canonical vocabulary."""
+    from edge.corpora import canonical_label
+
     if labels is not None and not str_list(labels):
         raise UsageError(f"--labels {labels!r} names no label (give them comma-separated, e.g. angry,happy,neutral,sad)")
-    loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
-                       require_delegate=require_delegate, runtime_name=runtime, answer_labels=str_list(labels))
-    if loaded.delegate_report.message:
-        typer.echo(loaded.delegate_report.message, err=True)
-    if delegate != "none" or require_delegate:
-        typer.echo(f"running on {loaded.delegate_report.in_use} ({loaded.runtime.name})", err=True)
-    return loaded
+    return tuple(dict.fromkeys(canonical_label(label) for label in str_list(labels)))
