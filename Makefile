@@ -22,7 +22,8 @@ SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-uti
 help:
 	@echo "make demo                 edge install + the shipped model on the demo clips (no dataset needed)"
 	@echo "make listen [ARGS=...]    edge-ser listen on the default microphone"
-	@echo "make test                 the test suite (fast; real-data tests skip without ../shared/data)"
+	@echo "make test                 the test suite (real-data tests skip without ../shared/data), then make test-wheel"
+	@echo "make test-wheel           build the sdist and wheel, install each into a fresh venv (not editable), run edge-ser"
 	@echo "make bench                features / inference / listen CPU, as ratios against peers"
 	@echo "make soak [SOAK_MINUTES=60]   listen on the virtual microphone for an hour: RSS, CPU, errors"
 	@echo "make adapt-bench          what edge-ser adapt buys per k: at home, a corpus left out, a room (docs/adaptation.md)"
