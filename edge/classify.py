@@ -42,16 +42,30 @@ class ClipResult:
     windows: list[WindowResult] = field(default_factory=list)
 
     def to_dict(self, with_windows: bool = False) -> dict[str, Any]:
-        data = asdict(self)
-        if not with_windows:
-            data.pop("windows")
-        return data
+        data = rounded(asdict(self))
+        windows = data.pop("windows")
+        return {**data, "windows": [rounded(w) for w in windows]} if with_windows else data
+
+
+# Confidences and probabilities in every JSON output (classify --json and --windows, listen --json and --save-dir):
+# six decimals, about what a float32 carries, so equal numbers print equal everywhere.
+JSON_DECIMALS = 6
+
+
+def rounded(record: dict[str, Any]) -> dict[str, Any]:
+    """A record for JSON with its `confidence` and `probabilities` rounded by the one rule (JSON_DECIMALS)."""
+    out = dict(record)
+    if "confidence" in out:
+        out["confidence"] = round(float(out["confidence"]), JSON_DECIMALS)
+    if "probabilities" in out:
+        out["probabilities"] = {label: round(float(p), JSON_DECIMALS) for label, p in out["probabilities"].items()}
+    return out
 
 
 def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, float, dict[str, float]]:
-    """(top label, its probability, label -> probability rounded for printing and JSON)."""
+    """(top label, its probability, label -> probability)."""
     best = int(np.argmax(probabilities))
-    return labels[best], float(probabilities[best]), {label: round(float(p), 6) for label, p in zip(labels, probabilities)}
+    return labels[best], float(probabilities[best]), {label: float(p) for label, p in zip(labels, probabilities)}
 
 
 class _Tally:

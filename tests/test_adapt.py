@@ -228,3 +228,24 @@ def test_the_edge_install_adapts(clips: Path, tmp_path: Path):
     classified = subprocess.run([str(EDGE_VENV / "bin" / "edge-ser"), "classify", "--json", "--vad", "none", "--model",
                                  str(out), str(clips / "happy" / "0.wav")], capture_output=True, text=True, timeout=300)
     assert classified.returncode == 0 and json_lines(classified.stdout)[0]["label"] in VOICES, classified.stderr
+
+
+def test_the_documented_loop_listen_save_dir_then_adapt_then_listen(clips: Path, tmp_path: Path):
+    """docs/adaptation.md: listen --save-dir keeps windows, the user sorts them into label folders, adapt,
+    listen with the adapted model."""
+    mine = tmp_path / "mine"
+    for label in VOICES:
+        speech = np.concatenate([soundfile.read(str(f), dtype="float32")[0] for f in sorted((clips / label).glob("*.wav"))])
+        recording = write_audio(tmp_path / f"{label}.wav", speech, rate=soundfile.info(str(clips / label / "0.wav")).samplerate)
+        saved = tmp_path / "saved" / label
+        result = runner.invoke(app, ["listen", "--source", str(recording), "--save-dir", str(saved), "--hop", "1.5",
+                                     "--vad", "none"])
+        assert result.exit_code == 0, result.output
+        (mine / label).mkdir(parents=True)
+        for window in saved.glob("*.wav"):  # sorted by what it really is, whatever listen guessed
+            window.rename(mine / label / window.name)
+    assert adapt(str(mine), "--out", str(tmp_path / "mine.tflite"), "--vad", "none").exit_code == 0
+    result = runner.invoke(app, ["listen", "--source", str(tmp_path / "sad.wav"), "--model", str(tmp_path / "mine.tflite"),
+                                 "--vad", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {line["label"] for line in json_lines(result.stdout)} <= {*VOICES, "uncertain", "silence", "no speech"}

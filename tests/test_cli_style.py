@@ -13,6 +13,7 @@ from edge.cli import app
 from edge.cli.app import choices_metavar
 from edge.corpora import CORPUS_CHOICES
 from edge.settings import RUNTIME_NAMES, TRIM_MODES, VAD_CHOICES
+from tests.support.checks import json_lines
 from tests.support.data import ANGRY, PROJECT
 from train.config import SPLITS
 
@@ -132,3 +133,86 @@ def test_help_puts_the_device_verbs_and_the_workstation_verbs_in_separate_panels
         return {line.strip("│ ").split()[0] for line in panel.splitlines()[1:] if line.startswith("│ ") and line[2:3] != " "}
     assert verbs(device) == set(DEVICE_VERBS)
     assert verbs(workstation) == set(WORKSTATION_VERBS)
+
+
+def test_a_delegate_that_falls_back_says_so_in_one_line(tmp_path):
+    result = runner.invoke(app, ["classify", "--delegate", str(tmp_path / "libmissing_delegate.so"), str(ANGRY)])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: delegate ") and "could not be loaded" in lines[0]
+    assert lines[0].endswith("running on CPU (XNNPACK) (ai-edge-litert)")
+
+
+def test_no_table_header_when_no_file_could_be_read(tmp_path):
+    unreadable = [tmp_path / "notes.wav", tmp_path / "03-01-05-01-01-01-01.wav"]
+    for path in unreadable:
+        path.write_text("not audio\n")
+    result = runner.invoke(app, ["classify", "--vad", "none", *map(str, unreadable)])
+    assert result.exit_code == 1
+    assert result.stdout == "" and "2 of 2 files could not be classified" in result.stderr
+    one = runner.invoke(app, ["classify", "--vad", "none", str(unreadable[0])])
+    assert one.stdout == "" and one.stderr.splitlines()[-1] == "1 of 1 file could not be classified"
+
+
+def test_correct_counts_only_files_whose_label_the_model_can_answer():
+    """The open model has no calm and no surprise: the demo's calm and surprised clips are not counted."""
+    demo = sorted(str(p) for p in (PROJECT / "assets/demo").glob("*.flac"))
+    answers = json_lines(runner.invoke(app, ["classify", "--model", "open", "--vad", "none", "--json", *demo]).stdout)
+    scored = [a for a in answers if a["true_label"] not in ("calm", "surprise")]
+    assert len(answers) == 8 and len(scored) == 6
+    correct = sum(a["label"] == a["true_label"] for a in scored)
+    text = runner.invoke(app, ["classify", "--model", "open", "--vad", "none", *demo]).stdout.splitlines()
+    assert text[-2] == f"correct: {correct} of 6 files whose names carry a label the model answers"
+    assert text[-1] == "not counted: 2 files labelled calm, surprise, which the model does not answer"
+    subset = runner.invoke(app, ["classify", "--labels", "angry,sad", "--vad", "none", *demo]).stdout.splitlines()
+    assert subset[-2].startswith("correct: ") and subset[-2].split(" of ")[1].startswith("2 files")
+
+
+def test_counts_take_the_number_of_their_noun(tmp_path):
+    import soundfile
+
+    from edge.audio import read_audio
+    from edge.plural import counted
+
+    assert [counted(n, "window") for n in (0, 1, 2)] == ["0 windows", "1 window", "2 windows"]
+    clip = tmp_path / "short.wav"
+    soundfile.write(str(clip), read_audio(ANGRY, 16000)[:int(2.2 * 16000)], 16000)
+    result = runner.invoke(app, ["listen", "--source", str(clip), "--vad", "none"])
+    assert result.exit_code == 0, result.output
+    assert "s of audio, 1 window: " in result.stderr.splitlines()[-1]
+
+
+def test_rate_with_source_is_a_warning(tmp_path):
+    result = runner.invoke(app, ["listen", "--source", str(ANGRY), "--rate", "8000", "--vad", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == ("warning: --rate is for a microphone, ignored with --source (the file is "
+                                             "read at its own rate, resampled to the model's)")
+    assert "at 16000 Hz" in result.stderr and json_lines(result.stdout)
+
+
+def test_labels_take_synonyms():
+    canonical = runner.invoke(app, ["classify", "--json", "--vad", "none", "--labels", "fear,happy,sad", str(ANGRY)])
+    synonyms = runner.invoke(app, ["classify", "--json", "--vad", "none", "--labels", "fearful, Happiness,sad", str(ANGRY)])
+    assert canonical.exit_code == synonyms.exit_code == 0, synonyms.output
+    assert json_lines(synonyms.stdout) == json_lines(canonical.stdout)
+    assert set(json_lines(synonyms.stdout)[0]["probabilities"]) == {"fear", "happy", "sad"}
+    unknown = runner.invoke(app, ["classify", "--labels", "fearful,bliss", str(ANGRY)])
+    assert unknown.exit_code == 2 and "no label 'bliss'" in unknown.stderr
+
+
+def test_every_json_output_rounds_confidences_by_one_rule(tmp_path):
+    from edge.classify import JSON_DECIMALS
+
+    def numbers(record: dict) -> list[float]:
+        return [record["confidence"], *record["probabilities"].values()]
+
+    classified = json_lines(runner.invoke(app, ["classify", "--json", "--windows", str(ANGRY)]).stdout)[0]
+    windows = [w for w in classified["windows"] if w["probabilities"]]
+    listened = json_lines(runner.invoke(app, ["listen", "--json", "--source", str(ANGRY), "--save-dir",
+                                              str(tmp_path / "saved")]).stdout)
+    saved = json_lines((tmp_path / "saved" / "predictions.jsonl").read_text())
+    records = [classified, *windows, *listened, *saved]
+    assert windows and listened and saved
+    assert all(x == round(x, JSON_DECIMALS) for record in records for x in numbers(record))
+    for record in [classified, *windows]:  # the reported confidence is the top probability, to the digit
+        assert record["confidence"] == max(record["probabilities"].values())

@@ -81,7 +81,7 @@ def test_bad_files_are_skipped_and_named(tmp_path, capsys):
     assert len(loaded.utterances) == 2
     warn_skipped(loaded)
     message = capsys.readouterr().err
-    assert "skipped 2 file(s)" in message
+    assert "skipped 2 files" in message
     assert "holiday_recording.wav (name does not follow the ravdess convention)" in message
     assert "03-01-04-01-01-01-03.wav (" in message
 

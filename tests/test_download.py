@@ -192,7 +192,7 @@ def test_a_tampered_file_fails_the_command_and_leaves_nothing(server, tmp_path):
     server.files[f"AudioWAV/{first}"] = b"RIFF not the release's file"
     dest = tmp_path / "crema"
     result = run_download("crema-d", str(dest), "--mirror", server.url, "--limit", "1", "--accept-licence")
-    assert result.exit_code == 1 and "rejected" in result.output and "0 file(s) downloaded" in result.output
+    assert result.exit_code == 1 and "rejected" in result.output and "0 files downloaded" in result.output
     assert not [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(".edge-ser-licence")]
 
 
@@ -205,7 +205,7 @@ def test_a_missing_file_is_a_clear_error_and_acceptance_is_remembered(server, tm
 
 def test_an_unknown_corpus_or_unreachable_mirror_is_one_line(tmp_path):
     result = run_download("emodb", str(tmp_path), "--accept-licence")
-    assert result.exit_code == 1 and "no download for 'emodb'" in result.output
+    assert result.exit_code == 2 and "no download for 'emodb'" in result.output  # a usage error
     result = run_download("tess", str(tmp_path), "--accept-licence", "--mirror", "http://127.0.0.1:9/")
     assert result.exit_code == 1 and result.output.count("error:") == 1
 

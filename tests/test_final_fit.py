@@ -40,7 +40,7 @@ def test_final_fit_trains_on_everything_and_carries_the_held_out_estimate(final_
     assert metrics["estimate"]["runs"][0]["test_speakers"] == ["ravdess:05"]
     bundle = json.loads((run / "bundle.json").read_text())
     assert bundle["metrics"]["unweighted_accuracy"] == held_out_test["unweighted_accuracy"]
-    assert "1 speaker-independent run(s)" in bundle["metrics_source"] and "tiny" in bundle["metrics_source"]
+    assert "1 speaker-independent run of" in bundle["metrics_source"] and "tiny" in bundle["metrics_source"]
     report = (run / "report.md").read_text()
     assert "FINAL FIT" in report and "NOT an estimate" in report and "Held-out estimate:" in report
     assert not (run / "confusion.png").exists()
@@ -63,7 +63,7 @@ def test_quantized_final_fit_records_its_drift_on_the_training_utterances(final_
     correct = sum(classify_file(model, p).label == true_label(p) for p in scored)
     assert len(scored) == 60 and correct / 60 == pytest.approx(conversion.accuracy, abs=1.5 / 60)
     info = run_cli("info", "--model", tmp_path / "final.tflite")
-    assert "speaker-independent run(s)" in info.output and "conversion: dynamic" in info.output
+    assert "1 speaker-independent run of" in info.output and "conversion: dynamic" in info.output
     assert "trained on: CPU" in info.output  # the device(s) a run trained on travel in the bundle
 
 

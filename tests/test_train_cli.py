@@ -39,7 +39,7 @@ def test_train_writes_a_complete_run_folder(tiny_run):
 
 def test_bad_files_are_named_in_one_warning(tiny_run):
     result, _ = tiny_run
-    assert "warning: skipped 2 file(s)" in result.output
+    assert "warning: skipped 2 files" in result.output
     assert "interview take 3.wav" in result.output and "03-01-05-02-02-02-01.wav" in result.output
 
 

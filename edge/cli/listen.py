@@ -71,12 +71,10 @@ def listen(
     from edge.vad import load_detector
 
     with user_errors():
+        _check_options(source, {"--device": device, "--rate": rate}, target_accuracy is not None and bool(labels))
         detector = load_detector(vad)
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
-        if target_accuracy is not None and labels:
-            raise UsageError("--target-accuracy's held-out curve was measured over all the model's labels, so it "
-                             "does not hold with --labels; give --threshold instead")
         loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
         threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop_seconds=hop, silence_db=silence_db, smoothing=smoothing, threshold=threshold,
@@ -96,6 +94,17 @@ def listen(
     typer.echo(result.summary(), err=True)
     if result.error:
         fail(result.error)
+
+
+def _check_options(source: Optional[Path], microphone: dict[str, object], target_with_labels: bool) -> None:
+    """Options that do not go together: a usage error, or a warning where one is only ignored."""
+    if target_with_labels:
+        raise UsageError("--target-accuracy's held-out curve was measured over all the model's labels, so it "
+                         "does not hold with --labels; give --threshold instead")
+    ignored = [name for name, value in microphone.items() if value is not None]
+    if source is not None and ignored:
+        typer.echo(f"warning: {' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} for a microphone, ignored "
+                   "with --source (the file is read at its own rate, resampled to the model's)", err=True)
 
 
 def _stream_classifier(loaded: EdgeModel, audio: AudioSource, settings: ListenSettings,
