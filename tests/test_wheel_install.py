@@ -57,6 +57,7 @@ def fresh_venv(path: Path, *install: str, cwd: Path) -> Path:
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     """`python -m build` in a clean copy of the checkout: the sdist, then the wheel built from it (isolated)."""
+    pytest.importorskip("build", reason="`build` comes with the dev extra (make venv); a device install lacks it")
     checkout = checkout_copy(tmp_path_factory.mktemp("checkout-build"))
     run([sys.executable, "-m", "build"], cwd=checkout, timeout=INSTALL_TIMEOUT_S)
     return checkout / "dist"
