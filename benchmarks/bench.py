@@ -4,12 +4,15 @@
    other conversion modes of the run it came from when that run folder exists.
 2. Features for one 2 s window: ours (whole window; one 0.5 s hop streamed) against librosa and
    python_speech_features computing the same log-mel frames.
-3. The voice-activity detector per 0.5 s hop, each installed backend, against our streamed features
-   for the same hop.
-4. `edge-ser listen` CPU over real-time audio from the PulseAudio virtual microphone, against a bare
+3. The voice-activity detector per 0.5 s hop, every Silero backend installed in the edge or the host
+   environment (benchmarks/vad_backends.py), against the shipped one and our streamed features for the hop.
+4. What a user pays: `edge-ser classify one.wav` in a fresh process (wall time, peak RSS) with the
+   default VAD, against --vad none and a bare interpreter importing numpy; `listen`'s CPU per hop
+   with the VAD against --vad none.
+5. `edge-ser listen` CPU over real-time audio from the PulseAudio virtual microphone, against a bare
    PyAudio capture of the same microphone (the floor any Python listener pays) and against
    `listen --vad none` (what the detector adds).
-5. The edge-only environment's size against the host environment's.
+6. The edge-only environment's size against the host environment's.
 
 Writes runs/bench/bench.json and bench.md, and prints the Markdown.
 """
@@ -57,7 +60,8 @@ def model_section(edge_python: str, repeats: int) -> list[dict]:
     peers = [MODELS_DIR / "open.tflite", MODELS_DIR / "default-int8.tflite"]
     peers += [run / f"model-{mode}.tflite" for mode in ("float32", "dynamic", "int8")]
     models = [str(DEFAULT_MODEL)] + [str(p) for p in peers if p.is_file()]
-    output = subprocess.run([edge_python, "-m", "edge.cli", "bench", "--json", "--repeats", str(repeats), *models],
+    model_options = [option for model in models for option in ("--model", model)]
+    output = subprocess.run([edge_python, "-m", "edge.cli", "bench", "--json", "--repeats", str(repeats), *model_options],
                             capture_output=True, text=True, cwd=PROJECT, check=True)
     return json.loads(output.stdout)
 
@@ -149,37 +153,84 @@ def listen_section(edge_python: str, seconds: float) -> dict:
             "listen_vs_bare_capture": listen / bare if bare else None}
 
 
-VAD_TIMING = """
-import json, sys, time
-import numpy as np
-from edge.features import FeatureParams, StreamingFeatures
-from edge.vad import BACKENDS, SpeechTracker
-hop = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
-def per_hop_ms(push, repeats):
-    push(hop)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        push(hop)
-    return 1000 * (time.perf_counter() - start) / repeats
-out = {"features_hop_ms": per_hop_ms(StreamingFeatures(FeatureParams()).push, 200)}
-for name, make in BACKENDS.items():
-    try:
-        out[name] = per_hop_ms(SpeechTracker(make(), 32000).push, 50)
-    except Exception as error:
-        out[name] = None
-print(json.dumps(out))
-"""
-
-
-def vad_section(pythons: list[str]) -> dict:
-    """ms per 0.5 s hop of every detector installed in these environments (no TensorFlow in the process)."""
+def vad_section(pythons: list[str], hops: int) -> dict:
+    """CPU ms per 0.5 s hop of every Silero backend installed in these environments (benchmarks/vad_backends.py),
+    each from the first environment that has it, and our streamed features for the hop (the peer)."""
     figures: dict = {}
     for python in pythons:
-        out = subprocess.run([python, "-c", VAD_TIMING], capture_output=True, text=True, cwd=PROJECT)
+        out = subprocess.run([python, "-m", "benchmarks.vad_backends", "--hops", str(hops)], capture_output=True, text=True,
+                             cwd=PROJECT)
         if out.returncode == 0:
             for name, ms in json.loads(out.stdout).items():
                 if ms is not None and name not in figures:
                     figures[name] = ms
+    return figures
+
+
+HOP_COST = """
+import json, sys, time
+import numpy as np, soundfile
+from edge.runtime import DEFAULT_MODEL, EdgeModel
+from edge.stream import StreamClassifier
+from edge.vad import load_detector
+speech, _ = soundfile.read(sys.argv[1], dtype="int16")
+audio = np.tile(np.concatenate([speech, np.zeros(8000, np.int16)]), int(sys.argv[2]))
+hops = [audio[i: i + 8000] for i in range(0, audio.size - 7999, 8000)]
+out = {}
+for vad in ("silero", "none"):
+    classifier = StreamClassifier(EdgeModel(DEFAULT_MODEL), 16000, detector=load_detector(vad))
+    for hop in hops[:4]:
+        classifier.push(hop)
+    start = time.process_time()
+    for hop in hops[4:]:
+        classifier.push(hop)
+    out[vad] = 1000 * (time.process_time() - start) / len(hops[4:])
+print(json.dumps(out))
+"""
+
+
+# Runs a command and reports its own rusage. A small launcher, because a child forked from this large
+# process would report this process's memory as its peak RSS (Linux keeps the high-water mark across exec).
+RUSAGE_OF = """
+import json, os, subprocess, sys, time
+start = time.monotonic()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"status": status, "wall_s": time.monotonic() - start, "cpu_s": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mib": usage.ru_maxrss / 1024}))
+"""
+
+
+def run_once(launcher: str, command: list[str]) -> dict:
+    """Wall and CPU seconds and peak RSS MiB of one run of `command` (which must succeed), launched by `launcher`."""
+    figures = json.loads(subprocess.run([launcher, "-c", RUSAGE_OF, *command], capture_output=True, text=True,
+                                        cwd=PROJECT, check=True).stdout)
+    if figures["status"]:
+        raise RuntimeError(f"{' '.join(command[:3])} exited with status {figures['status']}")
+    return figures
+
+
+def user_section(edge_python: str, runs: int) -> dict:
+    """What a user pays: `edge-ser classify` on one file in a fresh process (the edge install's own command),
+    with the default VAD and with --vad none, against a bare interpreter importing numpy; and the CPU
+    `listen` spends per 0.5 s hop with and without the VAD (features, VAD, trimming, model, calibration)."""
+    edge_ser = str(Path(edge_python).with_name("edge-ser"))
+    commands = {"classify": [edge_ser, "classify", str(CLIP)],
+                "classify_no_vad": [edge_ser, "classify", "--vad", "none", str(CLIP)],
+                "python_numpy": [edge_python, "-c", "import numpy"]}
+    samples: dict[str, list[dict]] = {name: [] for name in commands}
+    for _ in range(runs):  # interleaved, so that a busy moment hits all three alike
+        for name, command in commands.items():
+            samples[name].append(run_once(edge_python, command))
+    figures: dict = {"runs": runs}
+    for name, runs_of in samples.items():
+        figures[f"{name}_ms"] = 1e3 * float(np.median([r["wall_s"] for r in runs_of]))
+        figures[f"{name}_cpu_ms"] = 1e3 * float(np.median([r["cpu_s"] for r in runs_of]))
+        figures[f"{name}_peak_rss_mib"] = float(np.median([r["peak_rss_mib"] for r in runs_of]))
+    hop = subprocess.run([edge_python, "-c", HOP_COST, str(CLIP), "15"], capture_output=True, text=True, cwd=PROJECT,
+                         check=True)
+    per_hop = json.loads(hop.stdout)
+    figures.update({"hop_ms_with_vad": per_hop["silero"], "hop_ms_no_vad": per_hop["none"]})
     return figures
 
 
@@ -193,6 +244,41 @@ def size_section(edge_python: str) -> dict:
     edge = megabytes(edge_env)
     return {"edge_env_mb": edge, "edge_env_has_tensorflow": has_tf, "host_env_mb": host,
             "edge_vs_host": edge / host if host else None}
+
+
+def user_markdown(user: dict) -> list[str]:
+    def row(label: str, key: str) -> str:
+        ratios = [user[f"{key}_{what}"] / user[f"classify_no_vad_{what}"] for what in ("cpu_ms", "peak_rss_mib")]
+        ratios.append(user[f"{key}_cpu_ms"] / user["python_numpy_cpu_ms"])
+        return (f"| {label} | {user[f'{key}_ms']:.0f} | {user[f'{key}_cpu_ms']:.0f} | {user[f'{key}_peak_rss_mib']:.0f} | "
+                + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+
+    return ["## What a user pays: `edge-ser classify one.wav`, and `listen` per hop", "",
+            f"Fresh processes of the edge install, median of {user['runs']} runs each, interleaved:", "",
+            "| command | wall ms | CPU ms | peak RSS MiB | CPU / --vad none | RSS / --vad none | CPU / python + numpy |",
+            "|---|---|---|---|---|---|---|",
+            row("**edge-ser classify one.wav**", "classify"),
+            row("edge-ser classify --vad none one.wav (peer)", "classify_no_vad"),
+            row("python -c 'import numpy' (peer)", "python_numpy"), "",
+            "- `listen` per 0.5 s hop (CPU; features, VAD, window trim, model, calibration): "
+            f"**{user['hop_ms_with_vad']:.2f} ms** with the VAD; {user['hop_ms_no_vad']:.2f} ms with --vad none (peer); "
+            f"ratio {user['hop_ms_with_vad'] / user['hop_ms_no_vad']:.2f}", ""]
+
+
+def vad_markdown(vad: dict) -> list[str]:
+    from benchmarks.vad_backends import SHIPPED
+
+    shipped = vad.get(SHIPPED)
+    lines = ["## Voice-activity detector per 0.5 s hop (16 frames of 32 ms), every Silero backend", "",
+             "| backend | CPU ms per hop | ratio to the shipped .tflite | ratio to our streamed features for the hop |",
+             "|---|---|---|---|"]
+    lines += [f"| {name} | {ms:.3f} | {ms / shipped:.2f} | {ms / vad['features_hop_ms']:.2f} |" if shipped else
+              f"| {name} | {ms:.3f} | - | {ms / vad['features_hop_ms']:.2f} |"
+              for name, ms in vad.items() if name != "features_hop_ms"]
+    lines += [f"| (peer) edge-ser features, one hop | {vad['features_hop_ms']:.3f} | - | 1.00 |", "",
+              "The shipped .tflite is what both x86-64 and aarch64 run: the aarch64 path / the x86 path = 1.00 by "
+              "construction.", ""]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -210,12 +296,7 @@ def markdown(report: dict) -> str:
               f"| librosa | {f['librosa_window_ms']:.3f} | 1.00 |",
               f"| python_speech_features | {f['python_speech_features_window_ms']:.3f} | "
               f"{f['python_speech_features_window_ms'] / f['librosa_window_ms']:.2f} |", ""]
-    vad = report["vad"]
-    lines += ["## Voice-activity detector per 0.5 s hop (16 frames of 32 ms)", "",
-              "| detector | ms per hop | ratio to our streamed features for the hop |", "|---|---|---|"]
-    lines += [f"| {name} | {ms:.3f} | {ms / vad['features_hop_ms']:.2f} |"
-              for name, ms in vad.items() if name != "features_hop_ms"]
-    lines += [f"| (peer) edge-ser features, one hop | {vad['features_hop_ms']:.3f} | 1.00 |", ""]
+    lines += user_markdown(report["user"]) + vad_markdown(report["vad"])
     listen = report["listen"]
     if "skipped" not in listen:
         lines += ["## listen CPU over real-time audio from the virtual microphone", "",
@@ -238,9 +319,12 @@ def main() -> None:
     parser.add_argument("--edge-python", default=sys.executable, help="Python of the edge-only environment.")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--listen-seconds", type=float, default=60.0)
+    parser.add_argument("--vad-hops", type=int, default=200, help="0.5 s hops each VAD backend is timed on.")
+    parser.add_argument("--user-runs", type=int, default=5, help="Runs of each user command (cold start, peak RSS).")
     args = parser.parse_args()
     report = {"models": model_section(args.edge_python, args.repeats), "features": feature_section(args.repeats),
-              "vad": vad_section([args.edge_python, sys.executable]),
+              "vad": vad_section([args.edge_python, sys.executable], args.vad_hops),
+              "user": user_section(args.edge_python, args.user_runs),
               "listen": listen_section(args.edge_python, args.listen_seconds), "size": size_section(args.edge_python)}
     out = PROJECT / "runs" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ Prints, as JSON, the CPU milliseconds each installed backend spends per 0.5 s ho
 32 ms, streamed through edge.vad.SpeechTracker as `listen` streams them), beside our streamed features
 for the same hop as the peer. `make bench` runs it in the edge and the host environment. With
 --agreement, instead: the share of frames on which each backend's decision is the reference's, over
-generated speech, silence and noise (needs espeak-ng and the host's `train` extra).
+generated speech, silence and noise (needs espeak-ng and the host's `train` extra). With --load
+RUNS: the wall time and peak memory that loading each backend adds to a fresh process.
 
-    python -m benchmarks.vad_backends [--hops 120] [--agreement]
+    python -m benchmarks.vad_backends [--hops 120] [--agreement] [--load RUNS]
 """
 from __future__ import annotations
 
@@ -128,12 +129,50 @@ def agreement() -> dict[str, str]:
     return figures
 
 
+LOAD = """
+import sys
+import numpy as np
+from benchmarks.vad_backends import BACKENDS
+from edge.vad import FRAME_SAMPLES
+if sys.argv[1]:
+    BACKENDS[sys.argv[1]]().probability(np.zeros(FRAME_SAMPLES, np.float32))
+"""
+
+
+def load_cost(runs: int) -> dict[str, dict[str, float]]:
+    """Wall ms and peak RSS MiB of a fresh process that loads each backend and hears one frame, beyond the
+    same process loading none (the peer); medians of `runs` interleaved runs. Backends not installed are left out."""
+    import os
+    import subprocess
+
+    names = ["", *BACKENDS]
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for _ in range(runs):
+        for name in names:
+            start = time.monotonic()
+            process = subprocess.Popen([sys.executable, "-c", LOAD, name], stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(process.pid, 0)
+            if not status:
+                samples[name].append((1e3 * (time.monotonic() - start), usage.ru_maxrss / 1024))
+    peer_ms, peer_mib = (float(np.median([s[i] for s in samples[""]])) for i in (0, 1))
+    return {name: {"added_ms": float(np.median([ms for ms, _ in pairs])) - peer_ms,
+                   "added_peak_rss_mib": float(np.median([mib for _, mib in pairs])) - peer_mib}
+            for name, pairs in samples.items() if name and pairs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hops", type=int, default=120)
     parser.add_argument("--agreement", action="store_true", help="Decisions against the reference instead of costs.")
+    parser.add_argument("--load", type=int, default=0, metavar="RUNS",
+                        help="What loading each backend adds to a fresh process (time, peak RSS), over RUNS runs.")
     args = parser.parse_args()
-    print(json.dumps(agreement() if args.agreement else measure(args.hops), indent=1 if args.agreement else None))
+    if args.agreement:
+        print(json.dumps(agreement(), indent=1))
+    elif args.load:
+        print(json.dumps(load_cost(args.load), indent=1))
+    else:
+        print(json.dumps(measure(args.hops)))
 
 
 if __name__ == "__main__":

