@@ -215,8 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="+", type=Path, help="Corpus folders (or CSV manifests with speakers).")
     parser.add_argument("--model", type=Path, required=True, help="The base .tflite.")
-    parser.add_argument("--speakers", choices=("test", "all"), default="test",
-                        help="test: the speakers the model's bundle says it held out; all: every speaker in DATA.")
+    parser.add_argument("--speakers", default="test", help="test: the speakers the model's bundle says it held out; "
+                        "all: every speaker in DATA; or a comma-separated list (cremad:1001,ravdess:01,...).")
     parser.add_argument("--k", default=",".join(map(str, KS)), help="Clips per label to adapt with.")
     parser.add_argument("--strength", default=",".join(f"{s:g}" for s in STRENGTHS), help="Adapted layers' strengths.")
     parser.add_argument("--draws", type=int, default=DRAWS)
@@ -229,6 +229,8 @@ def main() -> None:
     args = parser.parse_args()
     _, bundle = read_base(args.model)
     test_speakers = bundle.split.test_speakers if bundle.split else ()
+    if args.speakers not in ("test", "all"):
+        test_speakers, args.speakers = tuple(args.speakers.split(",")), "listed"
     if args.speakers == "test" and not test_speakers:
         parser.error(f"{args.model}'s bundle records no test speakers: use --speakers all with a corpus it never heard")
     found = speakers(args.data, args.speakers, test_speakers, args.max_clips_per_label, bundle.labels)
