@@ -3,12 +3,11 @@ edge-ser bundle (edge/bundle.py reads it back without this module). Uses the fla
 ai-edge-litert ships and the `flatbuffers` package it depends on; nothing else in the network changes."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from edge.bundle import METADATA_NAME, ModelBundleError
+from edge.bundle import METADATA_NAME, ModelBundleError, bundle_metadata, stamp_digest
 from edge.errors import EdgeSerError
 
 # Ops between the last Dense layer and the model's output: its softmax, and in an int8 model the
@@ -65,7 +64,7 @@ def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
     outputs = [int(t) for t in graph.outputs]
     graph.outputs = np.array(outputs + ([pooled] if pooled not in outputs else []), dtype=np.int32)
     payload = schema.BufferT()
-    payload.data = np.frombuffer(json.dumps(bundle).encode(), dtype=np.uint8)
+    payload.data = np.frombuffer(bundle_metadata(bundle), dtype=np.uint8)
     model.buffers.append(payload)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
@@ -75,4 +74,4 @@ def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
     model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
     builder = flatbuffers.Builder(len(base) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return stamp_digest(bytes(builder.Output()))
