@@ -13,6 +13,8 @@
    PyAudio capture of the same microphone (the floor any Python listener pays) and against
    `listen --vad none` (what the detector adds).
 6. The edge-only environment's size against the host environment's.
+7. What checking a model's digest adds to loading it (the check alone) against reading its bundle without the
+   check and against loading the model into the interpreter.
 
 Writes runs/bench/bench.json and bench.md, and prints the Markdown.
 """
@@ -281,6 +283,33 @@ def vad_markdown(vad: dict) -> list[str]:
     return lines
 
 
+def digest_section(repeats: int) -> dict:
+    """Checking the shipped model's digest (SHA-256 of the file with the digest's own digits zeroed) against the
+    rest of what loading it costs, each the median of `repeats` calls in this process."""
+    from edge.bundle import DIGEST_KEY, METADATA_NAME, check_digest, read_bundle, read_metadata
+    from edge.runtime import DEFAULT_MODEL, EdgeModel
+
+    data = DEFAULT_MODEL.read_bytes()
+    bundle_json = read_metadata(data)[METADATA_NAME]
+    digest = json.loads(bundle_json)[DIGEST_KEY]
+    figures = {"model_kib": len(data) / 1024,
+               "check_ms": median_ms(lambda: check_digest(data, bundle_json, digest, DEFAULT_MODEL), repeats),
+               "read_bundle_ms": median_ms(lambda: read_bundle(DEFAULT_MODEL), repeats),
+               "load_model_ms": median_ms(lambda: EdgeModel(DEFAULT_MODEL), max(5, repeats // 10))}
+    figures["check_vs_read_bundle"] = figures["check_ms"] / figures["read_bundle_ms"]
+    figures["check_vs_load_model"] = figures["check_ms"] / figures["load_model_ms"]
+    return figures
+
+
+def digest_markdown(digest: dict) -> list[str]:
+    return ["## What checking a model's digest adds to loading it", "",
+            f"- the check ({digest['model_kib']:.0f} KiB model): **{digest['check_ms']:.3f} ms**",
+            f"- reading its bundle, the check included (peer): {digest['read_bundle_ms']:.3f} ms; "
+            f"check / read = {digest['check_vs_read_bundle']:.2f}",
+            f"- loading the model into the interpreter, bundle included (peer): {digest['load_model_ms']:.2f} ms; "
+            f"check / load = {digest['check_vs_load_model']:.3f}", ""]
+
+
 def markdown(report: dict) -> str:
     lines = ["# edge-ser benchmark", "", "## Model cost per window (one thread, CPU)", ""]
     from edge.bench import BenchResult, bench_table
@@ -296,7 +325,7 @@ def markdown(report: dict) -> str:
               f"| librosa | {f['librosa_window_ms']:.3f} | 1.00 |",
               f"| python_speech_features | {f['python_speech_features_window_ms']:.3f} | "
               f"{f['python_speech_features_window_ms'] / f['librosa_window_ms']:.2f} |", ""]
-    lines += user_markdown(report["user"]) + vad_markdown(report["vad"])
+    lines += user_markdown(report["user"]) + vad_markdown(report["vad"]) + digest_markdown(report["digest"])
     listen = report["listen"]
     if "skipped" not in listen:
         lines += ["## listen CPU over real-time audio from the virtual microphone", "",
@@ -325,7 +354,8 @@ def main() -> None:
     report = {"models": model_section(args.edge_python, args.repeats), "features": feature_section(args.repeats),
               "vad": vad_section([args.edge_python, sys.executable], args.vad_hops),
               "user": user_section(args.edge_python, args.user_runs),
-              "listen": listen_section(args.edge_python, args.listen_seconds), "size": size_section(args.edge_python)}
+              "listen": listen_section(args.edge_python, args.listen_seconds), "size": size_section(args.edge_python),
+              "digest": digest_section(args.repeats)}
     out = PROJECT / "runs" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2))

@@ -8,7 +8,6 @@ restores parity with Keras. The edge-ser bundle is embedded as flatbuffer metada
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +19,7 @@ import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
 from convert import DEFAULT_LAYOUT, LAYOUTS, MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
-from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, read_bundle_json  # noqa: E402
+from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, bundle_metadata, read_bundle_json, stamp_digest  # noqa: E402
 
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
@@ -115,7 +114,8 @@ def operator_names(data: bytes) -> list[str]:
 
 def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
     """Turn the LSTM cell clip off and embed the bundle as metadata `edge_ser_bundle` (a dict is embedded
-    as it is: the tests make damaged bundles that way)."""
+    as it is: the tests make damaged bundles that way), stamped with the file's digest (edge/bundle.py); a
+    bundle `data` already had is replaced and its buffer emptied."""
     record = bundle.to_dict() if isinstance(bundle, Bundle) else bundle
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
     for subgraph in model.subgraphs:
@@ -124,15 +124,17 @@ def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
                 op.builtinOptions.cellClip = 0.0
     payload = schema.BufferT()
-    payload.data = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
+    payload.data = np.frombuffer(bundle_metadata(record), dtype=np.uint8)
     model.buffers.append(payload)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
+    for replaced in [m for m in (model.metadata or []) if m.name == METADATA_NAME.encode()]:
+        model.buffers[replaced.buffer].data = None
     model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
     builder = flatbuffers.Builder(len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return stamp_digest(bytes(builder.Output()))
 
 
 def check_ops(data: bytes, layout: str = DEFAULT_LAYOUT) -> list[str]:

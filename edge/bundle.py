@@ -4,10 +4,17 @@ A TFLite model is a flatbuffer whose root `Model` table has `buffers` (field 4) 
 (field 6, a vector of `{name: string, buffer: uint}`); see tensorflow/compiler/mlir/lite/schema/
 schema.fbs. edge-ser stores its bundle (labels, feature params, corpora, metrics, ...) as the
 metadata entry named `edge_ser_bundle`. The reader below walks just those tables.
+
+The bundle's first entry is the file's digest: SHA-256 of the whole `.tflite` (network, weights, header and
+the bundle itself) as written with the digest's own 64 hex digits set to zeros, so that writing it changes
+nothing it covers. Loading checks it, and a file that does not match is refused as damaged; a file written
+before edge-ser recorded a digest has none and loads unchecked (docs/reliability.md "A damaged model is refused").
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +32,11 @@ BUNDLE_FORMAT = "edge-ser-bundle/1"
 MODEL_BUFFERS, MODEL_METADATA = 4, 6  # field indices in the Model table
 BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
 METADATA_NAME_FIELD, METADATA_BUFFER_FIELD = 0, 1
+DIGEST_KEY, DIGEST_PREFIX = "digest", "sha256:"
+UNSTAMPED_DIGEST = DIGEST_PREFIX + "0" * 64  # what a writer embeds; stamp_digest fills it in
+DIGEST_VALUE = re.compile(DIGEST_PREFIX + "[0-9a-f]{64}")
+# A bundle whose first entry holds a digest under a name that is not DIGEST_KEY: that name was damaged.
+DIGEST_UNDER_OTHER_NAME = re.compile(rb'\{"[^"]*": "' + DIGEST_PREFIX.encode() + rb'[0-9a-f]{64}"')
 
 
 class ModelBundleError(EdgeSerError):
@@ -176,6 +188,7 @@ class Bundle:
     versions: dict[str, str] = field(default_factory=dict)
     created: str | None = None
     adaptation: Adaptation | None = None  # `edge-ser adapt`'s layer and its record (edge/adaptation.py)
+    digest: str | None = None  # the .tflite's digest, checked when it was read (None: written before digests)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "bundle") -> "Bundle":
@@ -198,7 +211,8 @@ class Bundle:
             "calibration": self._calibration_dict(), "conversion": self.conversion.to_dict() if self.conversion else None,
             "adaptation": self.adaptation.to_dict() if self.adaptation else None,
         }
-        return {**out, **{key: value for key, value in optional.items() if value not in (None, {})}}
+        digest = {DIGEST_KEY: self.digest} if self.digest else {}
+        return {**digest, **out, **{key: value for key, value in optional.items() if value not in (None, {})}}
 
     def _calibration_dict(self) -> dict[str, Any] | None:
         if self.calibration == Calibration() and self.calibration_report is None:
@@ -249,10 +263,10 @@ class _Flatbuffer:
         return [self.follow(first + 4 * i) for i in range(length)]
 
 
-def read_metadata(data: bytes) -> dict[str, bytes]:
-    """All metadata entries of a TFLite flatbuffer: name -> bytes."""
+def read_metadata(data: bytes, source: str = "the model") -> dict[str, bytes]:
+    """All metadata entries of a TFLite flatbuffer: name -> bytes (`source` names it in errors)."""
     if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelBundleError("not a TFLite model (no TFL3 identifier)")
+        raise ModelBundleError(f"{source} is not a TFLite model (no TFL3 identifier)")
     try:
         fb = _Flatbuffer(data)
         model = fb.follow(0)
@@ -268,7 +282,7 @@ def read_metadata(data: bytes) -> dict[str, bytes]:
             entries[name] = _buffer_bytes(fb, buffers[fb.u32(buffer_at)] if buffer_at else None)
         return entries
     except (struct.error, IndexError, TypeError, UnicodeDecodeError) as error:
-        raise ModelBundleError(f"corrupt TFLite flatbuffer ({error})") from None
+        raise ModelBundleError(f"{source} is damaged: its TFLite flatbuffer is corrupt ({error})") from None
 
 
 def _buffer_bytes(fb: _Flatbuffer, buffer: int | None) -> bytes:
@@ -325,7 +339,7 @@ def _records(raw: dict[str, Any], source: str) -> dict[str, Any]:
             raise ModelBundleError(f"{source}: unusable {name} in the bundle ({type(error).__name__}: {error})") from None
     for name in ("model_config", "train_config", "training_data", "versions"):  # the host side's own dicts
         records[name] = dict(raw.get(name, {}))
-    for name in ("licence", "metrics_source", "training_device", "n_params", "created"):
+    for name in ("licence", "metrics_source", "training_device", "n_params", "created", DIGEST_KEY):
         records[name] = raw.get(name)
     return records
 
@@ -358,16 +372,55 @@ def write_bundle_json(path: Path, bundle: Bundle) -> None:
 
 
 def read_bundle(model_path: str | Path) -> Bundle:
+    """The bundle of a `.tflite`, once its digest (if it has one) matches the file."""
     path = Path(model_path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ModelBundleError(f"cannot read model {path}: {error.strerror or error}") from None
-    entries = read_metadata(data)
+    entries = read_metadata(data, str(path))
     if METADATA_NAME not in entries:
         raise ModelBundleError(f"{path} has no edge-ser bundle (was it made by `edge-ser quantize`?)")
     try:
         raw = json.loads(entries[METADATA_NAME])
     except ValueError as error:
-        raise ModelBundleError(f"{path}: bundle is not valid JSON ({error})") from None
+        raise ModelBundleError(f"{path} is damaged: its bundle is not valid JSON ({error})") from None
+    if isinstance(raw, dict):
+        check_digest(data, entries[METADATA_NAME], raw.get(DIGEST_KEY), path)
     return bundle_from_dict(raw, str(path))
+
+
+def bundle_metadata(record: dict[str, Any]) -> bytes:
+    """What a writer embeds as the `edge_ser_bundle` metadata: the record as JSON, its digest entry first and
+    still zeros. Once the whole `.tflite` is built, `stamp_digest` fills the digest in."""
+    return json.dumps({DIGEST_KEY: UNSTAMPED_DIGEST, **{k: v for k, v in record.items() if k != DIGEST_KEY}}).encode()
+
+
+def stamp_digest(model: bytes) -> bytes:
+    """A finished `.tflite` whose bundle came from `bundle_metadata`, with its digest filled in."""
+    unstamped = _digest_entry(UNSTAMPED_DIGEST)
+    if model.count(unstamped) != 1:
+        raise ModelBundleError("the model holds no unstamped bundle digest (its bundle was not made by bundle_metadata)")
+    return model.replace(unstamped, _digest_entry(model_digest(model)))
+
+
+def model_digest(unstamped_model: bytes) -> str:
+    return DIGEST_PREFIX + hashlib.sha256(unstamped_model).hexdigest()
+
+
+def check_digest(model: bytes, bundle_json: bytes, digest: Any, path: Path) -> None:
+    """Refuse a file whose digest does not match it (ModelBundleError: "... is damaged: ...")."""
+    if digest is None:
+        if DIGEST_UNDER_OTHER_NAME.match(bundle_json):
+            raise ModelBundleError(f"{path} is damaged: the name of its digest entry was changed")
+        return  # written before edge-ser recorded a digest: nothing to check against
+    if not isinstance(digest, str) or not DIGEST_VALUE.fullmatch(digest):
+        raise ModelBundleError(f"{path} is damaged: its digest is not a SHA-256 ({str(digest)[:80]!r})")
+    stamped = _digest_entry(digest)
+    if model.count(stamped) != 1 or model_digest(model.replace(stamped, _digest_entry(UNSTAMPED_DIGEST))) != digest:
+        raise ModelBundleError(f"{path} is damaged: its bytes do not match the digest it was written with "
+                               "(a copy cut short or altered); copy it again or re-export it")
+
+
+def _digest_entry(digest: str) -> bytes:
+    return json.dumps({DIGEST_KEY: digest})[1:-1].encode()

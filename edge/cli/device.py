@@ -72,6 +72,8 @@ def _bundle_lines(bundle: Bundle) -> list[str]:
         lines.append(f"conversion: {c.mode}, LSTM {c.layout}, accuracy {c.accuracy:.4f} vs float {c.float_accuracy:.4f} "
                      f"(drift {c.drift_pp:+.2f} pp) on {c.evaluated_on}")
     lines += ["versions: " + ", ".join(f"{k} {v}" for k, v in bundle.versions.items())] if bundle.versions else []
+    lines.append(f"digest: {bundle.digest} (the file matches it)" if bundle.digest else
+                 "digest: none (written before edge-ser recorded one: loaded without a check)")
     return lines
 
 
