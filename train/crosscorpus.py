@@ -67,9 +67,15 @@ def load_run_model(run_dir: Path):
 
 
 def score(model, labels: list[str], clips: list[np.ndarray], targets: list[str]) -> dict | None:
+    return score_predictions(lambda x: model(x, training=False).numpy(), labels, clips, targets)
+
+
+def score_predictions(predict_batch, labels: list[str], clips: list[np.ndarray], targets: list[str]) -> dict | None:
+    """Scores over the six shared labels of the clips' mean window probabilities, and as a device reports them;
+    `predict_batch` maps windows (n, frames, features) to the network's probabilities (a Keras model, a TFLite one)."""
     from train.evaluate import predict_clips, restricted_metrics
 
-    probabilities = predict_clips(lambda x: model(x, training=False).numpy(), clips)
+    probabilities = predict_clips(predict_batch, clips)
     known = [i for i, t in enumerate(targets) if t in labels]
     y, probabilities = np.array([labels.index(targets[i]) for i in known]), probabilities[known]
     scores = restricted_metrics(y, probabilities, labels, SHARED_LABELS)
