@@ -204,3 +204,23 @@ def test_the_real_teacher_hears_words_in_these_features(whisper, tmp_path: Path)
     features = whisper.ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel[None]))
     text = "".join(whisper.model.generate(features, [prompt], beam_size=1)[0].sequences[0]).replace("\u0120", " ")
     assert "quick brown fox" in text.lower() and "lazy dog" in text.lower()
+
+
+def test_head_scores_a_runs_test_speakers_per_corpus(tmp_path: Path, monkeypatch, capsys):
+    """python -m train.distill: the head fitted on a split's training speakers, scored on its test speakers,
+    over the corpus's own labels (here tones whose label the stand-in teacher can hear)."""
+    from tests.support.data import emotional_tone, write_audio
+    from train import distill
+
+    monkeypatch.setenv("EDGE_SER_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "ravdess"
+    for actor in range(1, 5):
+        for n, emotion in enumerate(("01", "03", "04") * 4):
+            label = ("01", "03", "04").index(emotion)
+            write_audio(root / f"Actor_{actor:02d}" / f"03-01-{emotion}-01-0{1 + n % 2}-0{1 + n // 6}-{actor:02d}.wav",
+                        emotional_tone(label, seconds=1.0, seed=actor * 100 + n))
+    scores = distill.head_scores([root], folds=2, fold=0, encoder=LinearEncoder(dim=16))
+    ravdess = scores["per_corpus"]["ravdess"]
+    assert ravdess["n"] == 24 and ravdess["labels"] == ["neutral", "happy", "sad"]
+    assert ravdess["unweighted_accuracy"] > 0.5  # chance is 1/3: the head hears the tones through the stand-in
+    assert "fold 1/2" in scores["split"]
