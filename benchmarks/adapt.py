@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,6 +212,25 @@ def summary(rows: list[dict[str, object]], methods: list[str], reference: str) -
     return lines
 
 
+def latency(base: Path, adapted: Path, repeats: int) -> list[str]:
+    """Median ms per window of `predict` (network, and the adapted layer when there is one), the two models
+    called in turn on the same random windows so that a busy machine slows both alike."""
+    from edge.runtime import EdgeModel
+
+    models = [EdgeModel(base), EdgeModel(adapted)]
+    params = models[0].bundle.params
+    windows = np.random.default_rng(0).normal(size=(16, params.frames_per_window, params.n_features)).astype(np.float32)
+    times: list[list[float]] = [[], []]
+    for i in range(repeats):
+        for model, spent in zip(models, times):
+            started = time.perf_counter()
+            model.predict(windows[i % len(windows)])
+            spent.append(time.perf_counter() - started)
+    base_ms, adapted_ms = (1e3 * float(np.median(t)) for t in times)
+    return [f"| model | inference ms per window (median of {repeats}) | vs base |", "|---|---|---|",
+            f"| {base.name} | {base_ms:.3f} | 1.00x |", f"| {adapted.name} | {adapted_ms:.3f} | {adapted_ms / base_ms:.2f}x |"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="+", type=Path, help="Corpus folders (or CSV manifests with speakers).")
@@ -226,7 +246,12 @@ def main() -> None:
     parser.add_argument("--max-speakers", type=int, default=0, help="An even slice of at most this many speakers.")
     parser.add_argument("--json", type=Path, help="Write every row here.")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edge-ser")
+    parser.add_argument("--latency", type=Path, metavar="ADAPTED", help="Instead: time --model against this adapted "
+                        "model, window by window in turn.")
     args = parser.parse_args()
+    if args.latency:
+        print("\n".join(latency(args.model, args.latency, 3000)))
+        return
     _, bundle = read_base(args.model)
     test_speakers = bundle.split.test_speakers if bundle.split else ()
     if args.speakers not in ("test", "all"):

@@ -14,6 +14,7 @@ convex; accelerated gradient descent with the step its smoothness bound allows f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,12 +53,24 @@ class AdaptedHead:
         return np.concatenate([x, log_p, np.ones(log_p.shape[:-1] + (1,))], axis=-1), log_p
 
     def apply(self, pooled: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-        """Adapted probabilities over all the network's outputs (zero for labels not adapted), row by row."""
-        inputs, log_p = self.design(pooled, probabilities)
-        adapted = softmax(log_p + inputs @ self.weights)
+        """Adapted probabilities over all the network's outputs (zero for labels not adapted), row by row:
+        softmax(log p + design @ weights) with the centring, the standardisation and the residual folded into
+        one matrix (the device runs this after every window)."""
+        columns, folded, bias = self._folded
+        log_p = np.log(np.maximum(probabilities[..., columns], PROBABILITY_FLOOR))
         full = np.zeros(np.shape(probabilities), dtype=np.float32)
-        full[..., list(self.columns)] = adapted
+        full[..., columns] = softmax(np.concatenate((log_p, pooled), axis=-1) @ folded + bias)
         return full
+
+    @cached_property
+    def _folded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, the weights on [log p, raw pooled vector], bias): log p centred by a matrix, the residual's
+        identity added, the pooled vector's mean and scale moved into the weights and bias."""
+        size, labels = self.pooled_mean.size, len(self.columns)
+        on_x, on_log_p, bias = self.weights[:size], self.weights[size:size + labels], self.weights[size + labels]
+        centring = np.eye(labels) - 1.0 / labels
+        folded = np.concatenate((centring @ (on_log_p + np.eye(labels)), on_x / self.pooled_scale))
+        return np.array(self.columns), folded, bias - (self.pooled_mean / self.pooled_scale) @ on_x
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "pooled_mean": _rounded(self.pooled_mean),

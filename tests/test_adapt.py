@@ -15,7 +15,16 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
-from edge.adaptation import ONE_CLIP_STRENGTH, STRENGTHS, AdaptedHead, choose_strength, fit_head, gradient, start_head
+from edge.adaptation import (
+    ONE_CLIP_STRENGTH,
+    STRENGTHS,
+    AdaptedHead,
+    choose_strength,
+    fit_head,
+    gradient,
+    softmax,
+    start_head,
+)
 from edge.cli import app
 from edge.runtime import DEFAULT_MODEL, EdgeModel
 from tests.support.checks import json_lines
@@ -115,6 +124,9 @@ def test_the_fit_reaches_the_minimum_of_its_objective():
     start = np.abs(gradient(np.zeros_like(head.weights), inputs, log_p, onehot, weights, 2.0)).max()
     assert np.abs(gradient(head.weights, inputs, log_p, onehot, weights, 2.0)).max() < 1e-3 * start
     assert head.apply(pooled, probabilities)[:, 3].max() == 0  # a label not adapted gets nothing
+    inputs, log_p = head.design(pooled, probabilities)  # what the fit minimised, computed as it did
+    np.testing.assert_allclose(head.apply(pooled, probabilities)[:, [0, 1, 2, 4]], softmax(log_p + inputs @ head.weights),
+                               atol=1e-6)
 
 
 def test_cross_validation_adapts_where_the_clips_say_so_and_stays_home_where_they_do_not():
