@@ -17,7 +17,7 @@ TF ?= $(if $(shell nvidia-smi -L 2>/dev/null | grep '^GPU'),gpu,cpu)
 SYSTEM_PACKAGES := portaudio19-dev espeak-ng sox libsndfile1 pulseaudio alsa-utils libasound2-plugins
 
 .PHONY: help venv edge-venv sysdeps test test-wheel lint test-slow explore train quantize compare tflite-runtime-env demo listen bench adapt-bench \
-        default-model open-model convert-shipped crosscorpus soak teacher teacher-cache clean
+        default-model open-model convert-shipped crosscorpus acoustic-suite soak teacher teacher-cache clean
 
 help:
 	@echo "make demo                 edge install + the shipped model on the demo clips (no dataset needed)"
@@ -33,6 +33,7 @@ help:
 	@echo "make quantize [RUN=runs/latest] [MODE=dynamic]   TFLite + drift gate (exit 3 on drift)"
 	@echo "make compare [RUN=runs/latest]                    float vs every TFLite mode"
 	@echo "make crosscorpus          the cross-corpus matrix (each corpus alone / left out / all; rooms)"
+	@echo "make acoustic-suite [SUITE_MODELS='runs/x edge/models/default.tflite']   conditions no training uses"
 	@echo "make default-model / open-model   rebuild the shipped models (folds + final fit + conversion)"
 	@echo "make teacher              the distillation teacher on the host (ctranslate2 + Whisper base; docs/teacher.md)"
 	@echo "make teacher-cache        the teacher's embeddings of every clip of the three shared corpora"
@@ -217,6 +218,12 @@ crosscorpus: venv
 	  $(CLI) train $(ALL_CORPORA) --loss softmax --sampling natural --room-probability 0 --name cc-all-softmax
 	$(CLI) crosscorpus $(foreach set,$(CC_SETS),runs/cc-$(firstword $(subst =, ,$(set)))) runs/cc-all-noroom \
 	  runs/cc-all-softmax $(foreach d,$(ALL_CORPORA),--data $(d)) --out runs/crosscorpus
+
+# The acoustic test suite (docs/acoustic-suite.md): run folders and/or .tflite models on the held-out speakers
+# of the first run folder, clean and through conditions no training run uses; runs/bench/acoustic_suite.md.
+SUITE_MODELS ?= runs/default-fold1 runs/wide-fold1 edge/models/default.tflite
+acoustic-suite: venv
+	$(PY) -m benchmarks.acoustic_suite $(SUITE_MODELS) --data $(ALL_CORPORA) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) .venv-tflite-runtime runs .pytest_cache
