@@ -99,6 +99,8 @@ def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
 def run_training(request: TrainRequest, config=None) -> Path | None:
     """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
     Imports TensorFlow."""
+    from threadpoolctl import threadpool_limits
+
     from train.config import TrainConfig
     from train.distill import teacher_soft_labels
     from train.estimate import check_estimate_runs, held_out_estimate
@@ -106,6 +108,10 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     from train.fit import TrainingSet, cluster_config, fit, is_chief, weights_digest
     from train.report import write_reports
 
+    # numpy's BLAS threads spin while they wait: beside the loader threads and TensorFlow's they made feature
+    # extraction many times slower on a busy 2-core machine, and the matrices here are small (docs/models.md
+    # "Training budget")
+    threadpool_limits(limits=1, user_api="blas")
     config = config or TrainConfig()
     check_request(request, config)
     cluster_config()  # a malformed TF_CONFIG fails now, not after the data has loaded
