@@ -164,7 +164,7 @@ def test_labels_narrows_what_is_adapted(clips: Path, tmp_path: Path):
 
 def test_clips_of_one_label_are_refused_and_nothing_is_written(clips: Path, tmp_path: Path):
     out = tmp_path / "one.tflite"
-    assert_usage_error(adapt(str(clips / "neutral"), "--out", str(out)), "")  # a bare folder: no label in its name
+    assert_usage_error(adapt(str(clips / "neutral"), "--out", str(out)), "clips of one label only (neutral)")
     only = tmp_path / "only" / "neutral"
     shutil.copytree(clips / "neutral", only)
     assert_usage_error(adapt(str(only.parent), "--out", str(out)), "clips of one label only (neutral)")
