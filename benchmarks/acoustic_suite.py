@@ -26,6 +26,7 @@ from benchmarks.fold_report import PROJECT, write_report
 from edge.bundle import Bundle, read_bundle_json
 from edge.corpora import SHARED_LABELS
 from edge.errors import EdgeSerError
+from edge.plural import counted
 from train.acoustic_suite import SAMPLE_RATE, SUITE_SEED, Condition, SuiteError, conditions_named, degrade
 from train.crosscorpus import CorpusTest, heard_speakers, load_run_model, score_predictions
 from train.datasets import Dataset, default_cache_dir, load_corpora
@@ -140,7 +141,7 @@ def run_suite(request: SuiteRequest) -> dict:
                             for name, scores in per_condition.items()}}
             for n, (model, path) in enumerate(zip(models, request.models))]
     return {"metric": "unweighted accuracy over the six shared labels (chance 0.167)", "seed": SUITE_SEED,
-            "speakers_from": "the named speakers" if request.speakers else str(speakers_from),
+            "speakers_from": "named" if request.speakers else f"held out by {speakers_from}",
             "clips_per_corpus": request.clips_per_corpus,
             "tests": {t.corpus: {"clips": len(t.indices), "speakers": list(t.speakers)} for t in tests},
             "conditions": [{"name": c.name, "description": c.describe(), "trained_family": c.trained_family}
@@ -199,9 +200,10 @@ def model_table(row: dict, corpora: list[str], conditions: list[dict]) -> list[s
 def markdown(report: dict, command: str) -> list[str]:
     corpora = list(report["tests"])
     lines = ["# Acoustic test suite", "", f"`{command}`", "",
-             f"{report['metric']}; in brackets the share of the clean UA the condition keeps. Held-out speakers of "
-             f"{report['speakers_from']}: " + "; ".join(f"{c} {t['clips']} clips of {len(t['speakers'])} speakers"
-                                                        for c, t in report["tests"].items())
+             f"{report['metric']}; in brackets the share of the clean UA the condition keeps. Test speakers "
+             f"({report['speakers_from']}): " + "; ".join(f"{c} {counted(t['clips'], 'clip')} of "
+                                                         f"{counted(len(t['speakers']), 'speaker')}"
+                                                         for c, t in report["tests"].items())
              + f" (seeded sample of at most {report['clips_per_corpus'] or 'all'} per corpus). "
              "\u2020 = a family no training run uses; the others share a family with training's, by another generator.", ""]
     for row in report["rows"]:
