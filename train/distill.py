@@ -99,15 +99,22 @@ def teacher_soft_labels(dataset: Dataset, roots: Sequence[Path], train: Sequence
 def head_scores(data: Sequence[Path], folds: int, fold: int, seed: int = 0, encoder: Any = None) -> dict[str, Any]:
     """The teacher head fitted on a training run's training clips (`edge-ser train DATA --folds F --fold K`'s
     split), scored on its test speakers per corpus over each corpus's labels, as the student is."""
-    from train.pipeline import TrainRequest, label_spaces, load_datasets, make_split, ordered_labels, per_corpus_metrics
+    from train.pipeline import (
+        TrainRequest,
+        clip_arrays,
+        label_spaces,
+        load_datasets,
+        make_split,
+        ordered_labels,
+        per_corpus_metrics,
+    )
     from train.teacher import WhisperEncoder, teacher_embeddings
 
     request = TrainRequest(data=tuple(data), folds=folds, fold=fold)
     dataset = load_datasets(request)
     labels, split = ordered_labels(dataset), make_split(dataset, request, seed)
-    targets = np.array([labels.index(u.label) for u in dataset.utterances])
     spaces = label_spaces(dataset, labels)
-    masks = np.array([[label in spaces[u.corpus] for label in labels] for u in dataset.utterances], dtype=np.float32)
+    targets, masks, _ = clip_arrays(dataset, labels, spaces)
     encoder = encoder or WhisperEncoder()
     train, test = list(split.train) + list(split.val), list(split.test)
     head = fit_head(teacher_embeddings(dataset, train, data, encoder), targets[train], seed)

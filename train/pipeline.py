@@ -96,11 +96,18 @@ def recipe(request: TrainRequest, config, labels: list[str]) -> dict:
                                   "model_config": config.model.to_dict(), "train_config": config.to_dict()}))
 
 
+def one_blas_thread() -> None:
+    """numpy's BLAS threads spin while they wait: beside the loader threads and TensorFlow's they made feature
+    extraction many times slower on a busy 2-core machine, and the matrices here are small (docs/models.md
+    "Training budget")."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def run_training(request: TrainRequest, config=None) -> Path | None:
     """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
     Imports TensorFlow."""
-    from threadpoolctl import threadpool_limits
-
     from train.config import TrainConfig
     from train.distill import teacher_soft_labels
     from train.estimate import check_estimate_runs, held_out_estimate
@@ -108,10 +115,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     from train.fit import TrainingSet, cluster_config, fit, is_chief, weights_digest
     from train.report import write_reports
 
-    # numpy's BLAS threads spin while they wait: beside the loader threads and TensorFlow's they made feature
-    # extraction many times slower on a busy 2-core machine, and the matrices here are small (docs/models.md
-    # "Training budget")
-    threadpool_limits(limits=1, user_api="blas")
+    one_blas_thread()
     config = config or TrainConfig()
     check_request(request, config)
     cluster_config()  # a malformed TF_CONFIG fails now, not after the data has loaded
@@ -124,10 +128,8 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     split = make_split(dataset, request, config.seed)
     print(f"{len(dataset.utterances)} utterances, {len(labels)} labels ({', '.join(labels)}); {split.description}",
           file=sys.stderr)
-    targets = np.array([labels.index(u.label) for u in dataset.utterances])
     spaces = label_spaces(dataset, labels)
-    masks = np.array([[label in spaces[u.corpus] for label in labels] for u in dataset.utterances], dtype=np.float32)
-    corpora = np.array([u.corpus for u in dataset.utterances])
+    targets, masks, corpora = clip_arrays(dataset, labels, spaces)
     val_clips = eval_clips(dataset, split.val, request.params, request.cache_dir)
     test_clips = eval_clips(dataset, split.test, request.params, request.cache_dir)
     train = list(split.train)
@@ -173,6 +175,14 @@ def fit_summary(result, started: float) -> FitSummary:
 def masked_probabilities(probabilities: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Each clip scored in its own corpus's labels: the others' probabilities set to 0."""
     return probabilities * masks if len(probabilities) else probabilities
+
+
+def clip_arrays(dataset: Dataset, labels: list[str], spaces: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each clip's label (index into `labels`), its corpus's label mask (1 where the corpus defines the label,
+    for the masked loss) and its corpus."""
+    targets = np.array([labels.index(u.label) for u in dataset.utterances])
+    masks = np.array([[label in spaces[u.corpus] for label in labels] for u in dataset.utterances], dtype=np.float32)
+    return targets, masks, np.array([u.corpus for u in dataset.utterances])
 
 
 def label_spaces(dataset: Dataset, labels: list[str]) -> dict[str, list[str]]:
