@@ -14,12 +14,12 @@ from typing import Callable, Iterable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import flatbuffers  # noqa: E402
 import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
 from convert import DEFAULT_LAYOUT, LAYOUTS, MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
-from edge.bundle import METADATA_NAME, Bundle, ModelBundleError, bundle_metadata, read_bundle_json, stamp_digest  # noqa: E402
+from edge.bundle import Bundle, ModelBundleError, read_bundle_json  # noqa: E402
+from edge.model_file import packed_with_bundle  # noqa: E402
 
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
@@ -123,18 +123,7 @@ def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
             code = model.operatorCodes[op.opcodeIndex]
             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
                 op.builtinOptions.cellClip = 0.0
-    payload = schema.BufferT()
-    payload.data = np.frombuffer(bundle_metadata(record), dtype=np.uint8)
-    model.buffers.append(payload)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    for replaced in [m for m in (model.metadata or []) if m.name == METADATA_NAME.encode()]:
-        model.buffers[replaced.buffer].data = None
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
-    builder = flatbuffers.Builder(len(data) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return stamp_digest(bytes(builder.Output()))
+    return packed_with_bundle(schema, model, record, len(data))
 
 
 def check_ops(data: bytes, layout: str = DEFAULT_LAYOUT) -> list[str]:

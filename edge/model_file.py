@@ -50,10 +50,28 @@ def pooled_tensor(schema: Any, model: Any) -> int:
     raise ModelBundleError("the network does not end in Dense -> softmax, so it cannot be adapted")
 
 
-def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
-    """`base` with the pooled vector as its second output (once) and `bundle` as its edge-ser metadata."""
+def packed_with_bundle(schema: Any, model: Any, bundle: dict[str, Any], size: int) -> bytes:
+    """`model` (the schema's ModelT) packed with `bundle` as its one edge-ser metadata entry and stamped with
+    the file's digest; a bundle it already had is replaced and its buffer emptied, so files do not grow.
+    `size`: about the packed size, for the builder's first buffer."""
     import flatbuffers
 
+    payload = schema.BufferT()
+    payload.data = np.frombuffer(bundle_metadata(bundle), dtype=np.uint8)
+    model.buffers.append(payload)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    for replaced in [m for m in (model.metadata or []) if m.name == METADATA_NAME.encode()]:
+        model.buffers[replaced.buffer].data = None
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
+    builder = flatbuffers.Builder(size + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return stamp_digest(bytes(builder.Output()))
+
+
+def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
+    """`base` with the pooled vector as its second output (once) and `bundle` as its edge-ser metadata."""
     schema = _schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(base, 0))
@@ -63,15 +81,4 @@ def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
     pooled = pooled_tensor(schema, model)
     outputs = [int(t) for t in graph.outputs]
     graph.outputs = np.array(outputs + ([pooled] if pooled not in outputs else []), dtype=np.int32)
-    payload = schema.BufferT()
-    payload.data = np.frombuffer(bundle_metadata(bundle), dtype=np.uint8)
-    model.buffers.append(payload)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    for replaced in [m for m in (model.metadata or []) if m.name == METADATA_NAME.encode()]:
-        model.buffers[replaced.buffer].data = None  # the base's bundle: emptied, so files do not grow
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
-    builder = flatbuffers.Builder(len(base) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return stamp_digest(bytes(builder.Output()))
+    return packed_with_bundle(schema, model, bundle, len(base))
