@@ -305,7 +305,8 @@ def weights_digest(model: "keras.Model") -> str:
 
 
 def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray, labels: list[str],
-        params: FeatureParams, config: TrainConfig) -> FitResult:
+        params: FeatureParams, config: TrainConfig, parent=None) -> FitResult:
+    """`parent` (train.parent.Parent): start from its weights, batch normalisations frozen."""
     keras.utils.set_random_seed(config.seed)
     strategy, device = training_device()
     data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config, train.teacher,
@@ -314,11 +315,15 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
         from train.datasets import DatasetError
         from train.multiworker import fit_multi_worker
 
-        if val_clips:
-            raise DatasetError("several workers train for --epochs and keep the last epoch: drop --validate")
+        if val_clips or parent:
+            raise DatasetError("several workers train for --epochs from random weights: drop --validate and --init-from")
         return fit_multi_worker(data, labels, params, config, strategy, device)
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
+        if parent:
+            from train.parent import initialise
+
+            initialise(model, parent, labels)
         model.compile(optimizer=make_optimizer(learning_schedule(len(data), config), config),
                       loss=loss_function(config), metrics=[accuracy])
     tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)

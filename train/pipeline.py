@@ -105,9 +105,9 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def run_training(request: TrainRequest, config=None) -> Path | None:
-    """The whole `train` verb; returns the run folder (None on a worker that is not the chief).
-    Imports TensorFlow."""
+def run_training(request: TrainRequest, config=None, parent=None) -> Path | None:
+    """The whole `train` verb; returns the run folder (None on a worker that is not the chief). `parent`
+    (train.parent.Parent): the network it starts from. Imports TensorFlow."""
     from train.config import TrainConfig
     from train.distill import teacher_soft_labels
     from train.estimate import check_estimate_runs, held_out_estimate
@@ -135,7 +135,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
     train = list(split.train)
     soft_labels = teacher_soft_labels(dataset, request.data, train, targets, masks, config)  # None unless distilling
     result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train], soft_labels),
-                 val_clips, targets[list(split.val)], labels, request.params, config)
+                 val_clips, targets[list(split.val)], labels, request.params, config, parent)
     print(f"trained on {result.device}: weights sha256 {weights_digest(result.model)}", file=sys.stderr)
     if not is_chief():
         print("not the chief worker: the chief evaluates and writes the run", file=sys.stderr)
@@ -157,7 +157,7 @@ def run_training(request: TrainRequest, config=None) -> Path | None:
         val=scores(split.val, val_clips) if val_clips else None,
         seen=scores(split.train, eval_clips(dataset, split.train, request.params, request.cache_dir)) if final_fit else None,
         estimate=held_out_estimate(estimate_runs) if final_fit and estimate_runs else None)
-    bundle = model_bundle(request, config, labels, split, metrics)
+    bundle = model_bundle(request, config, labels, split, metrics, parent.record() if parent else None)
     return finish_run(request, dataset, lambda folder: (
         result.model.save(folder / "model.keras"),
         write_reports(folder, metrics, result.history, bundle),
@@ -212,7 +212,8 @@ def corpus_summary(dataset: Dataset) -> dict[str, CorpusInfo]:
     return summary
 
 
-def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: RunMetrics) -> Bundle:
+def model_bundle(request: TrainRequest, config, labels: list[str], split: Split, metrics: RunMetrics,
+                 parent: dict | None = None) -> Bundle:
     """Everything needed to use the model later (docs/design.md contract 2); the converter embeds it."""
     import tensorflow as tf
 
@@ -230,7 +231,7 @@ def model_bundle(request: TrainRequest, config, labels: list[str], split: Split,
         "label_sources": {label: [name for name, space in metrics.label_spaces.items() if label in space]
                           for label in labels},
         "split": split.to_dict(),
-        "training_data": training_data(request, config.seed),
+        "training_data": {**training_data(request, config.seed), **({"init_from": parent} if parent else {})},
         "training_device": metrics.device,
         **bundle_metrics(metrics),
         "n_params": metrics.n_params,

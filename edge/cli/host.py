@@ -47,6 +47,7 @@ from train.config import (
 if TYPE_CHECKING:
     from edge.features import FeatureParams
     from train.download import DownloadReport
+    from train.pipeline import TrainRequest
 
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
 # oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
@@ -116,6 +117,9 @@ DYNAMIC_RANGE_HELP = ("Raise log-mel values more than this many dB below each wi
 TEACHER_WEIGHT_HELP = ("Distil the teacher (docs/teacher.md; `make teacher`): this share of the target is the teacher "
                        "head's soft labels, from a head fitted on other speakers (0 = off).")
 TEACHER_TEMPERATURE_HELP = "Temperature of the teacher head's soft labels (above 1: softer)."
+INIT_FROM_HELP = ("Fine-tune: start from this run folder, .tflite or shipped model (default, open) instead of random "
+                  "weights; its network and features are kept, --epochs and --learning-rate default to a short, gentle "
+                  "schedule (docs/adaptation.md \"Fine-tuning a whole network\").")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
@@ -162,6 +166,7 @@ def train(
     seed: int = typer.Option(FIT.seed),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
+    init_from: Optional[str] = typer.Option(None, help=INIT_FROM_HELP),
     runs_dir: Path = typer.Option(Path("runs")),
     name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
 ) -> None:
@@ -172,13 +177,22 @@ def train(
         config = recipe_from_options(locals())
         params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
         import_tensorflow_quietly()
-        from train.pipeline import TrainRequest, run_training
-        request = TrainRequest(data=tuple(data), corpus=corpus, split=split, test_speakers=str_list(test_speakers),
-                               val_speakers=str_list(val_speakers), folds=folds, fold=fold, validate=validate,
-                               limit_per_corpus=limit, runs_dir=runs_dir, name=name, params=params,
-                               estimate_from=tuple(estimate_from))
-        if (run_dir := run_training(request, config)) is not None:
+        from train.parent import starting_point
+        from train.pipeline import run_training
+        config, params, parent = starting_point(init_from, config, params)
+        if (run_dir := run_training(train_request(locals(), params), config, parent)) is not None:
             print_summary(run_dir)
+
+
+def train_request(options: dict[str, Any], params: "FeatureParams") -> "TrainRequest":
+    """train's options that say which data, which split and where the run goes."""
+    from train.pipeline import TrainRequest
+
+    return TrainRequest(data=tuple(options["data"]), corpus=options["corpus"], split=options["split"],
+                        test_speakers=str_list(options["test_speakers"]), val_speakers=str_list(options["val_speakers"]),
+                        folds=options["folds"], fold=options["fold"], validate=options["validate"],
+                        limit_per_corpus=options["limit"], runs_dir=options["runs_dir"], name=options["name"],
+                        params=params, estimate_from=tuple(options["estimate_from"]))
 
 
 def recipe_from_options(options: dict[str, Any]) -> TrainConfig:
