@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.fold_report import PROJECT, write_report
-from edge.bundle import Bundle, read_bundle_json
+from edge.bundle import Bundle
+from edge.bundle_json import read_bundle_json
 from edge.corpora import SHARED_LABELS
 from edge.errors import EdgeSerError
 from edge.plural import counted

@@ -286,8 +286,10 @@ def vad_markdown(vad: dict) -> list[str]:
 def digest_section(repeats: int) -> dict:
     """Checking the shipped model's digest (SHA-256 of the file with the digest's own digits zeroed) against the
     rest of what loading it costs, each the median of `repeats` calls in this process."""
-    from edge.bundle import DIGEST_KEY, METADATA_NAME, check_digest, read_bundle, read_metadata
+    from edge.bundle import DIGEST_KEY
+    from edge.bundle_json import METADATA_NAME, check_digest, read_bundle
     from edge.runtime import DEFAULT_MODEL, EdgeModel
+    from edge.tflite_metadata import read_metadata
 
     data = DEFAULT_MODEL.read_bytes()
     bundle_json = read_metadata(data)[METADATA_NAME]

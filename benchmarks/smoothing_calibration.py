@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks.fold_report import PROJECT, fold_runs_parser, run_names, write_report
 from benchmarks.window_trim import LISTEN_HOP_SECONDS, held_out_files
 from edge.audio import read_audio
-from edge.bundle import read_bundle_json
+from edge.bundle_json import read_bundle_json
 from edge.corpora import parse_any
 from edge.settings import DEFAULT_SMOOTHING
 from edge.windowing import clip_features

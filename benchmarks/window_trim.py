@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import is_audio_file, read_audio
-from edge.bundle import read_bundle_json
+from edge.bundle_json import read_bundle_json
 from edge.corpora import parse_any
 from edge.windowing import clip_features, trim_silence
 

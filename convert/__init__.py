@@ -1,14 +1,12 @@
 """Host-side conversion to TFLite. Heavy imports live in the submodules; the choices `quantize` and `compare`
-offer live here, where the CLI reads them without loading TensorFlow."""
+offer are read from here, where the CLI reads them without loading TensorFlow (the LSTM layouts live in
+edge/settings.py, beside the bundle's record of the layout a model was converted with)."""
 from edge.errors import EdgeSerError
+from edge.settings import DEFAULT_LAYOUT as DEFAULT_LAYOUT  # offered with the modes; its one home is edge.settings
+from edge.settings import LAYOUTS as LAYOUTS
 
 MODES = ("float32", "float16", "dynamic", "int8")
 DEFAULT_MODE = "dynamic"  # float accuracy and speed at a fraction of the size (docs/performance.md "Choosing a mode")
-# How the LSTM is exported: `fused` is one UNIDIRECTIONAL_SEQUENCE_LSTM op (smallest, fastest on a CPU,
-# its state in variable tensors); `unrolled` is one step of plain ops per frame and no state tensors,
-# which LiteRT's GPU accelerator (CompiledModel) accepts and the fused op it refuses (docs/gpu.md "LiteRT's GPU accelerator").
-LAYOUTS = ("fused", "unrolled")
-DEFAULT_LAYOUT = "fused"
 
 
 class ConvertError(EdgeSerError):

@@ -17,9 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
-from convert import DEFAULT_LAYOUT, LAYOUTS, MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
-from edge.bundle import Bundle, ModelBundleError, read_bundle_json  # noqa: E402
+from convert import MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
+from edge.bundle import Bundle, ModelBundleError  # noqa: E402
+from edge.bundle_json import read_bundle_json  # noqa: E402
 from edge.model_file import packed_with_bundle  # noqa: E402
+from edge.settings import DEFAULT_LAYOUT, LAYOUTS  # noqa: E402,F401  (DEFAULT_LAYOUT re-exported for callers)
 
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)

@@ -18,7 +18,8 @@ import numpy as np
 
 from edge.adaptation import Adaptation, choose_strength, fit_head
 from edge.audio import AudioReadError, is_audio_file, read_audio
-from edge.bundle import Bundle, ModelBundleError, read_bundle
+from edge.bundle import Bundle, ModelBundleError
+from edge.bundle_json import read_bundle
 from edge.calibration import Calibration
 from edge.corpora import LABEL_SYNONYMS
 from edge.discovery import DatasetError, Utterance, discover

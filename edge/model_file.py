@@ -1,5 +1,5 @@
 """Writing a `.tflite` on the device: the base network with its pooled vector as a second output and a new
-edge-ser bundle (edge/bundle.py reads it back without this module). Uses the flatbuffer schema that
+edge-ser bundle (edge/bundle_json.py reads it back without this module). Uses the flatbuffer schema that
 ai-edge-litert ships and the `flatbuffers` package it depends on; nothing else in the network changes."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import METADATA_NAME, ModelBundleError, bundle_metadata, stamp_digest
+from edge.bundle import ModelBundleError
+from edge.bundle_json import METADATA_NAME, bundle_metadata, stamp_digest
 from edge.errors import EdgeSerError
 
 # Ops between the last Dense layer and the model's output: its softmax, and in an int8 model the

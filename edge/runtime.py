@@ -12,7 +12,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edge.accelerator import LITERT_GPU, CompiledGpuModel, open_litert_gpu
-from edge.bundle import Bundle, ModelBundleError, read_bundle
+from edge.bundle import Bundle, ModelBundleError
+from edge.bundle_json import read_bundle
 from edge.calibration import label_indices, restricted
 from edge.errors import EdgeSerError, UsageError
 from edge.logs import quiet_stderr

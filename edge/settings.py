@@ -35,7 +35,7 @@ class ListenSettings:
 @dataclass(frozen=True, kw_only=True)
 class ClassifySettings:
     trim: str = "clip"  # "clip": cut the clip's silent ends first, as training did; "window": each window's, as listen does
-    hop_seconds: float | None = None  # None: the model's own (bundle.clip_hop_seconds, 0.5 s)
+    hop_seconds: float | None = None  # None: the model's own (bundle.clip_hop_seconds)
     keep_windows: bool = False  # also return every window's result (memory grows with the file's length)
 
     def __post_init__(self) -> None:
@@ -53,6 +53,15 @@ class RuntimeSettings:
     runtime_name: str | None = None  # None: the first installed of ai-edge-litert, tflite-runtime, tensorflow
     answer_labels: tuple[str, ...] = ()  # answer among these labels only (--labels); () = every label the model has
 
+
+DEFAULT_BENCH_REPEATS = 200  # timed repetitions per `bench` figure
+
+# How the LSTM is exported (`quantize --layout`, a bundle's conversion record): `fused` is one
+# UNIDIRECTIONAL_SEQUENCE_LSTM op (smallest, fastest on a CPU, its state in variable tensors); `unrolled`
+# is one step of plain ops per frame and no state tensors, which LiteRT's GPU accelerator (CompiledModel)
+# accepts and the fused op it refuses (docs/gpu.md "LiteRT's GPU accelerator").
+LAYOUTS = ("fused", "unrolled")
+DEFAULT_LAYOUT = "fused"
 
 DEFAULT_VAD = "silero"  # Silero VAD on the TFLite runtime (edge/vad.py)
 VAD_CHOICES = ("silero", "none")  # --vad's choices: none classifies every window

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from edge.bundle import (
-    METADATA_NAME,
     Bundle,
     CalibrationReport,
     Conversion,
@@ -14,15 +13,12 @@ from edge.bundle import (
     ModelBundleError,
     Scores,
     SplitRecord,
-    bundle_from_dict,
-    read_bundle,
-    read_bundle_json,
-    read_metadata,
-    write_bundle_json,
 )
+from edge.bundle_json import METADATA_NAME, read_bundle, read_bundle_json, write_bundle_json
 from edge.calibration import Calibration, CoveragePoint
 from edge.features import FeatureParams
 from edge.runtime import MODELS_DIR
+from edge.tflite_metadata import read_metadata
 
 
 @pytest.mark.parametrize("name", ["default", "default-int8", "open", "open-int8"])
@@ -59,7 +55,7 @@ def test_a_bundle_survives_json_and_back(tmp_path: Path):
 def test_an_uncalibrated_bundle_has_no_calibration_entry():
     minimal = Bundle(labels=("a", "b"), params=FeatureParams())
     assert "calibration" not in minimal.to_dict() and "conversion" not in minimal.to_dict()
-    assert bundle_from_dict(minimal.to_dict(), "x") == minimal
+    assert Bundle.from_dict(minimal.to_dict(), "x") == minimal
 
 
 @pytest.mark.parametrize("record, damage", [
@@ -73,7 +69,7 @@ def test_a_damaged_record_is_named_not_a_traceback(record: str, damage):
     raw = a_bundle().to_dict()
     raw["calibration" if record == "calibration_report" else record] = damage
     with pytest.raises(ModelBundleError, match=f"unusable {record} in the bundle"):
-        bundle_from_dict(raw, "model.tflite")
+        Bundle.from_dict(raw, "model.tflite")
 
 
 def test_a_missing_bundle_json_is_a_bundle_error(tmp_path: Path):
@@ -90,4 +86,4 @@ def test_a_gap_map_survives_json_and_a_negative_gap_is_refused(tmp_path: Path):
     raw = gapped.to_dict()
     raw["calibration"]["gap_map"] = [[-0.5, 0.3], [2.5, 0.8]]
     with pytest.raises(ModelBundleError, match="calibration out of range"):
-        bundle_from_dict(raw, "x")
+        Bundle.from_dict(raw, "x")

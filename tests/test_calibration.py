@@ -172,7 +172,7 @@ def calibrated_model(tmp_path: Path, temperature: float | None, confidence_map: 
     or with none (temperature None)."""
     pytest.importorskip("tensorflow")
     from convert.tflite import finish_flatbuffer
-    from edge.bundle import read_bundle
+    from edge.bundle_json import read_bundle
     from edge.runtime import DEFAULT_MODEL
 
     bundle = read_bundle(DEFAULT_MODEL).to_dict()
@@ -236,7 +236,7 @@ def test_a_model_without_calibration_says_so(tmp_path: Path):
 
 
 def test_the_shipped_models_carry_their_calibration():
-    from edge.bundle import read_bundle
+    from edge.bundle_json import read_bundle
     from edge.runtime import MODELS_DIR
 
     default, open_model = read_bundle(MODELS_DIR / "default.tflite"), read_bundle(MODELS_DIR / "open.tflite")
@@ -265,7 +265,7 @@ def test_calibrate_a_run_and_quantize_carries_it(tiny_run, tmp_path: Path):
     out = tmp_path / "tiny.tflite"
     quantized = runner.invoke(app, ["quantize", str(run), "--output", str(out), "--max-drift", "100"])
     assert quantized.exit_code == 0, quantized.output
-    from edge.bundle import read_bundle
+    from edge.bundle_json import read_bundle
     from edge.calibration import Calibration
 
     assert read_bundle(out).calibration_report.method == bundle["calibration"]["method"]

@@ -13,16 +13,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge.bundle import (
-    DIGEST_KEY,
-    METADATA_NAME,
-    UNSTAMPED_DIGEST,
-    ModelBundleError,
-    read_bundle,
-    read_metadata,
-)
+from edge.bundle import DIGEST_KEY, ModelBundleError
+from edge.bundle_json import METADATA_NAME, UNSTAMPED_DIGEST, read_bundle
 from edge.cli import app
 from edge.runtime import DEFAULT_MODEL, MODELS_DIR, SHIPPED_MODELS, TFLITE_RUNTIME_TWIN
+from edge.tflite_metadata import read_metadata
 from tests.support.data import ANGRY, PROJECT
 
 runner = CliRunner()

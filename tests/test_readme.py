@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from edge.bundle import read_bundle
+from edge.bundle_json import read_bundle
 from edge.cli import app
 from edge.runtime import MODELS_DIR, SHIPPED_MODELS
 

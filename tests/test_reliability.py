@@ -69,7 +69,7 @@ def test_out_of_range_and_non_finite_options_are_usage_errors(args: list[str]):
 def test_a_bundle_whose_labels_do_not_match_the_network_is_refused(tmp_path: Path):
     pytest.importorskip("tensorflow")
     from convert.tflite import finish_flatbuffer
-    from edge.bundle import read_bundle
+    from edge.bundle_json import read_bundle
     from edge.runtime import DEFAULT_MODEL
 
     bundle = read_bundle(DEFAULT_MODEL).to_dict()

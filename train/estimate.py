@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError, read_bundle_json
+from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError
+from edge.bundle_json import read_bundle_json
 from edge.plural import counted
 from train.config import ModelConfig
 from train.datasets import DatasetError

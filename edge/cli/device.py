@@ -31,7 +31,7 @@ def info(
     """Show the bundle inside a model: labels, feature params, corpora, metrics, versions."""
     import json
 
-    from edge.bundle import read_bundle
+    from edge.bundle_json import read_bundle
     from edge.runtime import model_or_default
 
     with user_errors():
