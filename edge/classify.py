@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from edge.answers import Answers, rounded
 from edge.audio import is_audio_file, stream_audio
 from edge.corpora import parse_any
 from edge.runtime import EdgeModel
@@ -47,32 +48,11 @@ class ClipResult:
         return {**data, "windows": [rounded(w) for w in windows]} if with_windows else data
 
 
-# Confidences and probabilities in every JSON output (classify --json and --windows, listen --json and --save-dir):
-# six decimals, about what a float32 carries, so equal numbers print equal everywhere.
-JSON_DECIMALS = 6
-
-
-def rounded(record: dict[str, Any]) -> dict[str, Any]:
-    """A record for JSON with its `confidence` and `probabilities` rounded by the one rule (JSON_DECIMALS)."""
-    out = dict(record)
-    if "confidence" in out:
-        out["confidence"] = round(float(out["confidence"]), JSON_DECIMALS)
-    if "probabilities" in out:
-        out["probabilities"] = {label: round(float(p), JSON_DECIMALS) for label, p in out["probabilities"].items()}
-    return out
-
-
-def labelled(probabilities: np.ndarray, labels: tuple[str, ...]) -> tuple[str, float, dict[str, float]]:
-    """(top label, its probability, label -> probability)."""
-    best = int(np.argmax(probabilities))
-    return labels[best], float(probabilities[best]), {label: float(p) for label, p in zip(labels, probabilities)}
-
-
 class _Tally:
     """Window results of one clip as they come: the sum of the speech windows' probabilities."""
 
-    def __init__(self, model: EdgeModel, settings: ClassifySettings) -> None:
-        self.model, self.settings = model, settings
+    def __init__(self, model: EdgeModel, settings: ClassifySettings, answers: Answers) -> None:
+        self.model, self.settings, self.answers = model, settings, answers
         self.params = model.bundle.params
         self.sum = np.zeros(len(model.labels), dtype=np.float64)
         self.speech_windows = 0
@@ -89,29 +69,31 @@ class _Tally:
         self.sum += probabilities
         self.speech_windows += 1
         if self.settings.keep_windows:
-            label, confidence, shares = labelled(self.model.calibrated(probabilities), self.model.reported_labels)
+            label, confidence, shares = self.answers.answer(probabilities)
             self.windows.append(WindowResult(*times, label, confidence, shares))
 
     def result(self, path: str, duration: float) -> ClipResult:
         if not self.speech_windows:
             return ClipResult(path, NO_SPEECH, 0.0, {}, duration, self.windows)
         mean = self.sum / self.speech_windows
-        label, confidence, table = labelled(self.model.calibrated(mean), self.model.reported_labels)
+        label, confidence, table = self.answers.answer(mean)
         return ClipResult(path, label, confidence, table, duration, self.windows)
 
 
 def classify_blocks(model: EdgeModel, blocks: Callable[[], Iterable[np.ndarray]], path: str = "",
-                    settings: ClassifySettings = ClassifySettings(), detector: SpeechDetector | None = None) -> ClipResult:
+                    settings: ClassifySettings = ClassifySettings(), detector: SpeechDetector | None = None,
+                    answers: Answers | None = None) -> ClipResult:
     """A clip given as blocks of audio at the model's rate (`blocks()` restarts it: trim="clip" reads it
     twice, once to find the loud span) -> its label. Windows are cut, featured and classified as the
     blocks arrive, so memory does not depend on the clip's length. Windows the detector finds no speech
-    in are skipped; a clip without a speech window is labelled "no speech"."""
+    in are skipped; a clip without a speech window is labelled "no speech". `answers`: how the mean is
+    reported (None: the bundle's calibration over every label)."""
     params = model.bundle.params
     first, last, length = _span(blocks) if settings.trim == "clip" else (0, None, None)
     hop_seconds = model.bundle.clip_hop_seconds if settings.hop_seconds is None else settings.hop_seconds
     cutter = WindowCutter(params.window_samples, hop_samples(hop_seconds, params.sample_rate))
     tracker = SpeechTracker(detector, params.window_samples + cutter.hop) if detector else None
-    tally = _Tally(model, settings)
+    tally = _Tally(model, settings, answers or Answers.of(model.bundle))
     position = 0  # in the whole clip; the cutter sees only [first, last)
     for piece in _pieces(blocks(), cutter.hop):
         if tracker:
@@ -145,19 +127,17 @@ def _speech(tracker: SpeechTracker | None, start: int, length: int) -> SpeechSha
     return tracker.share(start, start + length) if tracker else None
 
 
-def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", trim: str = "clip",
-                    hop_seconds: float | None = None, detector: SpeechDetector | None = None,
-                    keep_windows: bool = True) -> ClipResult:
+def classify_signal(model: EdgeModel, signal: np.ndarray, path: str = "", settings: ClassifySettings = ClassifySettings(),
+                    detector: SpeechDetector | None = None, answers: Answers | None = None) -> ClipResult:
     """One clip already in memory, at the model's rate -> its label (see `classify_blocks`)."""
-    settings = ClassifySettings(trim=trim, hop_seconds=hop_seconds, keep_windows=keep_windows)
-    return classify_blocks(model, lambda: [signal], path, settings, detector)
+    return classify_blocks(model, lambda: [signal], path, settings, detector, answers)
 
 
 def classify_file(model: EdgeModel, path: str | Path, settings: ClassifySettings = ClassifySettings(),
-                  detector: SpeechDetector | None = None) -> ClipResult:
+                  detector: SpeechDetector | None = None, answers: Answers | None = None) -> ClipResult:
     """Any file soundfile reads, any rate or channel count, any length: streamed from disk in blocks."""
     rate = model.bundle.params.sample_rate  # stream_audio checks the header before decoding anything
-    return classify_blocks(model, lambda: stream_audio(path, rate), str(path), settings, detector)
+    return classify_blocks(model, lambda: stream_audio(path, rate), str(path), settings, detector, answers)
 
 
 def expand_audio_paths(paths: list[Path]) -> list[Path]:

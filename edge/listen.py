@@ -15,13 +15,12 @@ from typing import Callable, Protocol, TextIO
 import soundfile
 
 from edge.features import float_to_pcm16
+from edge.render import BAR_WIDTH, bar, meter
 from edge.settings import DEFAULT_STALL_SECONDS
 from edge.sources import AudioSourceError, ChunkQueue
 from edge.stream import NOT_CLASSIFIED, StreamClassifier, StreamStats, WindowPrediction
 
 POLL_SECONDS = 0.25
-BAR_WIDTH = 20
-METER_FLOOR_DB = -60.0
 
 
 class AudioSource(Protocol):
@@ -101,15 +100,6 @@ def _check_alive(source: AudioSource, stall_seconds: float) -> None:
     if silent_for > stall_seconds:
         raise AudioSourceError(f"no audio from the microphone for {silent_for:.0f} s "
                                "(device gone or blocked?); stopping")
-
-
-def bar(fraction: float, width: int = BAR_WIDTH) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
-    return "█" * filled + "·" * (width - filled)
-
-
-def meter(level_db: float, width: int = 10) -> str:
-    return bar((level_db - METER_FLOOR_DB) / -METER_FLOOR_DB, width)
 
 
 def terminal_line(p: WindowPrediction) -> str:

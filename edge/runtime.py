@@ -5,7 +5,6 @@ import ctypes
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,8 +13,7 @@ import numpy as np
 from edge.accelerator import LITERT_GPU, CompiledGpuModel, open_litert_gpu
 from edge.bundle import Bundle, ModelBundleError
 from edge.bundle_json import read_bundle
-from edge.calibration import label_indices, restricted
-from edge.errors import EdgeSerError, UsageError
+from edge.errors import EdgeSerError
 from edge.logs import quiet_stderr
 from edge.settings import RUNTIMES, RuntimeSettings
 
@@ -29,6 +27,7 @@ TFLITE_RUNTIME_TWIN = "-int8"
 DEFAULT_MODEL = MODELS_DIR / "default.tflite"
 # Library names the TFLite GPU delegate is usually built as (OpenCL/OpenGL on Linux / Android).
 GPU_DELEGATE_NAMES = ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libtensorflowlite_gpu.so")
+CPU = "CPU (XNNPACK)"  # what runs a model that no delegate or accelerator takes (XNNPACK is on by default)
 
 
 class RuntimeMissingError(EdgeSerError):
@@ -95,13 +94,18 @@ class DelegateReport:
     @property
     def message(self) -> str:
         """The one line a user sees when a requested delegate falls back."""
-        return f"{self.problem}; running on CPU (XNNPACK)" if self.problem else ""
+        return f"{self.problem}; running on {CPU}" if self.problem else ""
+
+    @property
+    def offloaded_to(self) -> str | None:
+        """What runs the model instead of the CPU: LiteRT's GPU accelerator or a delegate; None: the CPU."""
+        if self.accelerator:
+            return self.accelerator
+        return f"delegate {self.loaded}" if self.loaded and self.delegated_nodes else None
 
     @property
     def in_use(self) -> str:
-        if self.accelerator:
-            return self.accelerator
-        return f"delegate {self.loaded}" if self.loaded and self.delegated_nodes else "CPU (XNNPACK)"
+        return self.offloaded_to or CPU
 
 
 def load_delegates(runtime: Runtime, delegate: str) -> tuple[list[Any], DelegateReport]:
@@ -145,16 +149,13 @@ class EdgeModel:
     delegate: str = RuntimeSettings.delegate
     require_delegate: bool = RuntimeSettings.require_delegate
     runtime_name: str | None = RuntimeSettings.runtime_name
-    answer_labels: tuple[str, ...] = RuntimeSettings.answer_labels  # --labels: answer among these only; () = all
     bundle: Bundle = field(init=False)
     runtime: Runtime = field(init=False)
     delegate_report: DelegateReport = field(init=False)
-    _answered: np.ndarray | None = field(init=False, default=None, repr=False)  # indices of answer_labels
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.bundle = read_bundle(self.path)
-        self._answered = self._answer_indices()
         self.runtime = find_runtime(self.runtime_name)
         delegates, self.delegate_report = load_delegates(self.runtime, self.delegate)
         self.interpreter = self._interpreter(delegates)
@@ -162,7 +163,7 @@ class EdgeModel:
         self._input = self.interpreter.get_input_details()[0]
         self._output, self._pooled = self._outputs()
         self.gpu = self._litert_gpu()
-        if self.require_delegate and self.delegate_report.in_use == "CPU (XNNPACK)":
+        if self.require_delegate and self.delegate_report.offloaded_to is None:
             raise DelegateError(f"{self.delegate_report.problem or f'delegate {self.delegate!r} runs no part of the model'}"
                                 "; --require-delegate forbids falling back to the CPU")
         expected = (1, self.bundle.params.frames_per_window, self.bundle.params.n_features)
@@ -201,7 +202,7 @@ class EdgeModel:
         """`--delegate gpu` with no classic GPU delegate at work: LiteRT's own GPU accelerator, if it takes
         the whole model (the Interpreter stays, for the tensors' details and as the CPU fallback)."""
         report = self.delegate_report
-        if self.delegate != "gpu" or report.in_use != "CPU (XNNPACK)":
+        if self.delegate != "gpu" or report.offloaded_to is not None:
             return None
         if self._pooled is not None:
             report.problem += "; LiteRT's GPU accelerator runs models with one output, and an adapted model has two"
@@ -240,32 +241,14 @@ class EdgeModel:
         except (ValueError, RuntimeError, AttributeError, TypeError):
             return 1
 
-    def _answer_indices(self) -> np.ndarray | None:
-        """--labels, or an adapted model's own labels; an adapted model answers among those only."""
-        adapted = self.bundle.adaptation.labels if self.bundle.adaptation else ()
-        if adapted and not set(self.answer_labels) <= set(adapted):
-            raise UsageError(f"--labels names {', '.join(sorted(set(self.answer_labels) - set(adapted)))}, which this "
-                             f"adapted model was not adapted to (its labels: {', '.join(adapted)})")
-        if not (self.answer_labels or adapted):
-            return None
-        try:
-            return label_indices(self.bundle.labels, self.answer_labels or adapted)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-
     @property
     def labels(self) -> tuple[str, ...]:
         """The network's outputs, in order (what `predict` gives a probability for)."""
         return self.bundle.labels
 
-    @cached_property
-    def reported_labels(self) -> tuple[str, ...]:
-        """The labels `calibrated` gives probabilities for: --labels in the model's order, or all."""
-        return self.labels if self._answered is None else tuple(self.labels[i] for i in self._answered)
-
     def predict(self, window: np.ndarray) -> np.ndarray:
         """The model's probabilities for one (frames, features) window: the network's, through the adapted
-        layer when the bundle has one. `calibrated` turns what is reported into honest confidences."""
+        layer when the bundle has one. edge/answers.py turns what is reported into honest confidences."""
         probabilities, pooled = self.network_outputs(window)
         if self.bundle.adaptation is None or pooled is None:
             return probabilities
@@ -286,12 +269,6 @@ class EdgeModel:
 
     def predict_batch(self, windows: np.ndarray) -> np.ndarray:
         return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)
-
-    def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
-        """The bundle's calibration applied to reported probabilities (a clip's mean, a smoothed window),
-        then, with --labels, only those labels' shares, renormalised (one per `reported_labels`)."""
-        calibrated = self.bundle.calibration.apply(probabilities)
-        return calibrated if self._answered is None else restricted(calibrated, self._answered)
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         if self._input["dtype"] == np.float32:

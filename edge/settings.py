@@ -51,7 +51,6 @@ class RuntimeSettings:
     delegate: str = "none"  # "gpu" or a delegate library's path; none = the CPU (XNNPACK)
     require_delegate: bool = False  # fail instead of falling back to the CPU
     runtime_name: str | None = None  # None: the first installed of ai-edge-litert, tflite-runtime, tensorflow
-    answer_labels: tuple[str, ...] = ()  # answer among these labels only (--labels); () = every label the model has
 
 
 DEFAULT_BENCH_REPEATS = 200  # timed repetitions per `bench` figure

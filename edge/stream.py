@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import labelled, rounded
+from edge.answers import Answers, rounded
 from edge.features import StreamingFeatures, pcm16_to_float, window_features
 from edge.plural import counted
 from edge.resample import Resampler
@@ -80,8 +80,9 @@ class StreamClassifier:
     """Feed int16 chunks at `input_rate`; get a prediction every hop once a whole window is heard."""
 
     def __init__(self, model: EdgeModel, input_rate: int, settings: ListenSettings = ListenSettings(),
-                 detector: SpeechDetector | None = None) -> None:
+                 detector: SpeechDetector | None = None, answers: Answers | None = None) -> None:
         self.model, self.settings = model, settings
+        self.answers = answers or Answers.of(model.bundle)  # how a window is reported (None: every label)
         self.params = model.bundle.params
         self.hop_frames = self._hop_frames(settings.hop_seconds)
         self.resampler = Resampler(input_rate, self.params.sample_rate) if input_rate != self.params.sample_rate else None
@@ -190,10 +191,9 @@ class StreamClassifier:
         if self.settings.trim_windows:
             frames = trim_window_frames(frames, power)
         raw = self.model.predict(window_features(frames, self.params))
-        smoothed = self.model.calibrated(self.smoother.push(raw))  # calibrated after smoothing, as fitted
-        label, confidence, _ = labelled(smoothed, self.model.reported_labels)
+        label, confidence, _ = self.answers.answer(self.smoother.push(raw))  # calibrated after smoothing, as fitted
         if confidence < self.settings.threshold:
             label = UNCERTAIN
         self.stats.labels[label] += 1
-        window_label, _, table = labelled(self.model.calibrated(raw), self.model.reported_labels)
+        window_label, _, table = self.answers.answer(raw)
         return WindowPrediction(end / rate, start / rate, end / rate, label, confidence, level, window_label, table)

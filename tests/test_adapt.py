@@ -25,6 +25,7 @@ from edge.adaptation import (
     softmax,
     start_head,
 )
+from edge.answers import Answers
 from edge.cli import app
 from edge.runtime import DEFAULT_MODEL, EdgeModel
 from tests.support.checks import json_lines
@@ -97,13 +98,14 @@ def test_adapted_model_is_written_and_every_verb_takes_it(clips: Path, tmp_path:
 def test_adapting_fits_the_clips_better_than_the_base_and_keeps_the_base_at_zero(clips: Path, tmp_path: Path):
     out = tmp_path / "mine.tflite"
     assert adapt(str(clips), "--out", str(out), "--vad", "none").exit_code == 0
-    base, adapted = EdgeModel(DEFAULT_MODEL, answer_labels=tuple(VOICES)), EdgeModel(out)
+    base, adapted = EdgeModel(DEFAULT_MODEL), EdgeModel(out)
     files = sorted(clips.rglob("*.wav")) + sorted((clips.parent / "extra").rglob("*.wav"))
     correct = {}
+    answers = {"base": Answers.of(base.bundle, tuple(VOICES)), "adapted": Answers.of(adapted.bundle)}
     for name, model in (("base", base), ("adapted", adapted)):
         from edge.classify import classify_file
 
-        correct[name] = sum(classify_file(model, f).label == f.parent.name for f in files)
+        correct[name] = sum(classify_file(model, f, answers=answers[name]).label == f.parent.name for f in files)
     assert correct["adapted"] >= correct["base"] and correct["adapted"] >= len(files) - 2, correct
     zero = adapted.bundle.adaptation.head  # type: ignore[union-attr]
     zero = AdaptedHead(zero.columns, zero.pooled_mean, zero.pooled_scale, np.zeros_like(zero.weights))
@@ -157,7 +159,7 @@ def test_labels_narrows_what_is_adapted(clips: Path, tmp_path: Path):
     result = adapt(str(clips), "--out", str(out), "--labels", "happy,sad", "--vad", "none")
     assert result.exit_code == 0, result.output
     assert "left out 3 clip(s)" in result.stderr
-    assert EdgeModel(out).reported_labels == ("happy", "sad")
+    assert Answers.of(EdgeModel(out).bundle).labels == ("happy", "sad")
     narrower = runner.invoke(app, ["classify", "--model", str(out), "--labels", "neutral,sad", str(clips / "sad" / "0.wav")])
     assert narrower.exit_code == 2 and "not adapted to" in narrower.stderr
 

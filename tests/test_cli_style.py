@@ -202,7 +202,7 @@ def test_labels_take_synonyms():
 
 
 def test_every_json_output_rounds_confidences_by_one_rule(tmp_path):
-    from edge.classify import JSON_DECIMALS
+    from edge.answers import JSON_DECIMALS
 
     def numbers(record: dict) -> list[float]:
         return [record["confidence"], *record["probabilities"].values()]

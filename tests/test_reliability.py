@@ -142,7 +142,8 @@ def test_a_file_longer_than_a_block_streams_to_the_same_answer(tmp_path: Path):
     model, detector = EdgeModel(DEFAULT_MODEL), load_detector()
     for trim in ("clip", "window", "none"):
         streamed = classify_file(model, path, ClassifySettings(trim=trim, keep_windows=True), detector)
-        whole = classify_signal(model, read_audio(path, 16000), str(path), trim, detector=detector)
+        whole = classify_signal(model, read_audio(path, 16000), str(path), ClassifySettings(trim=trim, keep_windows=True),
+                                detector)
         assert [w.start for w in streamed.windows] == [w.start for w in whole.windows]
         assert [w.label for w in streamed.windows] == [w.label for w in whole.windows]
         assert streamed.label == whole.label

@@ -25,6 +25,7 @@ from edge.plural import counted
 from edge.settings import TRIM_MODES, ClassifySettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
+    from edge.answers import Answers
     from edge.runtime import EdgeModel
     from edge.vad import SpeechDetector
 
@@ -56,30 +57,30 @@ def classify(
 
     with user_errors():
         detector = load_detector(vad)
-        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
+        loaded, answers = load_model(model, threads, delegate, require_delegate, runtime, labels)
         paths = expand_audio_paths(files)
         if not paths:
             raise EdgeSerError(f"no audio files in {', '.join(map(str, files))}")
     settings = ClassifySettings(trim=trim, hop_seconds=hop, keep_windows=windows)
-    failed = _classify_each(loaded, paths, settings, detector, json_output)
+    failed = _classify_each(loaded, answers, paths, settings, detector, json_output)
     if failed:
         typer.echo(f"{failed} of {counted(len(paths), 'file')} could not be classified", err=True)
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _classify_each(loaded: EdgeModel, paths: List[Path], settings: ClassifySettings, detector: SpeechDetector | None,
-                   json_output: bool) -> int:
+def _classify_each(loaded: EdgeModel, answers: Answers, paths: List[Path], settings: ClassifySettings,
+                   detector: SpeechDetector | None, json_output: bool) -> int:
     """Classify every file; a file that fails is reported and the batch goes on. Returns the failures."""
     import json
 
     from edge.classify import classify_file, true_label
-    from edge.listen import bar
+    from edge.render import bar, short_path
 
     failed, shown_header = 0, json_output
-    score = Score(loaded.reported_labels)
+    score = Score(answers.labels)
     for path in paths:
         try:
-            result = classify_file(loaded, path, settings, detector)
+            result = classify_file(loaded, path, settings, detector, answers)
         except Exception as error:  # noqa: BLE001 - one bad file never stops a batch
             failed += 1
             message = _file_error(path, error)
@@ -139,7 +140,3 @@ def _file_error(path: Path, error: Exception) -> str:
     detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"cannot classify {path}: {type(error).__name__}{': ' + detail if detail else ''}"
 
-
-def short_path(path: Path, width: int) -> str:
-    text = str(path)
-    return text if len(text) <= width else "…" + text[-(width - 1):]

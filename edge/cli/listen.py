@@ -22,6 +22,7 @@ from edge.errors import EdgeSerError, UsageError
 from edge.settings import DEFAULT_STALL_SECONDS, ListenSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
+    from edge.answers import Answers
     from edge.bundle import Bundle
     from edge.listen import AudioSource
     from edge.runtime import EdgeModel
@@ -75,13 +76,13 @@ def listen(
         detector = load_detector(vad)
         if save_dir is not None:
             _prepare(save_dir, prepare_save_dir)
-        loaded = load_model(model, threads, delegate, require_delegate, runtime, labels)
+        loaded, answers = load_model(model, threads, delegate, require_delegate, runtime, labels)
         threshold = _listen_threshold(loaded.bundle, threshold, target_accuracy)
         settings = ListenSettings(hop_seconds=hop, silence_db=silence_db, smoothing=smoothing, threshold=threshold,
                                   trim_windows=trim_windows)
         audio = FileSource(source, realtime) if source is not None else MicrophoneSource(
             device, loaded.bundle.params.sample_rate, rate)
-        classifier = _stream_classifier(loaded, audio, settings, detector)
+        classifier = _stream_classifier(loaded, answers, audio, settings, detector)
         printer = Printer(json_output)
         handlers = [printer] + ([WindowSaver(save_dir, classifier)] if save_dir else [])
         stop_on_signals()
@@ -107,14 +108,14 @@ def _check_options(source: Optional[Path], microphone: dict[str, object], target
                    "with --source (the file is read at its own rate, resampled to the model's)", err=True)
 
 
-def _stream_classifier(loaded: EdgeModel, audio: AudioSource, settings: ListenSettings,
+def _stream_classifier(loaded: EdgeModel, answers: Answers, audio: AudioSource, settings: ListenSettings,
                        detector: SpeechDetector | None) -> StreamClassifier:
     """The classifier fed from `audio`; says what it listens to (and warns when the audio is narrower
     than what the model learned from)."""
     from edge.stream import StreamClassifier
 
     try:
-        classifier = StreamClassifier(loaded, audio.rate, settings, detector)
+        classifier = StreamClassifier(loaded, audio.rate, settings, detector, answers)
     except ValueError as error:
         audio.close()
         raise UsageError(str(error)) from None

@@ -12,6 +12,7 @@ from edge.errors import UsageError
 from edge.settings import DEFAULT_VAD, RUNTIME_NAMES, VAD_CHOICES, RuntimeSettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when a verb runs, not for --help
+    from edge.answers import Answers
     from edge.runtime import EdgeModel
 
 MODEL_HELP = ("A .tflite model made by edge-ser, or a shipped model by name: default (three corpora, "
@@ -60,19 +61,21 @@ def json_option(help: str) -> Any:
 
 
 def load_model(model: Optional[Path], threads: int, delegate: str, require_delegate: bool,
-               runtime: Optional[str], labels: Optional[str] = None) -> EdgeModel:
+               runtime: Optional[str], labels: Optional[str] = None) -> tuple[EdgeModel, Answers]:
     """Load a model and say on stderr which runtime and delegate run it (and why a delegate fell back);
-    `labels` is --labels as typed (comma-separated)."""
+    with how its answers are reported: `labels` is --labels as typed (comma-separated)."""
+    from edge.answers import Answers
     from edge.runtime import EdgeModel, model_or_default
 
-    loaded = EdgeModel(model_or_default(model, runtime), threads=threads, delegate=delegate,
-                       require_delegate=require_delegate, runtime_name=runtime, answer_labels=answer_labels(labels))
+    path, asked = model_or_default(model, runtime), answer_labels(labels)
+    loaded = EdgeModel(path, threads=threads, delegate=delegate, require_delegate=require_delegate, runtime_name=runtime)
+    answers = Answers.of(loaded.bundle, asked)
     report = loaded.delegate_report
     if report.message:  # the fallback, in one line
         typer.echo(f"warning: {report.message} ({loaded.runtime.name})", err=True)
     elif delegate != "none" or require_delegate:
         typer.echo(f"running on {report.in_use} ({loaded.runtime.name})", err=True)
-    return loaded
+    return loaded, answers
 
 
 def answer_labels(labels: Optional[str]) -> tuple[str, ...]:
