@@ -27,6 +27,7 @@ from edge.errors import UsageError
 from edge.files import write_bytes_whole
 from edge.model_file import adapted_flatbuffer
 from edge.runtime import EdgeModel
+from edge.settings import RuntimeSettings
 from edge.vad import FRAME_SAMPLES, MIN_SPEECH_SHARE, SpeechDetector, SpeechTracker
 from edge.windowing import clip_features, trim_silence
 
@@ -39,7 +40,7 @@ Say = Callable[[str], None]
 class AdaptSettings:
     strength: float | None = None  # the pull toward the base model, in clips; None: cross-validated on the clips
     labels: tuple[str, ...] = ()  # adapt to these labels only (--labels); () = every label the clips have
-    threads: int = 1
+    threads: int = RuntimeSettings.threads
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def read_base(base: Path) -> tuple[bytes, Bundle]:
     return base.read_bytes(), bundle
 
 
-def open_with_pooled(base_bytes: bytes, bundle: Bundle, folder: Path, threads: int = 1) -> EdgeModel:
+def open_with_pooled(base_bytes: bytes, bundle: Bundle, folder: Path,
+                     threads: int = RuntimeSettings.threads) -> EdgeModel:
     """The base network, written into `folder` with its pooled vector as a second output, loaded."""
     exposed = Path(folder) / "pooled.tflite"
     exposed.write_bytes(adapted_flatbuffer(base_bytes, bundle.to_dict()))

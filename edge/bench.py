@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.features import FeatureParams, StreamingFeatures, features_for_window, window_features
 from edge.runtime import EdgeModel
-from edge.settings import DEFAULT_HOP_SECONDS
+from edge.settings import DEFAULT_BENCH_REPEATS, DEFAULT_HOP_SECONDS, RuntimeSettings
 from edge.windowing import frame_power, trim_window_frames
 
 COLD_START_SCRIPT = """
@@ -111,8 +111,9 @@ def cold_start(model_path: Path, threads: int, delegate: str, runtime: str | Non
     return figures
 
 
-def bench_model(model_path: Path, threads: int = 1, delegate: str = "none", runtime: str | None = None,
-                repeats: int = 200, hop_seconds: float = DEFAULT_HOP_SECONDS) -> BenchResult:
+def bench_model(model_path: Path, threads: int = RuntimeSettings.threads, delegate: str = RuntimeSettings.delegate,
+                runtime: str | None = RuntimeSettings.runtime_name, repeats: int = DEFAULT_BENCH_REPEATS,
+                hop_seconds: float = DEFAULT_HOP_SECONDS) -> BenchResult:
     model = EdgeModel(model_path, threads=threads, delegate=delegate, runtime_name=runtime)
     params = model.bundle.params
     hop = int(round(hop_seconds * params.sample_rate))

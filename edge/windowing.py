@@ -8,8 +8,9 @@ import numpy as np
 from edge.features import FeatureParams
 
 TRIM_TOP_DB = 30.0  # silence = 30 dB below the clip's loudest frame (best setting in docs/design.md)
-TRIM_FRAME = 400  # 25 ms at 16 kHz
-TRIM_HOP = 160
+# Silence is judged on the default feature frames (25 ms every 10 ms at 16 kHz), whatever a model's own are:
+# the clips every model was trained on were trimmed on these.
+TRIM_FRAME, TRIM_HOP = FeatureParams.win_length, FeatureParams.hop_length
 
 
 def frame_power(signal: np.ndarray, frame: int, hop: int) -> np.ndarray:

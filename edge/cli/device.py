@@ -17,6 +17,7 @@ from edge.cli.options import (
 )
 from edge.errors import EXIT_FAILURE
 from edge.plural import counted
+from edge.settings import DEFAULT_BENCH_REPEATS, DEFAULT_HOP_SECONDS
 
 if TYPE_CHECKING:  # numpy loads with these: only when a verb runs, not for --help
     from edge.bundle import Bundle, CalibrationReport
@@ -147,7 +148,7 @@ def bench(
     threads: int = threads_option(),
     delegate: str = delegate_option(),
     runtime: Optional[str] = runtime_option(),
-    repeats: int = typer.Option(200, min=5, help="Timed repetitions per figure."),
+    repeats: int = typer.Option(DEFAULT_BENCH_REPEATS, min=5, help="Timed repetitions per figure."),
     json_output: bool = json_option(help="A JSON list, one object per model."),
 ) -> None:
     """Per-window latency of features and inference (median, p95), real-time factor, peak RSS, cold start."""
@@ -162,6 +163,6 @@ def bench(
     if json_output:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
-    typer.echo(f"runtime {results[0].runtime}, {counted(threads, 'thread')}, {results[0].delegate}; hop 0.5 s, "
-               f"median of {repeats}")
+    typer.echo(f"runtime {results[0].runtime}, {counted(threads, 'thread')}, {results[0].delegate}; "
+               f"hop {DEFAULT_HOP_SECONDS:g} s, median of {repeats}")
     typer.echo(bench_table(results))
