@@ -1,7 +1,8 @@
-"""What a user sets for `classify` and `listen`: one dataclass each, and each default defined here once.
+"""What a user sets: `classify`, `listen` and how a model is run (one dataclass each), `bench`'s repeats,
+the runtimes, VADs and LSTM layouts to choose from; each default and each list of choices defined here once.
 
-The CLI's options read their defaults from these classes; this module imports nothing heavy, so
-`edge-ser --help` stays fast.
+The CLI's options (the host verbs' too) read their defaults and choices from here; this module imports
+nothing heavy, so `edge-ser --help` stays fast.
 """
 from __future__ import annotations
 
