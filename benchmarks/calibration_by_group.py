@@ -20,13 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.fold_report import ECE_NOTE, fold_runs_parser, run_names, write_report
-from train.calibrate import HeldOut, calibration_scores, clip_probabilities, fit_confidence_map, held_out_predictions
+from train.calibrate import (
+    CalibrationScores,
+    HeldOut,
+    calibration_scores,
+    clip_probabilities,
+    fit_confidence_map,
+    held_out_predictions,
+)
 
 WINDOW_GROUPINGS = (1, 2, 3, 4)  # 1 = one map for every clip (what calibrate fits); n = clips of 1 .. n-1 windows, then n or more
 MIN_GROUP_CLIPS = 200  # a group's own map needs this many fitted clips: 10 map knots of 20 clips
 
 
-def cross_fitted_by_group(held: HeldOut, groups: np.ndarray, folds: np.ndarray) -> dict:
+def cross_fitted_by_group(held: HeldOut, groups: np.ndarray, folds: np.ndarray) -> CalibrationScores:
     """Each fold scored by maps fitted without it: one per group with MIN_GROUP_CLIPS fitted clips,
     the one map for the other groups."""
     probabilities = np.zeros((len(held.targets), len(held.labels)))
@@ -59,8 +66,8 @@ def rows(runs: tuple[Path, ...]) -> list[str]:
     for name, groups in groupings(held):
         for scored, folds in (("cross-fitted by run", held.folds), ("corpus left out", held.corpora)):
             scores = cross_fitted_by_group(held, groups, folds)
-            lines.append(f"| {name} | {scored} | {scores['all']['ece']:.3f} | "
-                         + " | ".join(f"{scores['per_corpus'][c]['ece']:.3f}" for c in corpora) + " |")
+            lines.append(f"| {name} | {scored} | {scores.overall.ece:.3f} | "
+                         + " | ".join(f"{scores.per_corpus[c].ece:.3f}" for c in corpora) + " |")
     return lines
 
 

@@ -30,9 +30,9 @@ def rows(runs: tuple[Path, ...]) -> list[str]:
             fit = partial(fitter, weigh_corpora=weigh_corpora)
             for scored, groups in (("cross-fitted by run", None), ("corpus left out", held.corpora)):
                 scores = cross_fitted(held, fit, groups)
-                per_corpus = [scores["per_corpus"][c]["ece"] for c in corpora]
+                per_corpus = [scores.per_corpus[c].ece for c in corpora]
                 lines.append(f"| {name} | {'corpus equally' if weigh_corpora else 'each clip 1'} | {scored} | "
-                             f"{scores['all']['ece']:.3f} | " + " | ".join(f"{e:.3f}" for e in per_corpus)
+                             f"{scores.overall.ece:.3f} | " + " | ".join(f"{e:.3f}" for e in per_corpus)
                              + f" | {np.mean(per_corpus):.3f} |")
     return lines
 

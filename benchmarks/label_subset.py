@@ -21,7 +21,7 @@ from benchmarks.fold_report import fold_runs_parser, run_names, write_report
 from edge.calibration import label_indices, restricted
 from edge.cli.app import str_list
 from edge.corpora import SHARED_LABELS
-from train.calibrate import FITTERS, HeldOut, fold_fits, held_out_predictions, reliability, smoothed_windows
+from train.calibrate import FITTERS, HeldOut, Reliability, fold_fits, held_out_predictions, reliability, smoothed_windows
 
 
 def cross_fitted(held: HeldOut, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -38,7 +38,7 @@ def cross_fitted(held: HeldOut, method: str) -> tuple[np.ndarray, np.ndarray, np
     return clips, np.concatenate(windows), np.concatenate(targets), np.concatenate(corpora)
 
 
-def subset_scores(probabilities: np.ndarray, targets: np.ndarray, keep: np.ndarray) -> tuple[dict, dict]:
+def subset_scores(probabilities: np.ndarray, targets: np.ndarray, keep: np.ndarray) -> tuple[Reliability, Reliability]:
     """`reliability` of clips whose target is among `keep`: answered among every label, and among `keep`."""
     inside = np.isin(targets, keep)
     every = reliability(probabilities[inside], targets[inside])
@@ -53,8 +53,8 @@ def score_rows(what: str, probabilities: np.ndarray, targets: np.ndarray, corpor
     for corpus in [*sorted(set(corpora.tolist())), "all"]:
         rows = np.full(len(targets), True) if corpus == "all" else corpora == corpus
         every, subset = subset_scores(probabilities[rows], targets[rows], keep)
-        lines.append(f"| {what} | {corpus} | {subset['n']} | {every['accuracy']:.3f} | {subset['accuracy']:.3f} | "
-                     f"{every['ece']:.3f} | {subset['ece']:.3f} |")
+        lines.append(f"| {what} | {corpus} | {subset.n} | {every.accuracy:.3f} | {subset.accuracy:.3f} | "
+                     f"{every.ece:.3f} | {subset.ece:.3f} |")
     return lines
 
 

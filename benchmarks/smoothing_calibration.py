@@ -61,8 +61,8 @@ def main() -> None:
              "| windows of | n | accuracy | ECE before | ECE after | mean confidence after |", "|---|---|---|---|---|---|"]
     for name, keep in [("all", np.ones(len(targets), bool))] + [(c, corpora == c) for c in sorted(set(corpora))]:
         before, after = reliability(raw[keep], targets[keep]), reliability(calibrated[keep], targets[keep])
-        lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['ece']:.3f} | **{after['ece']:.3f}** | "
-                     f"{after['mean_confidence']:.3f} |")
+        lines.append(f"| {name} | {before.n} | {before.accuracy:.3f} | {before.ece:.3f} | **{after.ece:.3f}** | "
+                     f"{after.mean_confidence:.3f} |")
     write_report("smoothing_calibration", lines)
 
 

@@ -77,20 +77,20 @@ def test_calibration_lowers_ece_and_keeps_the_argmax():
 
     held = synthetic_held_out(2.5)
     report = calibration_report(held, ["a", "b", "c"])
-    assert report["method"] != "none" and report["methods"]["none"]["after"]["all"]["ece"] > 0.1
+    assert report.method != "none" and report.methods["none"].after.overall.ece > 0.1
     for name in ("temperature", "confidence map", "gap map"):
-        method = report["methods"][name]
-        assert report["before"]["all"]["ece"] > 0.1 > 0.03 > method["after"]["all"]["ece"]
-        assert method["after"]["all"]["accuracy"] == report["before"]["all"]["accuracy"]
-        assert method["cross_fitted"]["all"]["ece"] < 0.03
-        assert set(method["unseen_corpus"]["per_corpus"]) == {"a", "b"}  # each scored by a fit without it
+        method = report.methods[name]
+        assert report.before.overall.ece > 0.1 > 0.03 > method.after.overall.ece
+        assert method.after.overall.accuracy == report.before.overall.accuracy
+        assert method.cross_fitted and method.cross_fitted.overall.ece < 0.03
+        assert method.unseen_corpus and set(method.unseen_corpus.per_corpus) == {"a", "b"}  # each scored by a fit without it
     raw = clip_probabilities(held)
     for calibration in (Calibration(2.5), Calibration(confidence_map=((0.2, 0.3), (0.9, 0.5))),
                         Calibration(gap_map=((0.1, 0.3), (2.0, 0.8)))):
         assert np.array_equal(clip_probabilities(held, calibration).argmax(1), raw.argmax(1))
-    clips = report["risk_coverage"]["clips"]
-    assert clips[0]["coverage"] == 1.0 and clips[0]["threshold"] == 0.0
-    assert all(a["coverage"] >= b["coverage"] for a, b in zip(clips, clips[1:]))
+    clips = report.risk_coverage["clips"]
+    assert clips[0].coverage == 1.0 and clips[0].threshold == 0.0
+    assert all(a.coverage >= b.coverage for a, b in zip(clips, clips[1:]))
 
 
 @pytest.mark.host
@@ -100,7 +100,7 @@ def test_ece_of_a_known_table():
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     targets = np.array([0, 1, 0, 0])  # 0.9-bin: 50 % right (gap 0.4); 0.6-bin: 100 % right (gap 0.4)
     scores = reliability(probabilities, targets)
-    assert scores["ece"] == pytest.approx(0.4) and scores["accuracy"] == 0.75
+    assert scores.ece == pytest.approx(0.4) and scores.accuracy == 0.75
 
 
 def test_a_confidence_map_sets_the_top_probability_and_keeps_the_order():
@@ -143,9 +143,9 @@ def test_a_gap_map_calibrates_corpora_that_spread_the_rest_differently():
     right = rng.random(n) < 1 - 0.6 * np.exp(-gap)
     held = HeldOut(["l0", "l1", "l2"], [v[None] for v in vectors], np.where(right, 0, rng.integers(1, 3, n)),
                    np.where(spread, "a", "b"), np.arange(n) % 3)
-    by_top, by_gap = (cross_fitted(held, fit)["per_corpus"] for fit in (fit_confidence_map, fit_gap_map))
-    assert min(by_top[c]["ece"] for c in "ab") > 0.05
-    assert max(by_gap[c]["ece"] for c in "ab") < 0.03
+    by_top, by_gap = (cross_fitted(held, fit).per_corpus for fit in (fit_confidence_map, fit_gap_map))
+    assert min(by_top[c].ece for c in "ab") > 0.05
+    assert max(by_gap[c].ece for c in "ab") < 0.03
 
 
 def test_temperature_one_is_the_identity_and_the_argmax_never_moves():
@@ -296,11 +296,11 @@ def test_maps_per_window_count_fix_what_one_map_cannot():
     targets = np.where(right, 0, rng.integers(1, 3, n))
     held = HeldOut(["l0", "l1", "l2"], [np.repeat(v[None], k, axis=0) for v, k in zip(vectors, windows_per_clip)],
                    targets, np.where(windows_per_clip == 1, "a", "b"), np.arange(n) % 3)
-    one_map = cross_fitted_by_group(held, np.ones(n, dtype=int), held.folds)["per_corpus"]
-    per_count = cross_fitted_by_group(held, windows_per_clip, held.folds)["per_corpus"]
-    assert min(one_map[c]["ece"] for c in "ab") > 0.1
-    assert max(per_count[c]["ece"] for c in "ab") < 0.04
-    too_small = cross_fitted_by_group(held, np.arange(n), held.folds)["per_corpus"]  # groups of 1 clip: the one map
+    one_map = cross_fitted_by_group(held, np.ones(n, dtype=int), held.folds).per_corpus
+    per_count = cross_fitted_by_group(held, windows_per_clip, held.folds).per_corpus
+    assert min(one_map[c].ece for c in "ab") > 0.1
+    assert max(per_count[c].ece for c in "ab") < 0.04
+    too_small = cross_fitted_by_group(held, np.arange(n), held.folds).per_corpus  # groups of 1 clip: the one map
     assert too_small == one_map
 
 
@@ -313,6 +313,6 @@ def test_label_subset_scores_answer_among_the_kept_labels():
 
     probabilities = np.array([[0.3, 0.2, 0.5], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
     every, subset = subset_scores(probabilities, np.array([0, 0, 1, 2]), np.array([0, 1]))
-    assert every["n"] == subset["n"] == 3
-    assert every["accuracy"] == pytest.approx(1 / 3) and subset["accuracy"] == 1.0
-    assert subset["mean_confidence"] == pytest.approx(np.mean([0.6, 2 / 3, 0.6]))
+    assert every.n == subset.n == 3
+    assert every.accuracy == pytest.approx(1 / 3) and subset.accuracy == 1.0
+    assert subset.mean_confidence == pytest.approx(np.mean([0.6, 2 / 3, 0.6]))

@@ -20,15 +20,16 @@ import json
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from edge.bundle import CalibrationReport, ModelBundleError, read_bundle_json, write_bundle_json
-from edge.calibration import KEY_ACCURACIES, Calibration, apply_temperature, top_two_gap
+from edge.bundle import CalibrationReport, ModelBundleError
+from edge.bundle_json import read_bundle_json, write_bundle_json
+from edge.calibration import KEY_ACCURACIES, Calibration, CoveragePoint, apply_temperature, threshold_for, top_two_gap
+from edge.discovery import DatasetError
 from edge.plural import counted
 from edge.settings import DEFAULT_SMOOTHING
-from train.datasets import DatasetError
 
 ECE_BINS = 10  # the usual 10 equal-width bins of top-1 confidence (Guo et al. 2017)
 TEMPERATURE_RANGE = (0.05, 20.0)
@@ -59,7 +60,8 @@ class HeldOut:
 
 def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()) -> HeldOut:
     """Every run's model on its own test speakers' clips (windows as the training report scores them)."""
-    windows, targets, corpora, folds, labels = [], [], [], [], None
+    windows, targets, corpora, folds = [], [], [], []
+    labels: list[str] | None = None
     for fold, run_dir in enumerate(run_dirs):
         run_labels, clips, run_targets, run_corpora, speakers, predict = _run_test_set(Path(run_dir), data)
         if labels is not None and run_labels != labels:
@@ -71,7 +73,7 @@ def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()
         targets += run_targets
         corpora += run_corpora
         folds += [fold] * len(clips) if len(run_dirs) > 1 else _speaker_folds(speakers)
-    if not windows:
+    if labels is None or not windows:  # no runs at all, or runs without held-out clips
         raise DatasetError("the runs have no held-out clips")
     return HeldOut(labels, windows, np.array(targets), np.array(corpora), np.array(folds))
 
@@ -79,7 +81,7 @@ def held_out_predictions(run_dirs: tuple[Path, ...], data: tuple[Path, ...] = ()
 def _run_test_set(run_dir: Path, data: tuple[Path, ...]):
     import keras
 
-    from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
+    from train.recipe import eval_clips, load_datasets, make_split, request_from_bundle
 
     try:
         bundle = read_bundle_json(run_dir / "bundle.json")
@@ -186,7 +188,114 @@ FITTERS = {"none": lambda held: Calibration(), "temperature": fit_temperature, "
            "gap map": fit_gap_map}
 
 
-def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> dict:
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of top-1 confidence that has clips: its edges, clip count, mean confidence and accuracy."""
+
+    low: float
+    high: float
+    n: int
+    confidence: float
+    accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.low, "to": self.high, "n": self.n, "confidence": self.confidence, "accuracy": self.accuracy}
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How well one set of probabilities' confidence matches its accuracy."""
+
+    n: int
+    ece: float
+    nll: float
+    brier: float
+    accuracy: float
+    mean_confidence: float
+    bins: list[ReliabilityBin]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "ece": self.ece, "nll": self.nll, "brier": self.brier, "accuracy": self.accuracy,
+                "mean_confidence": self.mean_confidence, "bins": [b.to_dict() for b in self.bins]}
+
+
+@dataclass(frozen=True)
+class CalibrationScores:
+    """Reliability over every clip (`overall`, "all" in calibration.json) and per corpus."""
+
+    overall: Reliability
+    per_corpus: dict[str, Reliability]
+    corpus_mean_ece: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"all": self.overall.to_dict(), "per_corpus": {c: r.to_dict() for c, r in self.per_corpus.items()},
+                "corpus_mean_ece": self.corpus_mean_ece}
+
+
+def _scores_dict(scores: CalibrationScores | None) -> dict[str, Any]:
+    """calibration.json has always written a score that could not be made (one fold, one corpus) as {}."""
+    return scores.to_dict() if scores else {}
+
+
+@dataclass(frozen=True)
+class MethodReport:
+    """One method fitted on every clip, and its scores: in-sample, cross-fitted, on a corpus left out."""
+
+    calibration: Calibration
+    after: CalibrationScores
+    cross_fitted: CalibrationScores | None  # None: fewer than two folds
+    unseen_corpus: CalibrationScores | None  # None: fewer than two corpora
+
+    @property
+    def scored(self) -> CalibrationScores:
+        """The scores the method is judged by: cross-fitted where there are folds to cross-fit over."""
+        return self.cross_fitted or self.after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calibration": asdict(self.calibration), "after": self.after.to_dict(),
+                "cross_fitted": _scores_dict(self.cross_fitted), "unseen_corpus": _scores_dict(self.unseen_corpus)}
+
+
+@dataclass(frozen=True)
+class SmoothedReliability:
+    """Reliability of the smoothed windows `listen` reports, before and after the kept calibration."""
+
+    before: Reliability
+    after: Reliability
+
+
+@dataclass(frozen=True)
+class CalibrateReport:
+    """calibration.json: the method kept, how every method measured, and the kept one's risk-coverage curves."""
+
+    method: str
+    calibration: Calibration
+    fitted_on: str
+    before: CalibrationScores
+    methods: dict[str, MethodReport]
+    smoothed_windows: SmoothedReliability
+    risk_coverage: dict[str, list[CoveragePoint]]  # "clips" / "windows"
+
+    @property
+    def chosen(self) -> MethodReport:
+        return self.methods[self.method]
+
+    @property
+    def coverage_at(self) -> dict[str, dict[float, CoveragePoint | None]]:
+        """Per curve, the point `listen --target-accuracy` would pick for each of KEY_ACCURACIES."""
+        return {kind: {a: threshold_for(points, a) for a in KEY_ACCURACIES} for kind, points in self.risk_coverage.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "calibration": asdict(self.calibration), "fitted_on": self.fitted_on,
+                "before": self.before.to_dict(), "methods": {m: r.to_dict() for m, r in self.methods.items()},
+                "smoothed_windows": {"before": self.smoothed_windows.before.to_dict(),
+                                     "after": self.smoothed_windows.after.to_dict()},
+                "risk_coverage": {kind: [asdict(p) for p in points] for kind, points in self.risk_coverage.items()},
+                "coverage_at": {kind: {str(a): asdict(p) if p else None for a, p in points.items()}
+                                for kind, points in self.coverage_at.items()}}
+
+
+def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> Reliability:
     """ECE (top-1, equal-width bins), NLL, Brier score, accuracy, mean confidence and the bins."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == targets
@@ -198,37 +307,33 @@ def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = ECE_
         if inside.any():
             gap = abs(float(correct[inside].mean()) - float(confidence[inside].mean()))
             ece += inside.mean() * gap
-            table.append({"from": float(edges[b]), "to": float(edges[b + 1]), "n": int(inside.sum()),
-                          "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
+            table.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), int(inside.sum()),
+                                        float(confidence[inside].mean()), float(correct[inside].mean())))
     one_hot = np.eye(probabilities.shape[1])[targets]
-    return {"n": int(len(targets)), "ece": float(ece), "nll": negative_log_likelihood(probabilities, targets),
-            "brier": float(np.mean(np.sum((probabilities - one_hot) ** 2, axis=1))),
-            "accuracy": float(correct.mean()), "mean_confidence": float(confidence.mean()), "bins": table}
+    return Reliability(n=int(len(targets)), ece=float(ece), nll=negative_log_likelihood(probabilities, targets),
+                       brier=float(np.mean(np.sum((probabilities - one_hot) ** 2, axis=1))),
+                       accuracy=float(correct.mean()), mean_confidence=float(confidence.mean()), bins=table)
 
 
-def risk_coverage(probabilities: np.ndarray, targets: np.ndarray) -> list[dict]:
+def risk_coverage(probabilities: np.ndarray, targets: np.ndarray) -> list[CoveragePoint]:
     """Per threshold: the share answered (top probability >= threshold) and their accuracy."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == targets
     points = []
     for threshold in COVERAGE_THRESHOLDS:
         answered = confidence >= threshold
-        points.append({"threshold": float(threshold), "coverage": float(answered.mean()),
-                       "accuracy": float(correct[answered].mean()) if answered.any() else 1.0})
+        points.append(CoveragePoint(float(threshold), float(answered.mean()),
+                                    float(correct[answered].mean()) if answered.any() else 1.0))
     return points
 
 
-def coverage_at(points: list[dict], accuracy: float) -> dict | None:
-    reaching = [p for p in points if p["accuracy"] >= accuracy and p["coverage"] > 0]
-    return min(reaching, key=lambda p: p["threshold"]) if reaching else None
-
-
-def cross_fitted(held: HeldOut, fit, groups: np.ndarray | None = None) -> dict:
+def cross_fitted(held: HeldOut, fit, groups: np.ndarray | None = None) -> CalibrationScores | None:
     """Fitted on every fold but one and scored on that one: the figures without fitting on the scored
-    clips. With `groups` = the clips' corpora, each corpus is scored by a fit that never saw it."""
+    clips. With `groups` = the clips' corpora, each corpus is scored by a fit that never saw it.
+    None with fewer than two groups."""
     groups = held.folds if groups is None else groups
     if len(set(groups.tolist())) < 2:
-        return {}
+        return None
     probabilities = np.zeros((len(held.targets), len(held.labels)))
     for scored, calibration in fold_fits(held, fit, groups):
         probabilities[scored] = clip_probabilities(held.subset(scored), calibration)
@@ -242,113 +347,112 @@ def fold_fits(held: HeldOut, fit, groups: np.ndarray) -> Iterator[tuple[np.ndarr
         yield scored, fit(held.subset(~scored))
 
 
-def calibration_scores(probabilities: np.ndarray, held: HeldOut) -> dict:
+def calibration_scores(probabilities: np.ndarray, held: HeldOut) -> CalibrationScores:
     per_corpus = {c: reliability(probabilities[held.corpora == c], held.targets[held.corpora == c])
                   for c in sorted(set(held.corpora.tolist()))}
-    return {"all": reliability(probabilities, held.targets), "per_corpus": per_corpus,
-            "corpus_mean_ece": float(np.mean([r["ece"] for r in per_corpus.values()]))}
+    return CalibrationScores(reliability(probabilities, held.targets), per_corpus,
+                             float(np.mean([r.ece for r in per_corpus.values()])))
 
 
-def calibration_report(held: HeldOut, run_names: list[str]) -> dict:
+def calibration_report(held: HeldOut, run_names: list[str]) -> CalibrateReport:
     """Both methods fitted, scored in-sample, cross-fitted (by run, or for a single run by its held-out
     speakers dealt into three folds) and, with several corpora, on each corpus left out of the fit;
     the one with the lower cross-fitted ECE, averaged over corpora, is kept."""
     methods = {}
     for name, fit in FITTERS.items():
         calibration = fit(held)
-        methods[name] = {"calibration": asdict(calibration),
-                         "after": calibration_scores(clip_probabilities(held, calibration), held),
-                         "cross_fitted": cross_fitted(held, fit),
-                         "unseen_corpus": cross_fitted(held, fit, held.corpora)}
-    chosen = min(methods, key=lambda m: (methods[m]["cross_fitted"] or methods[m]["after"])["corpus_mean_ece"])
-    calibration = Calibration.from_dict(methods[chosen]["calibration"])
+        methods[name] = MethodReport(calibration, calibration_scores(clip_probabilities(held, calibration), held),
+                                     cross_fitted(held, fit), cross_fitted(held, fit, held.corpora))
+    chosen = min(methods, key=lambda m: methods[m].scored.corpus_mean_ece)
+    calibration = methods[chosen].calibration
     windows, window_targets = smoothed_windows(held, calibration)
-    curves = {"clips": risk_coverage(clip_probabilities(held, calibration), held.targets),
-              "windows": risk_coverage(windows, window_targets)}
-    return {"method": chosen, "calibration": asdict(calibration),
-            "fitted_on": f"{counted(len(held.targets), 'held-out clip')} of {counted(len(run_names), 'speaker-fold run')} "
-                         f"({', '.join(run_names)}), every label the network has",
-            "before": calibration_scores(clip_probabilities(held), held), "methods": methods,
-            "smoothed_windows": {"before": reliability(*smoothed_windows(held)),
-                                 "after": reliability(windows, window_targets)},
-            "risk_coverage": curves,
-            "coverage_at": {kind: {str(a): coverage_at(points, a) for a in KEY_ACCURACIES} for kind, points in curves.items()}}
+    return CalibrateReport(
+        method=chosen, calibration=calibration,
+        fitted_on=f"{counted(len(held.targets), 'held-out clip')} of {counted(len(run_names), 'speaker-fold run')} "
+                  f"({', '.join(run_names)}), every label the network has",
+        before=calibration_scores(clip_probabilities(held), held), methods=methods,
+        smoothed_windows=SmoothedReliability(reliability(*smoothed_windows(held)), reliability(windows, window_targets)),
+        risk_coverage={"clips": risk_coverage(clip_probabilities(held, calibration), held.targets),
+                       "windows": risk_coverage(windows, window_targets)})
 
 
-def bundle_calibration(report: dict) -> dict:
-    """What the model bundle carries: the calibration, headline figures and the risk-coverage curves."""
-    chosen = report["methods"][report["method"]]
-    scored = chosen["cross_fitted"] or chosen["after"]
-    return {**report["calibration"], "method": report["method"], "fitted_on": report["fitted_on"],
-            "ece_before": round(report["before"]["all"]["ece"], 5), "ece_after": round(scored["all"]["ece"], 5),
-            "ece_after_per_corpus": {c: round(r["ece"], 5) for c, r in scored["per_corpus"].items()},
-            "ece_unseen_corpus": {c: round(r["ece"], 5)
-                                  for c, r in (chosen["unseen_corpus"] or {}).get("per_corpus", {}).items()},
-            "risk_coverage": {kind: [{k: round(v, 4) for k, v in p.items()} for p in points]
-                              for kind, points in report["risk_coverage"].items()}}
+def bundle_report(report: CalibrateReport) -> CalibrationReport:
+    """What the model bundle carries beside the calibration: headline figures and the risk-coverage curves."""
+    scored = report.chosen.scored
+    unseen = report.chosen.unseen_corpus
+    return CalibrationReport(
+        method=report.method, fitted_on=report.fitted_on, ece_before=round(report.before.overall.ece, 5),
+        ece_after=round(scored.overall.ece, 5),
+        ece_after_per_corpus={c: round(r.ece, 5) for c, r in scored.per_corpus.items()},
+        ece_unseen_corpus={c: round(r.ece, 5) for c, r in unseen.per_corpus.items()} if unseen else {},
+        risk_coverage={kind: tuple(CoveragePoint(round(p.threshold, 4), round(p.coverage, 4), round(p.accuracy, 4))
+                                   for p in points) for kind, points in report.risk_coverage.items()})
 
 
-def write_calibration(folder: Path, report: dict) -> None:
-    """calibration.json, calibration.md, reliability.png and risk_coverage.png in `folder`."""
+def write_calibration(folder: Path, report: CalibrateReport) -> None:
+    """calibration.json, calibration.md and reliability.png (reliability and risk-coverage) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "calibration.json").write_text(json.dumps(report, indent=2))
+    (folder / "calibration.json").write_text(json.dumps(report.to_dict(), indent=2))
     (folder / "calibration.md").write_text(markdown(report))
     _plots(folder, report)
 
 
-def markdown(report: dict) -> str:
-    lines = [f"# Calibration: {report['method']}", "", f"Fitted on {report['fitted_on']}. Each method is scored on "
+def markdown(report: CalibrateReport) -> str:
+    lines = [f"# Calibration: {report.method}", "", f"Fitted on {report.fitted_on}. Each method is scored on "
              "the clips it was fitted on and cross-fitted (fitted without the scored fold); the lower cross-fitted "
              "ECE, averaged over corpora, is kept. Every fit weighs each corpus the same. ECE: 10 equal-width bins "
              "of top-1 confidence.", "",
              "| held-out clips | n | accuracy | confidence | ECE before | " + " | ".join(
-                 f"ECE {m} | {m} cross-fitted" for m in report["methods"]) + " | NLL before | NLL after |",
-             "|---|---|---|---|---|" + "---|---|" * len(report["methods"]) + "---|---|"]
-    chosen = report["methods"][report["method"]]["after"]
-    rows = [("all", report["before"]["all"], "all")] + [(c, r, c) for c, r in report["before"]["per_corpus"].items()]
-    for name, before, key in rows:
+                 f"ECE {m} | {m} cross-fitted" for m in report.methods) + " | NLL before | NLL after |",
+             "|---|---|---|---|---|" + "---|---|" * len(report.methods) + "---|---|"]
+    rows = [("all", report.before.overall, None)] + [(c, r, c) for c, r in report.before.per_corpus.items()]
+    for name, before, corpus in rows:
         cells = []
-        for method in report["methods"].values():
-            after = method["after"]["all"] if key == "all" else method["after"]["per_corpus"][key]
-            crossed = method["cross_fitted"]
-            cross = (crossed["all"] if key == "all" else crossed["per_corpus"][key])["ece"] if crossed else float("nan")
-            cells.append(f"{after['ece']:.3f} | {cross:.3f}")
-        after = chosen["all"] if key == "all" else chosen["per_corpus"][key]
-        lines.append(f"| {name} | {before['n']} | {before['accuracy']:.3f} | {before['mean_confidence']:.3f} | "
-                     f"{before['ece']:.3f} | " + " | ".join(cells) + f" | {before['nll']:.3f} | {after['nll']:.3f} |")
-    unseen = report["methods"][report["method"]]["unseen_corpus"]
+        for method in report.methods.values():
+            crossed = method.cross_fitted
+            cross = _pick(crossed, corpus).ece if crossed else float("nan")
+            cells.append(f"{_pick(method.after, corpus).ece:.3f} | {cross:.3f}")
+        after = _pick(report.chosen.after, corpus)
+        lines.append(f"| {name} | {before.n} | {before.accuracy:.3f} | {before.mean_confidence:.3f} | "
+                     f"{before.ece:.3f} | " + " | ".join(cells) + f" | {before.nll:.3f} | {after.nll:.3f} |")
+    unseen = report.chosen.unseen_corpus
     if unseen:
-        lines += ["", f"Each corpus scored by a {report['method']} fitted without it (as a corpus the device meets would "
-                  "be): ECE " + ", ".join(f"{c} {r['ece']:.3f}" for c, r in unseen["per_corpus"].items()) + "."]
-    smoothed = report["smoothed_windows"]
+        lines += ["", f"Each corpus scored by a {report.method} fitted without it (as a corpus the device meets would "
+                  "be): ECE " + ", ".join(f"{c} {r.ece:.3f}" for c, r in unseen.per_corpus.items()) + "."]
+    smoothed = report.smoothed_windows
     lines += ["", f"Smoothed windows (listen: the mean of the last {DEFAULT_SMOOTHING} windows within a held-out clip, "
-              f"calibrated after smoothing): ECE {smoothed['before']['ece']:.3f} -> {smoothed['after']['ece']:.3f} "
-              f"({smoothed['after']['n']} windows).",
+              f"calibrated after smoothing): ECE {smoothed.before.ece:.3f} -> {smoothed.after.ece:.3f} "
+              f"({smoothed.after.n} windows).",
               "", "| answered when confident (calibrated) | to reach accuracy | threshold | coverage |", "|---|---|---|---|"]
-    for kind, points in report["coverage_at"].items():
+    for kind, points in report.coverage_at.items():
         for accuracy, point in points.items():
-            lines.append(f"| {kind} | {float(accuracy):.0%} | " + (f"{point['threshold']:.2f} | {point['coverage']:.1%} |"
-                                                                if point else "not reached | 0 |"))
+            lines.append(f"| {kind} | {accuracy:.0%} | " + (f"{point.threshold:.2f} | {point.coverage:.1%} |"
+                                                          if point else "not reached | 0 |"))
     return "\n".join(lines) + "\n"
 
 
-def _plots(folder: Path, report: dict) -> None:
+def _pick(scores: CalibrationScores, corpus: str | None) -> Reliability:
+    """One corpus's reliability, or every clip's when `corpus` is None."""
+    return scores.overall if corpus is None else scores.per_corpus[corpus]
+
+
+def _plots(folder: Path, report: CalibrateReport) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    curves = [("before", report["before"]["all"], "o--")]
-    curves += [(name, method["after"]["all"], "o-") for name, method in report["methods"].items()]
+    curves = [("before", report.before.overall, "o--")]
+    curves += [(name, method.after.overall, "o-") for name, method in report.methods.items()]
     for name, scores, style in curves:
-        axes[0].plot([b["confidence"] for b in scores["bins"]], [b["accuracy"] for b in scores["bins"]], style,
-                     label=f"{name} (ECE {scores['ece']:.3f})")
+        axes[0].plot([b.confidence for b in scores.bins], [b.accuracy for b in scores.bins], style,
+                     label=f"{name} (ECE {scores.ece:.3f})")
     axes[0].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     axes[0].set(xlabel="confidence (top-1)", ylabel="accuracy", title="reliability, held-out clips", xlim=(0, 1), ylim=(0, 1))
     axes[0].legend()
-    for kind, points in report["risk_coverage"].items():
-        axes[1].plot([p["coverage"] for p in points], [p["accuracy"] for p in points], "-", label=kind)
+    for kind, points in report.risk_coverage.items():
+        axes[1].plot([p.coverage for p in points], [p.accuracy for p in points], "-", label=kind)
     axes[1].set(xlabel="coverage (share answered)", ylabel="accuracy of the answered", title="risk-coverage (calibrated)",
                 xlim=(0, 1), ylim=(0, 1))
     axes[1].legend()
@@ -357,7 +461,7 @@ def _plots(folder: Path, report: dict) -> None:
     plt.close(figure)
 
 
-def calibrate(run_dirs: tuple[Path, ...], into: Path, data: tuple[Path, ...] = ()) -> dict:
+def calibrate(run_dirs: tuple[Path, ...], into: Path, data: tuple[Path, ...] = ()) -> CalibrateReport:
     """The verb: fit, write the reports into `into` and store the calibration in its bundle.json."""
     bundle_path = into / "bundle.json"
     try:
@@ -369,7 +473,5 @@ def calibrate(run_dirs: tuple[Path, ...], into: Path, data: tuple[Path, ...] = (
         raise DatasetError(f"--into {into} has labels {list(bundle.labels)}, the calibration runs {held.labels}")
     report = calibration_report(held, [Path(r).name for r in run_dirs])
     write_calibration(into, report)
-    stored = bundle_calibration(report)
-    write_bundle_json(bundle_path, replace(bundle, calibration=Calibration.from_dict(stored),
-                                           calibration_report=CalibrationReport.from_dict(stored)))
+    write_bundle_json(bundle_path, replace(bundle, calibration=report.calibration, calibration_report=bundle_report(report)))
     return report
