@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from convert import DEFAULT_MODE
+from convert import DEFAULT_MODE, MODES, ConvertError
+from convert.report import CompareReport, ModeRow, VariantScores, write_compare_reports
 from convert.tflite import (
     CALIBRATION_WINDOWS,
-    DEFAULT_LAYOUT,
-    MODES,
-    ConvertError,
     check_layout,
     check_mode,
     check_ops,
@@ -30,6 +28,7 @@ from convert.tflite import (
 from edge.bundle import Bundle, Conversion
 from edge.files import write_bytes_whole
 from edge.runtime import EdgeModel
+from edge.settings import DEFAULT_LAYOUT
 
 DEFAULT_MAX_DRIFT_PP = 1.0
 LATENCY_REPEATS = 100
@@ -47,7 +46,7 @@ class EvaluationData:
 
 def evaluation_data(bundle: Bundle, data: tuple[Path, ...] = ()) -> EvaluationData:
     """Rebuild the run's split through the shared feature module (cached audio and windows)."""
-    from train.pipeline import eval_clips, load_datasets, make_split, request_from_bundle
+    from train.recipe import eval_clips, load_datasets, make_split, request_from_bundle
 
     request, seed = request_from_bundle(bundle, data)
     missing = [str(p) for p in request.data if not Path(p).exists()]
@@ -82,14 +81,13 @@ def median_latency_ms(predict, window: np.ndarray, repeats: int = LATENCY_REPEAT
     return float(np.median(times) * 1e3)
 
 
-def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
+def variant_scores(probabilities: np.ndarray, float_probabilities: np.ndarray, data: EvaluationData) -> VariantScores:
     from train.evaluate import classification_metrics
 
-    scores = classification_metrics(data.test_targets, probabilities, data.labels).to_dict()
     difference = np.abs(probabilities - float_probabilities)
-    scores.update(agreement=float(np.mean(probabilities.argmax(1) == float_probabilities.argmax(1))),
-                  max_abs_prob_diff=float(difference.max()), mean_abs_prob_diff=float(difference.mean()))
-    return scores
+    return VariantScores(metrics=classification_metrics(data.test_targets, probabilities, data.labels),
+                         agreement=float(np.mean(probabilities.argmax(1) == float_probabilities.argmax(1))),
+                         max_abs_prob_diff=float(difference.max()), mean_abs_prob_diff=float(difference.mean()))
 
 
 def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False, layout: str = DEFAULT_LAYOUT) -> bytes:
@@ -100,15 +98,13 @@ def build_variant(twin, mode: str, data: EvaluationData, int8_io: bool = False, 
     return raw
 
 
-def evaluate_variant(model: EdgeModel, float_probabilities: np.ndarray, data: EvaluationData) -> dict:
+def evaluate_variant(model: EdgeModel, float_probabilities: np.ndarray, data: EvaluationData) -> VariantScores:
     from train.evaluate import predict_clips
 
-    scores = variant_scores(predict_clips(model.predict_batch, data.test_clips), float_probabilities, data)
-    scores["size_bytes"] = model.path.stat().st_size
-    return scores
+    return variant_scores(predict_clips(model.predict_batch, data.test_clips), float_probabilities, data)
 
 
-def float_scores(model, data: EvaluationData) -> tuple[dict, np.ndarray]:
+def float_scores(model, data: EvaluationData) -> tuple[VariantScores, np.ndarray]:
     from train.evaluate import predict_clips
 
     probabilities = predict_clips(lambda x: model(x, training=False).numpy(), data.test_clips)
@@ -119,7 +115,7 @@ def loadable_by(paths: dict[str, Path]) -> dict[str, dict[str, str]]:
     """Which runtimes load and run each file: ai-edge-litert, tf.lite, and tflite-runtime 2.14
     (in its own numpy<2 environment; 'not tested' when that environment does not exist)."""
     script = Path(__file__).with_name("try_load.py")
-    result = {mode: {} for mode in paths}
+    result: dict[str, dict[str, str]] = {mode: {} for mode in paths}
     runtimes = [("ai-edge-litert", sys.executable), ("tensorflow", sys.executable),
                 ("tflite-runtime", str(TFLITE_RUNTIME_PYTHON) if TFLITE_RUNTIME_PYTHON.exists() else None)]
     for runtime, python in runtimes:
@@ -137,31 +133,31 @@ def loadable_by(paths: dict[str, Path]) -> dict[str, dict[str, str]]:
 
 
 def compare(run_dir: Path, modes: tuple[str, ...] = MODES, data_paths: tuple[Path, ...] = (),
-            int8_io: bool = False) -> dict:
+            int8_io: bool = False) -> CompareReport:
     """Convert every mode, score all against float, write model-<mode>.tflite and compare.{json,md,png}."""
     for mode in modes:
         check_mode(mode)
     model, bundle = load_run(run_dir)
     data = evaluation_data(bundle, data_paths)
     twin = keras2_twin(model, bundle)
-    report = {"split": bundle.split.description if bundle.split else "", "n_test": len(data.test_targets),
-              "evaluated_on": data.evaluated_on}
-    report["float"], float_probabilities = float_scores(model, data)
-    report["float"]["size_bytes"] = (Path(run_dir) / "model.keras").stat().st_size
-    report["float"]["latency_ms"] = median_latency_ms(lambda x: model(x, training=False), data.test_clips[0][:1], 20)
-    paths = {}
+    scores, float_probabilities = float_scores(model, data)
+    float_row = ModeRow(scores=scores, size_bytes=(Path(run_dir) / "model.keras").stat().st_size,
+                        latency_ms=median_latency_ms(lambda x: model(x, training=False), data.test_clips[0][:1], 20))
+    paths, measured = {}, {}
     for mode in modes:
         print(f"converting {mode} ...", file=sys.stderr, flush=True)
         paths[mode] = Path(run_dir) / f"model-{mode}.tflite"
         write_bytes_whole(paths[mode], finish_flatbuffer(build_variant(twin, mode, data, int8_io), bundle))
         edge_model = EdgeModel(paths[mode], threads=1)
-        report[mode] = evaluate_variant(edge_model, float_probabilities, data)
-        report[mode]["latency_ms"] = median_latency_ms(edge_model.predict, data.test_clips[0][0])
-    for mode, runtimes in loadable_by(paths).items():
-        report[mode]["loadable_by"] = runtimes
-    from convert.report import write_compare_reports
-
-    write_compare_reports(Path(run_dir), report, modes)
+        measured[mode] = (evaluate_variant(edge_model, float_probabilities, data),
+                          median_latency_ms(edge_model.predict, data.test_clips[0][0]))
+    runtimes = loadable_by(paths)  # after every file is written: one process per runtime loads them all
+    report = CompareReport(
+        split=bundle.split.description if bundle.split else "", n_test=len(data.test_targets),
+        evaluated_on=data.evaluated_on, float_model=float_row,
+        modes={mode: ModeRow(scores=scores, size_bytes=paths[mode].stat().st_size, latency_ms=latency,
+                             loadable_by=runtimes[mode]) for mode, (scores, latency) in measured.items()})
+    write_compare_reports(Path(run_dir), report)
     return report
 
 
@@ -190,20 +186,20 @@ def quantize(run_dir: Path, mode: str = DEFAULT_MODE, max_drift_pp: float = DEFA
         candidate = Path(scratch) / "candidate.tflite"
         candidate.write_bytes(finish_flatbuffer(converted, bundle))
         scores = evaluate_variant(EdgeModel(candidate, threads=1), float_probabilities, data)
-    drift = 100 * (float_result["accuracy"] - scores["accuracy"])
+    drift = 100 * (float_result.accuracy - scores.accuracy)
     passed = drift <= max_drift_pp
     flatbuffer = finish_flatbuffer(converted, replace(bundle, conversion=Conversion(
-        mode=mode, accuracy=scores["accuracy"], float_accuracy=float_result["accuracy"], drift_pp=drift,
-        agreement=scores["agreement"], evaluated_on=data.evaluated_on, layout=layout)))
+        mode=mode, accuracy=scores.accuracy, float_accuracy=float_result.accuracy, drift_pp=drift,
+        agreement=scores.agreement, evaluated_on=data.evaluated_on, layout=layout)))
     suffix = "" if layout == DEFAULT_LAYOUT else f"-{layout}"
     target = Path(output) if output else Path(run_dir) / f"model-{mode}{suffix}.tflite"
-    verdict = (f"{mode}{suffix}: accuracy {scores['accuracy']:.4f} vs float {float_result['accuracy']:.4f} "
-               f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores['agreement']:.3f}) "
+    verdict = (f"{mode}{suffix}: accuracy {scores.accuracy:.4f} vs float {float_result.accuracy:.4f} "
+               f"(drift {drift:+.2f} pp, limit {max_drift_pp:.2f} pp; agreement {scores.agreement:.3f}) "
                f"on {data.evaluated_on}")
     if passed or force:
         write_bytes_whole(target, flatbuffer)
     message = verdict + (f" -> {target}" if passed or force else " -> gate failed, nothing written")
     if not passed and force:
         message += " (written anyway: --force)"
-    return GateResult(mode, passed, drift, float_result["accuracy"], scores["accuracy"],
+    return GateResult(mode, passed, drift, float_result.accuracy, scores.accuracy,
                       target if passed or force else None, message)

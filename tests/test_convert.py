@@ -53,7 +53,7 @@ def test_compare_json_has_the_promised_fields(compared):
 
 def test_tflite_runtime_214_loads_what_the_report_says(compared):
     report, _ = compared
-    answers = {m: report[m]["loadable_by"]["tflite-runtime"] for m in MODES}
+    answers = {m: report.modes[m].loadable_by["tflite-runtime"] for m in MODES}
     if any(a.startswith("not tested") or a.startswith("not installed") for a in answers.values()):
         pytest.skip(f"no tflite-runtime environment: {answers['float32']}")
     assert answers["float32"] == answers["float16"] == answers["int8"] == "ok"
