@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import librosa
@@ -20,8 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge.discovery import DatasetError
 from edge.features import FeatureParams, frame_features  # noqa: E402
-from train.datasets import DatasetError, default_cache_dir, load_corpora  # noqa: E402
+from train.datasets import default_cache_dir, load_corpora  # noqa: E402
 
 PITCH_RANGE_HZ = (65.0, 500.0)  # adult speech f0, male low to female/child high (yin search range)
 N_MFCC_SHOWN = 13  # the classic MFCC count (Davis & Mermelstein 1980) for the per-label means
@@ -50,28 +51,62 @@ def utterance_stats(signal: np.ndarray, rate: int, label: str, corpus: str) -> U
                           float(centroid.mean()), float(zcr.mean()))
 
 
-def summarise(dataset, stats: list[UtteranceStats]) -> dict:
+@dataclass(frozen=True)
+class Durations:
+    """Clip lengths of one corpus in seconds, after trimming silence."""
+
+    total: float
+    mean: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class LabelMeans:
+    """One label's mean statistics over its clips' finite values (None when there are none, e.g. no voiced frame)."""
+
+    seconds: float | None
+    rms_db: float | None
+    pitch_hz: float | None
+    centroid_hz: float | None
+    zero_crossing_rate: float | None
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """One corpus in summary.json: files, speakers, clips per label, durations and per-label means."""
+
+    files: int
+    speakers: int
+    labels: dict[str, int]
+    seconds: Durations
+    per_label: dict[str, LabelMeans]
+
+
+def summarise(dataset, stats: list[UtteranceStats]) -> dict[str, CorpusSummary]:
     summary = {}
     for corpus in dataset.corpora:
         members = [(u, s) for u, s in zip(dataset.utterances, stats) if u.corpus == corpus]
         seconds = np.array([s.seconds for _, s in members])
-        summary[corpus] = {
-            "files": len(members),
-            "speakers": len({u.speaker for u, _ in members if u.speaker}),
-            "labels": dict(sorted(Counter(u.label for u, _ in members).items())),
-            "seconds": {"total": round(float(seconds.sum()), 1), "mean": round(float(seconds.mean()), 2),
-                        "min": round(float(seconds.min()), 2), "max": round(float(seconds.max()), 2)},
-            "per_label": {label: _means([s for u, s in members if u.label == label])
-                          for label in sorted({u.label for u, _ in members})},
-        }
+        summary[corpus] = CorpusSummary(
+            files=len(members),
+            speakers=len({u.speaker for u, _ in members if u.speaker}),
+            labels=dict(sorted(Counter(u.label for u, _ in members).items())),
+            seconds=Durations(total=round(float(seconds.sum()), 1), mean=round(float(seconds.mean()), 2),
+                              min=round(float(seconds.min()), 2), max=round(float(seconds.max()), 2)),
+            per_label={label: _means([s for u, s in members if u.label == label])
+                       for label in sorted({u.label for u, _ in members})},
+        )
     return summary
 
 
-def _means(stats: list[UtteranceStats]) -> dict:
+def _means(stats: list[UtteranceStats]) -> LabelMeans:
     """Per-statistic means over the finite values (None when there are none, e.g. no voiced frame)."""
-    keys = ("seconds", "rms_db", "pitch_hz", "centroid_hz", "zero_crossing_rate")
-    finite = {k: [v for s in stats if np.isfinite(v := getattr(s, k))] for k in keys}
-    return {k: round(float(np.mean(values)), 3) if values else None for k, values in finite.items()}
+    means = {}
+    for f in fields(LabelMeans):
+        values = [v for s in stats if np.isfinite(v := getattr(s, f.name))]
+        means[f.name] = round(float(np.mean(values)), 3) if values else None
+    return LabelMeans(**means)
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -84,12 +119,12 @@ def _save(fig, path: Path, dpi: int = 90) -> None:
     plt.close(fig)
 
 
-def plot_class_balance(summary: dict, path: Path) -> None:
-    labels = sorted({label for c in summary.values() for label in c["labels"]})
+def plot_class_balance(summary: dict[str, CorpusSummary], path: Path) -> None:
+    labels = sorted({label for c in summary.values() for label in c.labels})
     fig, axis = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / len(summary)
     for i, (corpus, info) in enumerate(summary.items()):
-        axis.bar(np.arange(len(labels)) + i * width, [info["labels"].get(label, 0) for label in labels], width, label=corpus)
+        axis.bar(np.arange(len(labels)) + i * width, [info.labels.get(label, 0) for label in labels], width, label=corpus)
     axis.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=30)
     axis.set_ylabel("files")
     axis.legend()
@@ -149,17 +184,17 @@ def plot_mfcc_by_label(dataset, rate: int, path: Path) -> None:
     _save(fig, path)
 
 
-def markdown(summary: dict) -> str:
+def markdown(summary: dict[str, CorpusSummary]) -> str:
     lines = ["# Corpus exploration", ""]
     for corpus, info in summary.items():
-        s = info["seconds"]
-        lines += [f"## {corpus}: {info['files']} files, {info['speakers']} speakers, {s['total'] / 60:.1f} min "
-                  f"(clips {s['min']}-{s['max']} s, mean {s['mean']} s, after trimming silence)", "",
+        s = info.seconds
+        lines += [f"## {corpus}: {info.files} files, {info.speakers} speakers, {s.total / 60:.1f} min "
+                  f"(clips {s.min}-{s.max} s, mean {s.mean} s, after trimming silence)", "",
                   "| label | files | mean s | RMS dBFS | f0 Hz | centroid Hz | ZCR |", "|---|---|---|---|---|---|---|"]
-        for label, m in info["per_label"].items():
-            cells = " | ".join(_cell(m[k], d) for k, d in (("seconds", 2), ("rms_db", 1), ("pitch_hz", 0),
-                                                            ("centroid_hz", 0), ("zero_crossing_rate", 3)))
-            lines.append(f"| {label} | {info['labels'][label]} | {cells} |")
+        for label, m in info.per_label.items():
+            cells = " | ".join(_cell(v, d) for v, d in ((m.seconds, 2), (m.rms_db, 1), (m.pitch_hz, 0),
+                                                          (m.centroid_hz, 0), (m.zero_crossing_rate, 3)))
+            lines.append(f"| {label} | {info.labels[label]} | {cells} |")
         lines.append("")
     lines += ["![class balance](class_balance.png)", "![waveforms](waveforms.png)",
               "![spectrograms](spectrograms.png)", "![distributions](feature_distributions.png)",
@@ -168,14 +203,14 @@ def markdown(summary: dict) -> str:
 
 
 def explore(data: tuple[Path, ...], out_dir: Path, corpus: str = "auto", limit: int = 0,
-            params: FeatureParams = FeatureParams()) -> dict:
+            params: FeatureParams = FeatureParams()) -> dict[str, CorpusSummary]:
     dataset = load_corpora(data, corpus, limit, params.sample_rate, default_cache_dir())
     if not dataset.utterances:
         raise DatasetError("no readable labelled audio to explore")
     stats = [utterance_stats(a, params.sample_rate, u.label, u.corpus) for a, u in zip(dataset.audio, dataset.utterances)]
     summary = summarise(dataset, stats)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.json").write_text(json.dumps({c: asdict(info) for c, info in summary.items()}, indent=2) + "\n")
     (out_dir / "utterances.json").write_text(json.dumps(
         [{**{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in asdict(s).items()},
           "path": str(u.path), "speaker": u.speaker} for s, u in zip(stats, dataset.utterances)]) + "\n")
