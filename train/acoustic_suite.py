@@ -37,8 +37,12 @@ class SuiteError(EdgeSerError):
 
 
 class Condition(Protocol):
-    name: str
-    trained_family: str  # the family a training run does use ("" = none): only the generator is new then
+    # read-only properties, so that the frozen dataclasses below satisfy the protocol
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def trained_family(self) -> str: ...  # the family a training run does use ("" = none): only the generator is new then
 
     def describe(self) -> str: ...
 
@@ -86,7 +90,7 @@ class ImageSourceRoom:
 def room_responses(room: ImageSourceRoom) -> tuple[np.ndarray, ...]:
     """The room's impulse responses, reproducible from its name."""
     rng = np.random.default_rng([SUITE_SEED, zlib.crc32(room.name.encode())])
-    responses = []
+    responses: list[np.ndarray] = []
     while len(responses) < room.rooms:
         size = np.array([rng.uniform(low, high) for low, high in room.size_m])
         talker, microphone = _positions(size, room.distance_m, rng)

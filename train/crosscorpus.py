@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle, read_bundle_json
+from edge.bundle import Bundle
+from edge.bundle_json import read_bundle_json
 from edge.corpora import SHARED_LABELS
+from edge.discovery import Dataset, DatasetError
 from edge.features import FeatureParams
-from train.datasets import Dataset, DatasetError, load_corpora
+from train.datasets import load_corpora
 from train.rooms import ROOM_COUNT, RoomCondition, rerecord_all, room_impulse_responses
 from train.splits import speaker_split
 
@@ -111,7 +114,7 @@ class TestWindows:
     def of(self, params: FeatureParams) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
         """(clean, rooms): per corpus, each clip's windows as model input."""
         from edge.windowing import clip_features
-        from train.pipeline import eval_clips
+        from train.recipe import eval_clips
 
         if params.sample_rate != SAMPLE_RATE:
             raise DatasetError(f"cross-corpus scores need {SAMPLE_RATE} Hz features, "
@@ -132,7 +135,7 @@ def cross_corpus(request: CrossCorpusRequest) -> dict:
     for run_dir in request.runs:
         model, bundle = load_run_model(Path(run_dir))
         clean, rooms = windows.of(bundle.params)
-        row = {"run": str(run_dir), "trained_on": sorted(bundle.corpora), "cells": {}}
+        row: dict[str, Any] = {"run": str(run_dir), "trained_on": sorted(bundle.corpora), "cells": {}}
         for t in tests:
             targets = [dataset.utterances[i].label for i in t.indices]
             cell = {"clean": score(model, list(bundle.labels), clean[t.corpus], targets),

@@ -46,7 +46,7 @@ def room_impulse_responses(condition: RoomCondition, sample_rate: int, count: in
     import pyroomacoustics as pra
 
     rng = np.random.default_rng(seed)
-    responses = []
+    responses: list[np.ndarray] = []
     while len(responses) < count:
         size = np.array([rng.uniform(*condition.length_m), rng.uniform(*condition.width_m),
                          rng.uniform(*condition.height_m)])
