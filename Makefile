@@ -81,11 +81,11 @@ test: venv edge-venv tflite-runtime-env teacher lint
 test-wheel: venv
 	$(PY) -m pytest -q -m wheel
 
-# Style, the device side's types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy],
+# Style, types (strict on the device side) and the import layers, with no import cycle (pyproject.toml: [tool.ruff], [tool.mypy],
 # [tool.importlinter]; docs/design.md "The house").
 lint: venv
 	$(VENV)/bin/ruff check edge train convert tests benchmarks
-	$(VENV)/bin/mypy edge
+	$(VENV)/bin/mypy edge train convert
 	$(VENV)/bin/lint-imports
 
 test-slow: venv

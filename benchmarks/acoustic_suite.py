@@ -26,11 +26,12 @@ from benchmarks.fold_report import PROJECT, write_report
 from edge.bundle import Bundle
 from edge.bundle_json import read_bundle_json
 from edge.corpora import SHARED_LABELS
+from edge.discovery import Dataset
 from edge.errors import EdgeSerError
 from edge.plural import counted
 from train.acoustic_suite import SAMPLE_RATE, SUITE_SEED, Condition, SuiteError, conditions_named, degrade
 from train.crosscorpus import CorpusTest, heard_speakers, load_run_model, score_predictions
-from train.datasets import Dataset, default_cache_dir, load_corpora
+from train.datasets import default_cache_dir, load_corpora
 
 DATA = tuple(PROJECT.parent / "shared" / "data" / name for name in ("crema-d", "ravdess", "tess"))
 CLIPS_PER_CORPUS = 400  # a seeded sample per corpus: UA's standard error about 0.025; 0 = every held-out clip

@@ -122,7 +122,8 @@ NAME_PARSERS = {
     "folder": parse_label_folder,
 }
 
-CORPUS_CHOICES = ("auto", *NAME_PARSERS, "csv")  # --corpus: detect, a naming convention, or a CSV manifest
+AUTO_CORPUS = "auto"  # the default of --corpus: each folder has its naming convention detected from its files
+CORPUS_CHOICES = (AUTO_CORPUS, *NAME_PARSERS, "csv")  # --corpus: detect, a naming convention, or a CSV manifest
 
 
 def parse_any(path: Path) -> tuple[str, ParsedName] | None:

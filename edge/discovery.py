@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.audio import is_audio_file
-from edge.corpora import CORPUS_CHOICES, LABEL_SYNONYMS, NAME_PARSERS, ParsedName
+from edge.corpora import AUTO_CORPUS, CORPUS_CHOICES, LABEL_SYNONYMS, NAME_PARSERS, ParsedName
 from edge.errors import EdgeSerError
 
 
@@ -41,7 +41,7 @@ class Dataset:
         return sorted({u.label for u in self.utterances})
 
 
-def discover(root: Path, corpus: str = "auto") -> Dataset:
+def discover(root: Path, corpus: str = AUTO_CORPUS) -> Dataset:
     """List the labelled utterances under `root` (a folder, or a CSV manifest)."""
     root = Path(root)
     if corpus not in CORPUS_CHOICES:
@@ -53,7 +53,7 @@ def discover(root: Path, corpus: str = "auto") -> Dataset:
     files = sorted(p for p in root.rglob("*") if is_audio_file(p))
     if not files:
         raise DatasetError(f"no audio files (.wav, .flac, ...) found under {root}")
-    name = detect_corpus(files) if corpus == "auto" else corpus
+    name = detect_corpus(files) if corpus == AUTO_CORPUS else corpus
     if name is None:
         raise DatasetError(
             f"cannot tell which corpus {root} holds: no file name follows the RAVDESS, TESS, CREMA-D, "

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from edge.corpora import parse_cremad, parse_emodb, parse_label_folder, parse_ravdess, parse_savee, parse_tess
+from edge.discovery import DatasetError, discover
 from tests.support.data import emotional_tone, real_corpus, write_audio
-from train.datasets import DatasetError, discover, load_audio, save_npz_whole
+from train.datasets import load_audio, save_npz_whole
 
 pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 

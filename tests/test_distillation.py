@@ -19,7 +19,7 @@ TARGETS = np.array([0, 1])
 
 
 def loss_of(config: TrainConfig, with_soft: bool) -> np.ndarray:
-    from train.fit import loss_function
+    from train.losses import loss_function
 
     y = np.concatenate([TARGETS[:, None], TARGETS[:, None], np.ones((2, 1)), MASKS] + ([SOFT] if with_soft else []), axis=1)
     return np.asarray(loss_function(config)(y.astype(np.float32), PROBABILITIES))
@@ -39,7 +39,7 @@ def test_the_target_is_the_hard_label_and_the_teachers_soft_labels_weighted():
 
 
 def test_training_rows_carry_the_soft_labels_mixed_as_the_windows_are():
-    from train.fit import MASK_FROM, AugmentedWindows
+    from train.batches import MASK_FROM, AugmentedWindows
 
     rng = np.random.default_rng(0)
     clips = 8

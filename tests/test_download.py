@@ -166,7 +166,7 @@ def test_a_dataverse_release_is_found_through_its_listing(server, tmp_path):
 
 
 def test_downloaded_crema_d_is_what_train_reads(server, tmp_path):
-    from train.datasets import discover
+    from edge.discovery import discover
 
     source, _, checksums = crema_release(server)
     download(source, tmp_path, checksums, no_progress)

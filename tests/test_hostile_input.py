@@ -219,7 +219,8 @@ def test_loud_span_of_non_finite_power_is_none():
 
 @pytest.mark.host
 def test_training_skips_a_non_finite_file_and_goes_on(tmp_path: Path):
-    from train.datasets import Dataset, Utterance, load_audio
+    from edge.discovery import Dataset, Utterance
+    from train.datasets import load_audio
 
     good = write(tmp_path / "good.wav", speech(), subtype="PCM_16")
     bad = float_wav(tmp_path / "bad.wav", with_nan)
@@ -233,7 +234,7 @@ def test_training_skips_a_non_finite_file_and_goes_on(tmp_path: Path):
 
 @pytest.mark.host
 def test_manifest_rows_with_nul_bytes_are_skipped(tmp_path: Path):
-    from train.datasets import discover_manifest
+    from edge.discovery import discover_manifest
 
     write(tmp_path / "a.wav", speech(), subtype="PCM_16")
     manifest = tmp_path / "m.csv"

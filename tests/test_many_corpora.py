@@ -55,7 +55,7 @@ def test_non_audio_hidden_and_folders_are_not_audio(tmp_path):
 
 
 def test_cremad_names_are_detected_and_parsed(tmp_path):
-    from train.datasets import discover
+    from edge.discovery import discover
 
     root = write_cremad_like(tmp_path / "crema", actors=(1001, 1091))
     found = discover(root)
@@ -88,8 +88,8 @@ def test_silent_clip_and_conflicting_duplicates_are_skipped_with_reasons(tmp_pat
 
 # ------------------------------------------------------------------ training parts (TensorFlow)
 def test_balanced_sampling_draws_labels_equally_within_each_corpus():
+    from train.batches import epoch_order
     from train.config import TrainConfig
-    from train.fit import epoch_order
 
     corpora = np.array(["a"] * 900 + ["b"] * 100)
     targets = np.array([0] * 800 + [1] * 100 + [0] * 50 + [2] * 50)  # corpus a: 8:1; corpus b: 1:1
@@ -105,8 +105,8 @@ def test_balanced_sampling_draws_labels_equally_within_each_corpus():
 
 
 def test_an_epoch_is_capped_in_clips():
+    from train.batches import epoch_order
     from train.config import TrainConfig
-    from train.fit import epoch_order
 
     corpora, targets = np.array(["a"] * 10000), np.arange(10000) % 4
     assert len(epoch_order(corpora, targets, TrainConfig(max_clips_per_epoch=4000), 0)) == 4000
@@ -115,7 +115,7 @@ def test_an_epoch_is_capped_in_clips():
 
 def test_masked_loss_ignores_labels_the_corpus_does_not_define():
     from train.config import TrainConfig
-    from train.fit import loss_function
+    from train.losses import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dtype=np.float32)
     # [target, partner, weight, mask]: target 0, not mixed; the first clip's corpus lacks label 2
@@ -129,7 +129,7 @@ def test_masked_loss_ignores_labels_the_corpus_does_not_define():
 
 def test_label_smoothing_spreads_the_target_over_the_corpus_labels_only():
     from train.config import TrainConfig
-    from train.fit import loss_function
+    from train.losses import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 0, 1, 1, 1, 0]], dtype=np.float32)  # target 0; the corpus defines labels 0 and 1
@@ -142,7 +142,7 @@ def test_label_smoothing_spreads_the_target_over_the_corpus_labels_only():
 
 def test_mixup_loss_weighs_both_targets():
     from train.config import TrainConfig
-    from train.fit import loss_function
+    from train.losses import loss_function
 
     probabilities = np.array([[0.2, 0.3, 0.5]], dtype=np.float32)
     y = np.array([[0, 1, 0.7, 1, 1, 0]], dtype=np.float32)  # 70 % label 0, 30 % label 1, over labels 0-1
@@ -151,7 +151,7 @@ def test_mixup_loss_weighs_both_targets():
 
 
 def test_mixup_pairs_windows_within_their_corpus():
-    from train.fit import mixup_partners
+    from train.batches import mixup_partners
 
     corpora = np.array(["a", "b", "a", "b", "a", "c"])
     partners, weights = mixup_partners(corpora, 0.4, np.random.default_rng(0))

@@ -27,14 +27,14 @@ def step(optimizer, model, gradient: float) -> None:
 def test_without_weight_decay_the_optimizer_is_plain_adam():
     import keras
 
-    from train.fit import make_optimizer
+    from train.optimizer import make_optimizer
 
     optimizer = make_optimizer(LEARNING_RATE, TrainConfig())
     assert type(optimizer) is keras.optimizers.Adam
 
 
 def test_weight_decay_shrinks_kernels_and_leaves_biases_and_batch_norm_alone():
-    from train.fit import make_optimizer
+    from train.optimizer import make_optimizer
 
     model = small_model()
     optimizer = make_optimizer(LEARNING_RATE, TrainConfig(weight_decay=0.5))

@@ -52,7 +52,8 @@ def test_three_corpora_train_one_model_scored_per_label_space(tmp_path):
 def test_cremad_is_recognised_with_its_quirks(tmp_path):
     """Real CREMA-D files: the names are detected, the silent clip and the three same-audio pairs under
     two labels are skipped with their reasons (decoded from a folder of links to those files)."""
-    from train.datasets import discover, load_corpora
+    from edge.discovery import discover
+    from train.datasets import load_corpora
 
     root = real_corpus("crema-d")
     found = discover(root)

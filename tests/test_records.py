@@ -60,7 +60,7 @@ def test_the_estimate_is_the_mean_of_its_runs_and_a_final_fit_carries_it(tmp_pat
 
 
 def test_a_damaged_estimate_run_is_a_user_error(tmp_path: Path):
-    from train.datasets import DatasetError
+    from edge.discovery import DatasetError
     from train.estimate import check_estimate_runs
 
     run = tmp_path / "broken"

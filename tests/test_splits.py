@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from edge.corpora import RAVDESS_EMOTIONS
-from train.datasets import DatasetError, Utterance
+from edge.discovery import DatasetError, Utterance
 from train.splits import random_split, speaker_split
 
 pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)

@@ -6,6 +6,7 @@ defaults, read from here) before TensorFlow loads. Every training default is def
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edge.errors import UsageError
@@ -55,8 +56,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        tuples = {name: tuple(data[name]) for name in ("lstm_units", "conv2d_channels") if name in data}
-        return cls(**{"front_end": "conv1d", **data, **tuples})  # runs from before the option had the Conv1D
+        tuples: dict[str, Any] = {name: tuple(data[name]) for name in ("lstm_units", "conv2d_channels") if name in data}
+        fields: dict[str, Any] = {"front_end": "conv1d", **data, **tuples}
+        return cls(**fields)  # runs from before the option had the Conv1D
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +103,9 @@ class AugmentConfig:
     wide_lowpass_hz: tuple[float, float] = (2500.0, 7800.0)
 
 
-SPLITS = ("speaker", "random", "none")  # speaker-independent, random clips, or none: a final fit on every file
+DEFAULT_SPLIT = "speaker"  # held-out speakers: the only honest estimate for a voice the model has never heard
+SPLITS = (DEFAULT_SPLIT, "random", "none")  # speaker-independent, random clips, or none: a final fit on every file
+RUNS_DIR = Path("runs")  # where train writes its run folders (and runs/latest)
 LOSSES = ("masked", "softmax")  # masked: cross-entropy over the clip's own corpus's labels only
 SAMPLINGS = ("balanced", "natural")  # balanced: every (corpus, label) cell drawn equally within its corpus
 CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's share of the draws, by its clip count,

@@ -12,14 +12,11 @@ from typing import Any
 import numpy as np
 
 from edge.audio import AudioReadError, read_audio
-from edge.discovery import (  # noqa: F401  (the readers of DATA live on the device side: re-exported)
-    CORPUS_CHOICES,
+from edge.discovery import (
     Dataset,
     DatasetError,
     Utterance,
-    detect_corpus,
     discover,
-    discover_manifest,
 )
 from edge.features import float_to_pcm16, pcm16_to_float
 from edge.files import written_whole

@@ -1,5 +1,5 @@
 """The teacher head: a logistic regression on the teacher's clip embeddings (train.teacher), and the soft labels
-it gives the student (train.fit's distilled loss). Each training clip's soft labels come from a head fitted on
+it gives the student (train.losses' distilled loss). Each training clip's soft labels come from a head fitted on
 other speakers only (out of fold), over the labels of the clip's corpus, as the student's masked loss sees them:
 the teacher's answers on its own training clips would be near-certain and teach nothing about new voices.
 
@@ -18,8 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge.discovery import Dataset
 from edge.errors import EdgeSerError
-from train.datasets import Dataset
 
 # The logistic regression's inverse L2 strength on standardised embeddings: chosen by cross-validation over
 # speaker groups of one speaker fold's training clips, where stronger regularisation scored higher (docs/teacher.md)
@@ -59,12 +59,12 @@ def out_of_fold_probabilities(embeddings: np.ndarray, targets: np.ndarray, group
     """Each clip's masked probabilities from a head fitted on the clips of the other speaker groups."""
     from sklearn.model_selection import GroupKFold
 
-    groups = np.asarray(groups)
-    splits = min(folds, len(np.unique(groups)))
+    group_of = np.asarray(groups)
+    splits = min(folds, len(np.unique(group_of)))
     if splits < 2:
         raise EdgeSerError("the teacher head needs the training clips of at least two speakers")
     probabilities = np.zeros(masks.shape, dtype=np.float32)
-    for fitted_on, held_out in GroupKFold(n_splits=splits).split(embeddings, targets, groups):
+    for fitted_on, held_out in GroupKFold(n_splits=splits).split(embeddings, targets, group_of):
         head = fit_head(embeddings[fitted_on], targets[fitted_on], seed)
         probabilities[held_out] = masked_softmax(head_logits(head, embeddings[held_out], masks.shape[1]),
                                                  masks[held_out], temperature)
@@ -99,7 +99,7 @@ def teacher_soft_labels(dataset: Dataset, roots: Sequence[Path], train: Sequence
 def head_scores(data: Sequence[Path], folds: int, fold: int, seed: int = 0, encoder: Any = None) -> dict[str, Any]:
     """The teacher head fitted on a training run's training clips (`edge-ser train DATA --folds F --fold K`'s
     split), scored on its test speakers per corpus over each corpus's labels, as the student is."""
-    from train.pipeline import (
+    from train.recipe import (
         TrainRequest,
         clip_arrays,
         label_spaces,

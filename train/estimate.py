@@ -13,9 +13,9 @@ import numpy as np
 
 from edge.bundle import SCORE_NAMES, Bundle, ModelBundleError
 from edge.bundle_json import read_bundle_json
+from edge.discovery import DatasetError
 from edge.plural import counted
 from train.config import ModelConfig
-from train.datasets import DatasetError
 from train.records import CorpusEstimate, Estimate, EstimateRun, RunMetrics, read_metrics
 
 

@@ -13,17 +13,12 @@ import numpy as np
 import tensorflow as tf
 
 from edge.features import FeatureParams
-from train.fit import (
-    LOADER_THREADS,
-    AugmentedWindows,
-    FitResult,
-    TrainConfig,
-    accuracy,
-    learning_schedule,
-    loss_function,
-    make_optimizer,
-)
+from train.batches import LOADER_THREADS, AugmentedWindows
+from train.config import TrainConfig
+from train.losses import accuracy, loss_function
 from train.model import build_model
+from train.optimizer import learning_schedule, make_optimizer
+from train.records import FitResult
 
 
 def fit_multi_worker(data: AugmentedWindows, labels: list[str], params: FeatureParams, config: TrainConfig,

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Bundle, ModelBundleError, read_bundle, read_bundle_json
+from edge.bundle import Bundle, ModelBundleError
+from edge.bundle_json import read_bundle, read_bundle_json
 from edge.errors import EdgeSerError, UsageError
 from edge.features import FeatureParams
 from train.config import FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, ModelConfig, TrainConfig
@@ -157,18 +158,19 @@ def tensor_array(flat: Any, inputs: list[int], position: int) -> np.ndarray | No
     return (values - zero.reshape(shape) if zero.size > 1 else values - zero) * scale.reshape(shape)
 
 
-def set_from_op(network, layer, op: str, arrays: list[np.ndarray | None]) -> None:
+def set_from_op(network, layer, op: str, inputs: list[np.ndarray | None]) -> None:
+    arrays = [np.zeros(0, np.float32) if array is None else array for array in inputs]  # absent: an empty array
     if op == "CONV_2D":
         kernel = np.transpose(arrays[1], (1, 2, 3, 0))  # TFLite (out, h, w, in) -> Keras (h, w, in, out)
         layer.set_weights([kernel.reshape(layer.kernel.shape)])
-        bias = arrays[2] if arrays[2] is not None else np.zeros(kernel.shape[-1], np.float32)
+        bias = arrays[2] if arrays[2].size else np.zeros(kernel.shape[-1], np.float32)
         pass_through_batch_norm(network.get_layer(f"{layer.name}_bn"), bias)
     elif op == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         kernel = np.concatenate([arrays[i].T for i in LSTM_INPUT_WEIGHTS], axis=1)
         recurrent = np.concatenate([arrays[i].T for i in LSTM_RECURRENT_WEIGHTS], axis=1)
         layer.set_weights([kernel, recurrent, np.concatenate([arrays[i] for i in LSTM_BIASES])])
     else:  # FULLY_CONNECTED: (out, in) -> Keras (in, out)
-        layer.set_weights([arrays[1].T, arrays[2] if arrays[2] is not None else np.zeros(arrays[1].shape[0], np.float32)])
+        layer.set_weights([arrays[1].T, arrays[2] if arrays[2].size else np.zeros(arrays[1].shape[0], np.float32)])
 
 
 def pass_through_batch_norm(layer, bias: np.ndarray) -> None:
@@ -206,24 +208,23 @@ def output_columns(fresh: list[np.ndarray], parent: list[np.ndarray], parent_lab
     return [kernel, bias]
 
 
-def fine_tuning(config: TrainConfig, params: FeatureParams, parent: Parent) -> tuple[TrainConfig, FeatureParams]:
+def fine_tuning(config: TrainConfig, params: FeatureParams, parent: Parent,
+                given: frozenset[str] | set[str] = frozenset()) -> tuple[TrainConfig, FeatureParams]:
     """The recipe of a run that starts from `parent`: its network and features are the parent's (options that
-    would change them are refused), and epochs and learning rate left at their defaults become the
-    fine-tuning schedule's."""
+    would change them are refused), and epochs and learning rate, unless `given` names them, the fine-tuning
+    schedule's."""
     if config.model != ModelConfig() or params != FeatureParams():
         raise UsageError("--init-from takes the network and features of the model it starts from: drop the options "
                          "that change them (--front-end, --lstm-units, --n-mfcc, --normalisation, ...)")
-    defaults = TrainConfig()
     return replace(config, model=parent.model,
-                   epochs=FINE_TUNE_EPOCHS if config.epochs == defaults.epochs else config.epochs,
-                   learning_rate=FINE_TUNE_LEARNING_RATE if config.learning_rate == defaults.learning_rate
-                   else config.learning_rate), parent.params
+                   epochs=config.epochs if "epochs" in given else FINE_TUNE_EPOCHS,
+                   learning_rate=config.learning_rate if "learning_rate" in given else FINE_TUNE_LEARNING_RATE), parent.params
 
 
-def starting_point(init_from: str | None, config: TrainConfig,
-                   params: FeatureParams) -> tuple[TrainConfig, FeatureParams, Parent | None]:
+def starting_point(init_from: str | None, config: TrainConfig, params: FeatureParams,
+                   given: set[str]) -> tuple[TrainConfig, FeatureParams, Parent | None]:
     """The recipe and the parent network of a run: unchanged from random weights, fine_tuning's with --init-from."""
     if not init_from:
         return config, params, None
     parent = read_parent(init_from)
-    return (*fine_tuning(config, params, parent), parent)
+    return (*fine_tuning(config, params, parent, given), parent)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.bundle import SCORE_NAMES, CorpusInfo, SplitRecord
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,3 +153,14 @@ class RunMetrics(FitSummary):
 def read_metrics(run_dir: Path) -> RunMetrics:
     """A run's metrics.json (OSError, ValueError, KeyError or TypeError when it is not one)."""
     return RunMetrics.from_dict(json.loads((run_dir / "metrics.json").read_text()))
+
+
+@dataclass
+class FitResult:
+    """What fitting returns (train.fit, train.multiworker): the network and its training history."""
+
+    model: "keras.Model"
+    history: dict[str, list[float]]
+    best_epoch: int
+    seconds: float
+    device: str

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edge.bundle import SplitRecord
-from train.datasets import DatasetError, Utterance
+from edge.discovery import DatasetError, Utterance
 
 TEST_FRACTION = 0.2  # "the last fifth of the speakers is the test set"
 VAL_FRACTION_OF_DEV = 0.125  # RAVDESS: 2 of the 16 development actors validate (15-16)
@@ -48,7 +48,7 @@ def speakers_by_corpus(utterances: list[Utterance]) -> dict[str, list[str]]:
         )
     grouped: dict[str, set[str]] = defaultdict(set)
     for u in utterances:
-        grouped[u.corpus].add(u.speaker)
+        grouped[u.corpus].add(str(u.speaker))  # every speaker is known here (checked above)
     return {corpus: sorted(speakers, key=natural_key) for corpus, speakers in grouped.items()}
 
 
@@ -85,7 +85,7 @@ def speaker_split(utterances: list[Utterance], test_speakers: list[str] | None =
         chosen_val += val
     if not chosen_test:
         raise DatasetError("the split left no test speaker (a corpus needs at least 2 speakers)")
-    indices = {"test": [], "val": [], "train": []}
+    indices: dict[str, list[int]] = {"test": [], "val": [], "train": []}
     for i, u in enumerate(utterances):
         part = "test" if u.speaker in chosen_test else "val" if u.speaker in chosen_val else "train"
         indices[part].append(i)
@@ -110,7 +110,7 @@ def random_split(utterances: list[Utterance], seed: int = 0, test_fraction: floa
                  val_fraction: float = 0.1, validate: bool = True) -> Split:
     """Stratified by label; the same speakers appear in every part, so scores are optimistic."""
     rng = np.random.default_rng(seed)
-    parts = {"train": [], "val": [], "test": []}
+    parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, u in enumerate(utterances):
         by_label[u.label].append(i)
@@ -123,7 +123,8 @@ def random_split(utterances: list[Utterance], seed: int = 0, test_fraction: floa
         parts["train"] += order[n_test + n_val:]
     description = (f"RANDOM stratified {100 - 100 * test_fraction:.0f}/{100 * test_fraction:.0f} split "
                    "(speakers shared between train and test: optimistic, not speaker-independent)")
-    return Split("random", description, *(tuple(sorted(parts[k])) for k in ("train", "val", "test")))
+    return Split("random", description, train=tuple(sorted(parts["train"])), val=tuple(sorted(parts["val"])),
+                 test=tuple(sorted(parts["test"])))
 
 
 def no_split(utterances: list[Utterance]) -> Split:

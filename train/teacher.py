@@ -21,9 +21,10 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from edge.discovery import Dataset
 from edge.errors import EdgeSerError
 from edge.files import written_whole
-from train.datasets import Dataset, default_cache_dir, save_npz_whole
+from train.datasets import default_cache_dir, save_npz_whole
 
 
 @dataclass(frozen=True)

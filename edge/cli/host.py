@@ -26,7 +26,7 @@ from edge.cli.app import (
     str_list,
     user_errors,
 )
-from edge.corpora import CORPUS_CHOICES
+from edge.corpora import AUTO_CORPUS, CORPUS_CHOICES
 from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 from edge.plural import counted
 
@@ -34,9 +34,13 @@ from edge.plural import counted
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
 from train.config import (
     CORPUS_SHARES,
+    DEFAULT_SPLIT,
+    FINE_TUNE_EPOCHS,
+    FINE_TUNE_LEARNING_RATE,
     FRONT_ENDS,
     LOSSES,
     POOLINGS,
+    RUNS_DIR,
     SAMPLINGS,
     SPLITS,
     AugmentConfig,
@@ -47,7 +51,7 @@ from train.config import (
 if TYPE_CHECKING:
     from edge.features import FeatureParams
     from train.download import DownloadReport
-    from train.pipeline import TrainRequest
+    from train.recipe import TrainRequest
 
 # TensorFlow 2.21 prints two start-up notices twice each (absl's "before absl::InitializeLog()" warning and
 # oneDNN's "custom operations are on"), from C++ before TF_CPP_MIN_LOG_LEVEL applies. Host verbs import it
@@ -80,14 +84,15 @@ def import_tensorflow_quietly() -> None:
 
 # Help of train's options whose text takes more than a line; the defaults typer shows come from train.config.
 SPLIT_HELP = "speaker-independent, random clips, or none (final fit on every file: no test set; see --estimate-from)."
-CORPUS_HELP = "How to read DATA: auto (detected), a corpus's file naming, folder (a folder per label) or csv (a manifest)."
+CORPUS_HELP = (f"How to read DATA: {AUTO_CORPUS} (detected), a corpus's file naming, folder (a folder per label) or "
+               "csv (a manifest).")
 QUANTIZE_MODE_HELP = "The TFLite mode (dynamic: float accuracy and speed at about a quarter of the size)."
 LAYOUT_HELP = ("The LSTM as one fused op (smallest, fastest on a CPU) or unrolled: plain ops that LiteRT's GPU "
                "accelerator runs (--delegate gpu).")
 
 
 def corpus_option() -> Any:
-    return typer.Option("auto", callback=one_of(CORPUS_CHOICES), metavar=choices_metavar(CORPUS_CHOICES), help=CORPUS_HELP)
+    return typer.Option(AUTO_CORPUS, callback=one_of(CORPUS_CHOICES), metavar=choices_metavar(CORPUS_CHOICES), help=CORPUS_HELP)
 VALIDATE_HELP = ("Hold out validation speakers to pick the best epoch and stop early; default: train on all "
                  "development speakers for --epochs and keep the last.")
 MAX_CLIPS_PER_EPOCH_HELP = "An epoch is one pass over the training clips, capped at this many (0 = no cap)."
@@ -123,19 +128,23 @@ INIT_FROM_HELP = ("Fine-tune: start from this run folder, .tflite or shipped mod
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
+EPOCHS_HELP = (f"Passes over the training clips (at most --max-clips-per-epoch each). [default: {FIT.epochs}; "
+               f"{FINE_TUNE_EPOCHS} with --init-from]")
+LEARNING_RATE_HELP = (f"Peak learning rate (after warm-up). [default: {FIT.learning_rate:g}; {FINE_TUNE_LEARNING_RATE:g} "
+                      "with --init-from]")
 
 
 @app.command(rich_help_panel=WORKSTATION_PANEL)
 def train(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s); several are combined."),
     corpus: str = corpus_option(),
-    split: str = typer.Option("speaker", callback=one_of(SPLITS), metavar=choices_metavar(SPLITS), help=SPLIT_HELP),
+    split: str = typer.Option(DEFAULT_SPLIT, callback=one_of(SPLITS), metavar=choices_metavar(SPLITS), help=SPLIT_HELP),
     test_speakers: Optional[str] = typer.Option(None, help="Comma-separated held-out speakers, e.g. 17,18,19,20."),
     val_speakers: Optional[str] = typer.Option(None, help="Comma-separated validation speakers."),
     validate: bool = typer.Option(False, help=VALIDATE_HELP),
     folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
-    epochs: int = typer.Option(FIT.epochs, min=1),
+    epochs: Optional[int] = typer.Option(None, min=1, help=EPOCHS_HELP),
     max_clips_per_epoch: int = typer.Option(FIT.max_clips_per_epoch, min=0, help=MAX_CLIPS_PER_EPOCH_HELP),
     loss: str = typer.Option(FIT.loss, help=LOSS_HELP),
     sampling: str = typer.Option(FIT.sampling, help=SAMPLING_HELP),
@@ -150,7 +159,7 @@ def train(
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     wide_probability: float = typer.Option(AUGMENT.wide_probability, callback=FRACTION, help=WIDE_PROBABILITY_HELP),
     batch_size: int = typer.Option(FIT.batch_size, min=1),
-    learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
+    learning_rate: Optional[float] = typer.Option(None, callback=in_range(0, 10, above=True), help=LEARNING_RATE_HELP),
     lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
     conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="--front-end conv1d's filters (0 = none)."),
     pool: int = typer.Option(MODEL.pool, min=1, help=POOL_HELP),
@@ -167,7 +176,7 @@ def train(
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
     init_from: Optional[str] = typer.Option(None, help=INIT_FROM_HELP),
-    runs_dir: Path = typer.Option(Path("runs")),
+    runs_dir: Path = typer.Option(RUNS_DIR),
     name: Optional[str] = typer.Option(None, help="Run folder name (default: time stamp + corpora)."),
 ) -> None:
     """Train the compact LSTM; writes runs/<name>/ (model, metrics, report) and runs/latest."""
@@ -179,14 +188,15 @@ def train(
         import_tensorflow_quietly()
         from train.parent import starting_point
         from train.pipeline import run_training
-        config, params, parent = starting_point(init_from, config, params)
+        given = {name for name, value in (("epochs", epochs), ("learning_rate", learning_rate)) if value is not None}
+        config, params, parent = starting_point(init_from, config, params, given)
         if (run_dir := run_training(train_request(locals(), params), config, parent)) is not None:
             print_summary(run_dir)
 
 
 def train_request(options: dict[str, Any], params: "FeatureParams") -> "TrainRequest":
     """train's options that say which data, which split and where the run goes."""
-    from train.pipeline import TrainRequest
+    from train.recipe import TrainRequest
 
     return TrainRequest(data=tuple(options["data"]), corpus=options["corpus"], split=options["split"],
                         test_speakers=str_list(options["test_speakers"]), val_speakers=str_list(options["val_speakers"]),
@@ -202,7 +212,8 @@ def recipe_from_options(options: dict[str, Any]) -> TrainConfig:
     from dataclasses import fields
 
     def named(cls: type, **parsed: Any) -> dict[str, Any]:
-        return {**{f.name: options[f.name] for f in fields(cls) if f.name in options}, **parsed}
+        given = {f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None}  # None: left out
+        return {**given, **parsed}
 
     model = ModelConfig(**named(ModelConfig, lstm_units=int_list(options["lstm_units"], "--lstm-units"),
                                 conv2d_channels=int_list(options["conv2d_channels"], "--conv2d-channels")))
@@ -282,7 +293,7 @@ def explore(
     data: List[Path] = typer.Argument(..., help="Corpus folder(s) or CSV manifest(s)."),
     corpus: str = corpus_option(),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
-    runs_dir: Path = typer.Option(Path("runs")),
+    runs_dir: Path = typer.Option(RUNS_DIR),
     name: Optional[str] = typer.Option(None, help="Output folder name (default: explore-<corpora>)."),
 ) -> None:
     """Look at corpora before training: counts, waveforms, spectrograms, feature distributions per label."""
@@ -292,9 +303,9 @@ def explore(
         out_dir = runs_dir / (name or "explore-" + "-".join(p.name for p in data))
         summary = explore_corpora(tuple(data), out_dir, corpus, limit)
     for corpus_name, info in summary.items():
-        labels = ", ".join(f"{label} {n}" for label, n in info["labels"].items())
-        typer.echo(f"{corpus_name}: {counted(info['files'], 'file')}, {counted(info['speakers'], 'speaker')}, "
-                   f"{info['seconds']['total'] / 60:.1f} min; {labels}")
+        labels = ", ".join(f"{label} {n}" for label, n in info.labels.items())
+        typer.echo(f"{corpus_name}: {counted(info.files, 'file')}, {counted(info.speakers, 'speaker')}, "
+                   f"{info.seconds.total / 60:.1f} min; {labels}")
     typer.echo(f"report: {out_dir}/report.md (plots beside it)")
 
 
@@ -385,10 +396,10 @@ def compare(
     if json_output:
         import json
 
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    typer.echo(f"evaluated on {report['evaluated_on']}")
-    typer.echo(format_table(table_rows(report, chosen)))
+    typer.echo(f"evaluated on {report.evaluated_on}")
+    typer.echo(format_table(table_rows(report)))
     typer.echo(f"reports: {run}/compare.md, compare.json, compare.png")
 
 
