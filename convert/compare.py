@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert import DEFAULT_MODE, MODES, ConvertError
+from convert import DEFAULT_MAX_DRIFT_PP, DEFAULT_MODE, MODES, ConvertError
 from convert.report import CompareReport, ModeRow, VariantScores, write_compare_reports
 from convert.tflite import (
     CALIBRATION_WINDOWS,
@@ -30,7 +30,6 @@ from edge.files import write_bytes_whole
 from edge.runtime import EdgeModel
 from edge.settings import DEFAULT_LAYOUT
 
-DEFAULT_MAX_DRIFT_PP = 1.0
 LATENCY_REPEATS = 100
 TFLITE_RUNTIME_PYTHON = Path(".venv-tflite-runtime/bin/python")  # made by `make tflite-runtime-env`
 

@@ -17,11 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 
-from convert import MODES, ConvertError  # noqa: E402,F401  (re-exported for callers)
+from convert import MODES, ConvertError  # noqa: E402
 from edge.bundle import Bundle, ModelBundleError  # noqa: E402
 from edge.bundle_json import read_bundle_json  # noqa: E402
 from edge.model_file import packed_with_bundle  # noqa: E402
-from edge.settings import DEFAULT_LAYOUT, LAYOUTS  # noqa: E402,F401  (DEFAULT_LAYOUT re-exported for callers)
+from edge.settings import DEFAULT_LAYOUT, LAYOUTS  # noqa: E402
 
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 CALIBRATION_WINDOWS = 300  # representative windows for int8 (TFLite docs suggest ~100-500 samples)
@@ -116,7 +116,7 @@ def operator_names(data: bytes) -> list[str]:
 
 def finish_flatbuffer(data: bytes, bundle: Bundle | dict) -> bytes:
     """Turn the LSTM cell clip off and embed the bundle as metadata `edge_ser_bundle` (a dict is embedded
-    as it is: the tests make damaged bundles that way), stamped with the file's digest (edge/bundle.py); a
+    as it is: the tests make damaged bundles that way), stamped with the file's digest (edge/bundle_json.py); a
     bundle `data` already had is replaced and its buffer emptied."""
     record = bundle.to_dict() if isinstance(bundle, Bundle) else bundle
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))

@@ -10,8 +10,7 @@ from edge.adaptation import Adaptation
 from edge.calibration import Calibration, CoveragePoint, curve_from_dicts
 from edge.errors import EdgeSerError
 from edge.features import FeatureParams, FeatureParamsError
-from edge.settings import DEFAULT_LAYOUT
-from edge.windowing import CLIP_HOP_SECONDS
+from edge.settings import CLIP_HOP_SECONDS, DEFAULT_LAYOUT
 
 BUNDLE_FORMAT = "edge-ser-bundle/1"
 DIGEST_KEY = "digest"  # the bundle's first entry: the .tflite's digest (edge/bundle_json.py)

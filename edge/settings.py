@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_HOP_SECONDS = 0.5  # a new decision twice a second; the model's window is 2 s
+CLIP_HOP_SECONDS = 0.5  # a recorded clip's windows overlap by all but half a second (a bundle records its own)
 DEFAULT_SILENCE_DB = -50.0  # window RMS in dBFS; a quiet room is about -60, speech at arm's length -35 to -20
 DEFAULT_SMOOTHING = 3  # windows averaged: the last 1.5 s of decisions at the default hop
 DEFAULT_THRESHOLD = 0.35  # below this smoothed probability: "uncertain" (chance is 1/8 = 0.125)

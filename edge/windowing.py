@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from edge.features import FeatureParams
+from edge.settings import CLIP_HOP_SECONDS
 
 TRIM_TOP_DB = 30.0  # silence = 30 dB below the clip's loudest frame (best setting in docs/design.md)
 # Silence is judged on the default feature frames (25 ms every 10 ms at 16 kHz), whatever a model's own are:
@@ -79,8 +80,6 @@ def clip_windows(signal: np.ndarray, window: int, hop: int) -> list[np.ndarray]:
     fitted = fit_to_length(signal, window)
     return [fitted[start : start + window] for start in window_starts(fitted.size, window, hop)]
 
-
-CLIP_HOP_SECONDS = 0.5  # windows of a clip overlap by all but half a second
 
 
 def clip_features(signal: np.ndarray, params: FeatureParams, hop_seconds: float = CLIP_HOP_SECONDS,

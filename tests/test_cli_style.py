@@ -8,11 +8,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from convert import LAYOUTS, MODES
+from convert import MODES
 from edge.cli import app
 from edge.cli.app import choices_metavar
 from edge.corpora import CORPUS_CHOICES
-from edge.settings import RUNTIME_NAMES, TRIM_MODES, VAD_CHOICES
+from edge.settings import LAYOUTS, RUNTIME_NAMES, TRIM_MODES, VAD_CHOICES
 from tests.support.checks import json_lines
 from tests.support.data import ANGRY, PROJECT
 from train.config import SPLITS

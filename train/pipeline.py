@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.bundle import Bundle, CorpusInfo, CorpusScores, Scores
 from edge.discovery import Dataset, DatasetError
-from edge.windowing import CLIP_HOP_SECONDS
+from edge.settings import CLIP_HOP_SECONDS
 from train.config import TrainConfig
 from train.datasets import CORPUS_LICENCES, model_licence
 from train.recipe import (

@@ -17,7 +17,8 @@ from edge.corpora import AUTO_CORPUS, CANONICAL_LABELS, SHARED_LABELS
 from edge.discovery import Dataset, DatasetError
 from edge.errors import EXIT_USAGE
 from edge.features import FeatureParams
-from edge.windowing import CLIP_HOP_SECONDS, clip_features
+from edge.settings import CLIP_HOP_SECONDS
+from edge.windowing import clip_features
 from train.config import DEFAULT_SPLIT, RUNS_DIR, SPLITS
 from train.datasets import default_cache_dir, load_corpora, save_npz_whole
 from train.records import ClassScores

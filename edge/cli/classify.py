@@ -22,7 +22,7 @@ from edge.cli.options import (
 )
 from edge.errors import EXIT_FAILURE, EdgeSerError
 from edge.plural import counted
-from edge.settings import TRIM_MODES, ClassifySettings
+from edge.settings import CLIP_HOP_SECONDS, TRIM_MODES, ClassifySettings
 
 if TYPE_CHECKING:  # numpy and the runtime load when the verb runs, not for --help
     from edge.answers import Answers
@@ -40,7 +40,7 @@ def classify(
                              help="clip: cut the file's silent ends first (as training did); window: cut each window's, "
                              "as listen does (long recordings with pauses); none."),
     hop: Optional[float] = typer.Option(None, callback=in_range(0.01, 60), help="Seconds between windows of a long "
-                                        "file (default: the model's, 0.5)."),
+                                        f"file (default: the model's, {CLIP_HOP_SECONDS:g})."),
     labels: Optional[str] = labels_option(),
     vad: str = vad_option(),
     threads: int = threads_option(),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from convert import DEFAULT_LAYOUT, DEFAULT_MODE, LAYOUTS, MODES
+from convert import DEFAULT_MAX_DRIFT_PP, DEFAULT_MODE, MODES
 from edge.cli.app import (
     FRACTION,
     WORKSTATION_PANEL,
@@ -29,6 +29,7 @@ from edge.cli.app import (
 from edge.corpora import AUTO_CORPUS, CORPUS_CHOICES
 from edge.errors import EXIT_DRIFT, EXIT_FAILURE, EdgeSerError, UsageError
 from edge.plural import counted
+from edge.settings import DEFAULT_LAYOUT, LAYOUTS
 
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
@@ -357,7 +358,7 @@ def report_download(report: DownloadReport, dest: Path) -> None:
 def quantize(
     run: Path = typer.Argument(Path("runs/latest"), help="Training run folder."),
     mode: str = typer.Option(DEFAULT_MODE, callback=one_of(MODES), metavar=choices_metavar(MODES), help=QUANTIZE_MODE_HELP),
-    max_drift: float = typer.Option(1.0, callback=in_range(0),
+    max_drift: float = typer.Option(DEFAULT_MAX_DRIFT_PP, callback=in_range(0),
                                     help="Fail (exit 3) when accuracy drops more than this many points."),
     force: bool = typer.Option(False, help="Write the model even when the drift gate fails."),
     data: Optional[List[Path]] = typer.Option(None, help="Corpus folder(s), if they moved since training."),
@@ -371,7 +372,8 @@ def quantize(
         import_tensorflow_quietly()
         from convert.compare import quantize as quantize_run
 
-        result = quantize_run(run, mode, max_drift, force, tuple(data or ()), output, int8_io, layout)
+        result = quantize_run(run, mode=mode, max_drift_pp=max_drift, force=force, data_paths=tuple(data or ()),
+                              output=output, int8_io=int8_io, layout=layout)
     typer.echo(result.message)
     if not result.passed:
         raise typer.Exit(EXIT_DRIFT)
