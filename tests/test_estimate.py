@@ -58,5 +58,5 @@ def test_the_settings_of_the_front_end_not_chosen_are_not_compared():
 
     assert _different(network(front_end="conv1d", conv2d_channels=(8, 16)), network(front_end="conv1d")) == []
     assert _different(network(front_end="conv2d", pool=2), network(front_end="conv2d")) == []
-    assert _different(network(conv2d_channels=(8, 16)), network()) == ["model_config.conv2d_channels",
-                                                                        "train_config.model.conv2d_channels"]
+    assert _different(network(front_end="conv2d", conv2d_channels=(8, 16)), network(front_end="conv2d")) == [
+        "model_config.conv2d_channels", "train_config.model.conv2d_channels"]

@@ -82,7 +82,7 @@ def test_shipped_models_read_back_answer_as_their_tflite(shipped):
 
 
 def test_initialise_copies_the_labels_the_parent_knows_and_freezes_batch_norm():
-    config = ModelConfig(lstm_units=(16,), conv2d_channels=(4, 8), dense_units=8)
+    config = ModelConfig(front_end="conv2d", lstm_units=(16,), conv2d_channels=(4, 8), dense_units=8)
     source = random_network(config, seed=1)
     parent = Parent("test", "0" * 64, LABELS, PARAMS, config, layer_weights(source))
     labels = ["calm", "sad", "neutral"]  # calm is new; sad and neutral come from the parent, in another order

@@ -13,8 +13,8 @@ SMALL = {"lstm_units": (16,), "dense_units": 8, "conv_filters": 8}
 
 @pytest.mark.parametrize("config", [
     ModelConfig(front_end="conv2d", conv2d_channels=(4, 8), **SMALL),
-    ModelConfig(pooling="mean_max", **SMALL),
-    ModelConfig(pooling="attention", conv2d_channels=(4, 8), **SMALL),
+    ModelConfig(front_end="conv2d", pooling="mean_max", **SMALL),
+    ModelConfig(front_end="conv2d", pooling="attention", conv2d_channels=(4, 8), **SMALL),
 ], ids=["conv2d", "mean_max", "attention"])
 def test_option_converts_to_one_fused_lstm_with_keras_outputs(config):
     import keras
@@ -51,13 +51,26 @@ def test_conv2d_front_end_gives_the_lstm_49_steps_of_5_bands():
 def test_unknown_model_options_are_refused_by_name():
     from edge.errors import UsageError
 
-    with pytest.raises(UsageError, match="--front-end must be one of conv1d, conv2d"):
+    with pytest.raises(UsageError, match="--front-end must be one of auto, conv1d, conv2d"):
         ModelConfig(front_end="transformer")
     with pytest.raises(UsageError, match="--pooling must be one of mean, mean_max, attention"):
         ModelConfig(pooling="max")
     for channels in ((), (8, 16, 32), (8, 0)):
         with pytest.raises(UsageError, match="--conv2d-channels takes 1 to 2 positive channel counts"):
             ModelConfig(conv2d_channels=channels)
+
+
+def test_the_front_end_left_to_auto_is_conv1d_for_one_corpus_and_conv2d_for_several():
+    from train.config import TrainConfig
+    from train.model import build_model
+
+    assert ModelConfig().front_end == "auto"
+    assert ModelConfig().for_corpora(1).front_end == "conv1d"
+    assert [ModelConfig().for_corpora(n).front_end for n in (2, 3)] == ["conv2d", "conv2d"]
+    assert ModelConfig(front_end="conv2d").for_corpora(1).front_end == "conv2d"  # chosen by the user: kept
+    assert TrainConfig().for_corpora(1).model.front_end == "conv1d"
+    with pytest.raises(ValueError, match="auto"):
+        build_model(None, ModelConfig(), FRAMES, BANDS, LABELS)  # never built unresolved
 
 
 def test_runs_from_before_the_options_read_as_the_network_they_trained():

@@ -5,7 +5,7 @@ defaults, read from here) before TensorFlow loads. Every training default is def
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ from edge.errors import UsageError
 # (Mirsamadi et al. 2017, "local attention" pooling for speech emotion recognition)
 POOLINGS = ("mean", "mean_max", "attention")
 FRONT_ENDS = ("conv1d", "conv2d")  # conv1d: mel bands as channels; conv2d: kernels slide along the bands too
+# --front-end's default: chosen by the data (ModelConfig.for_corpora). conv2d won on three corpora; trained on one
+# corpus alone, conv1d generalised better to its held-out speakers (docs/models.md "One corpus").
+AUTO_FRONT_END = "auto"
 # conv2d's max-pooling after each layer, (time, bands): two layers take 198 frames x 40 bands to the LSTM's
 # 49 steps (as conv1d's pool 4) x 5 bands
 CONV2D_POOLS = ((2, 2), (2, 4))
@@ -23,7 +26,7 @@ CONV2D_POOLS = ((2, 2), (2, 4))
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    front_end: str = "conv2d"  # one of FRONT_ENDS (docs/models.md "The 2-D front-end": conv2d vs conv1d)
+    front_end: str = AUTO_FRONT_END  # one of FRONT_ENDS, or auto (docs/models.md "The 2-D front-end", "One corpus")
     conv_filters: int = 64  # conv1d front-end's filters; 0 = no convolutional front-end
     conv_kernel: int = 5
     # 198 frames -> 49 LSTM steps: half the inference time of pool 2 (docs/performance.md "Network choices and their cost")
@@ -38,7 +41,8 @@ class ModelConfig:
     dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        for option, value, choices in (("--pooling", self.pooling, POOLINGS), ("--front-end", self.front_end, FRONT_ENDS)):
+        for option, value, choices in (("--pooling", self.pooling, POOLINGS),
+                                       ("--front-end", self.front_end, (AUTO_FRONT_END, *FRONT_ENDS))):
             if value not in choices:
                 raise UsageError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
         if not 1 <= len(self.conv2d_channels) <= len(CONV2D_POOLS) or min(self.conv2d_channels) < 1:
@@ -47,6 +51,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lstm_units": list(self.lstm_units), "conv2d_channels": list(self.conv2d_channels)}
+
+    def for_corpora(self, corpora: int) -> "ModelConfig":
+        """The network for data of this many corpora: an auto front-end becomes conv1d for one, conv2d for more."""
+        if self.front_end != AUTO_FRONT_END:
+            return self
+        return replace(self, front_end="conv1d" if corpora == 1 else "conv2d")
 
     def network(self) -> dict[str, Any]:
         """to_dict without the settings of the front-end not chosen: they build nothing, so two runs that
@@ -169,6 +179,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "model": self.model.to_dict()}
+
+    def for_corpora(self, corpora: int) -> "TrainConfig":
+        """This recipe with every data-dependent default chosen for this many corpora (ModelConfig.for_corpora)."""
+        return replace(self, model=self.model.for_corpora(corpora))
 
     def check_features(self, n_mfcc: int) -> None:
         """Settings that need log-mel features: the frequency warp stretches log-mel bands, not MFCCs."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from train.config import CONV2D_POOLS, ModelConfig
+from train.config import CONV2D_POOLS, FRONT_ENDS, ModelConfig
 
 
 def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features: int, n_classes: int,
                 batch_size: int | None = None, unroll: bool = False):
     """The classifier in `keras` (keras or tf_keras); batch_size=1 gives a TFLite-friendly graph,
     unroll=True an LSTM of plain per-step ops (no state tensors) for LiteRT's GPU accelerator."""
+    if config.front_end not in FRONT_ENDS:
+        raise ValueError(f"front-end {config.front_end!r} is not chosen yet (ModelConfig.for_corpora)")
     layers = keras.layers
     inputs = keras.Input(shape=(frames, n_features), batch_size=batch_size, name="features")
     x = inputs

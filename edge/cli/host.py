@@ -34,6 +34,7 @@ from edge.settings import DEFAULT_LAYOUT, LAYOUTS
 # The one module-level import of the host side: the training recipe's dataclasses, which import neither
 # TensorFlow nor numpy, give train's options their defaults (each defined once, in train/config.py).
 from train.config import (
+    AUTO_FRONT_END,
     CORPUS_SHARES,
     DEFAULT_SPLIT,
     FINE_TUNE_EPOCHS,
@@ -109,8 +110,8 @@ WARP_PROBABILITY_HELP = ("Share of training windows whose log-mel bands are stre
                          "perturbation); needs log-mel features (--n-mfcc 0).")
 WIDE_PROBABILITY_HELP = ("Share of training windows played through the wide acoustic world (reverberation, microphone "
                          "response, band, broadband noise at 0-20 dB SNR) instead of the room (docs/acoustic-suite.md).")
-FRONT_END_HELP = (f"{' or '.join(FRONT_ENDS)}: Conv1D over time with the mel bands as channels, or small Conv2D layers "
-                  "whose kernels slide along the bands too.")
+FRONT_END_HELP = (f"{AUTO_FRONT_END}: conv1d for one corpus, conv2d for several; {' or '.join(FRONT_ENDS)}: Conv1D over time "
+                  "with the mel bands as channels, or small Conv2D layers whose kernels slide along the bands too.")
 CONV2D_CHANNELS_HELP = "Comma-separated channels per Conv2D layer (--front-end conv2d)."
 POOL_HELP = "--front-end conv1d's max-pooling over time: the LSTM runs frames/pool steps (conv2d pools by 4 itself)."
 POOLING_HELP = (f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by "
