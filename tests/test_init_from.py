@@ -19,7 +19,7 @@ from edge.cli import app  # noqa: E402
 from edge.features import FeatureParams  # noqa: E402
 from edge.windowing import clip_features  # noqa: E402
 from tests.support.data import emotional_tone  # noqa: E402
-from train.config import FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, ModelConfig  # noqa: E402
+from train.config import ModelConfig, TrainConfig  # noqa: E402
 from train.model import build_model  # noqa: E402
 from train.parent import Parent, initialise, layer_weights, read_parent, tflite_weights  # noqa: E402
 
@@ -110,20 +110,19 @@ def test_train_init_from_a_run_records_its_parent(tiny_run, ravdess_like, tmp_pa
                                                     "sha256": hashlib.sha256(parent_file.read_bytes()).hexdigest(),
                                                     "labels": parent["labels"]}
     assert bundle["model_config"] == parent["model_config"]  # the parent's network, not train's default
-    assert bundle["train_config"]["epochs"] == 1  # given, so kept
-    assert bundle["train_config"]["learning_rate"] == FINE_TUNE_LEARNING_RATE  # left out: the fine-tuning schedule
+    assert bundle["train_config"]["epochs"] == 1  # the options given
+    assert bundle["train_config"]["learning_rate"] == TrainConfig().learning_rate  # the recipe's own schedule
 
 
-def test_fine_tuning_schedule_and_refusals(tmp_path, ravdess_like):
+def test_fine_tuning_keeps_the_parents_network_and_refuses_options_that_change_it(tmp_path, ravdess_like):
     from dataclasses import replace
 
     from edge.errors import UsageError
-    from train.config import TrainConfig
     from train.parent import fine_tuning
 
     parent = Parent("p", "0" * 64, LABELS, PARAMS, ModelConfig(lstm_units=(16,)), {})
     config, params = fine_tuning(TrainConfig(), FeatureParams(), parent)
-    assert (config.epochs, config.learning_rate, config.model, params) == (FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE,
+    assert (config.epochs, config.learning_rate, config.model, params) == (TrainConfig().epochs, TrainConfig().learning_rate,
                                                                            parent.model, PARAMS)
     with pytest.raises(UsageError, match="--init-from takes the network"):
         fine_tuning(replace(TrainConfig(), model=ModelConfig(lstm_units=(32,))), FeatureParams(), parent)

@@ -122,13 +122,6 @@ CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's s
 # its square root (a small corpus is heard more, a big one still most) or equally
 
 
-# Fine-tuning a trained network (--init-from) on a user's own, usually small, corpus: a third of the epochs at a
-# quarter of the learning rate, so the network moves from what it knows instead of starting over; --epochs and
-# --learning-rate, when given, replace these (docs/adaptation.md "Fine-tuning a whole network").
-FINE_TUNE_EPOCHS = 20
-FINE_TUNE_LEARNING_RATE = 5e-4
-
-
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     epochs: int = 60

@@ -21,7 +21,7 @@ from edge.bundle import Bundle, ModelBundleError
 from edge.bundle_json import read_bundle, read_bundle_json
 from edge.errors import EdgeSerError, UsageError
 from edge.features import FeatureParams
-from train.config import FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, ModelConfig, TrainConfig
+from train.config import ModelConfig, TrainConfig
 
 # The TFLite ops that carry a Keras layer's weights, and the Keras layer classes they come from, in graph order.
 WEIGHTED_OPS = {"CONV_2D": ("Conv1D", "Conv2D"), "UNIDIRECTIONAL_SEQUENCE_LSTM": ("LSTM",),
@@ -208,23 +208,20 @@ def output_columns(fresh: list[np.ndarray], parent: list[np.ndarray], parent_lab
     return [kernel, bias]
 
 
-def fine_tuning(config: TrainConfig, params: FeatureParams, parent: Parent,
-                given: frozenset[str] | set[str] = frozenset()) -> tuple[TrainConfig, FeatureParams]:
+def fine_tuning(config: TrainConfig, params: FeatureParams, parent: Parent) -> tuple[TrainConfig, FeatureParams]:
     """The recipe of a run that starts from `parent`: its network and features are the parent's (options that
-    would change them are refused), and epochs and learning rate, unless `given` names them, the fine-tuning
-    schedule's."""
+    would change them are refused); the schedule is the recipe's own, which beat a shorter, gentler one
+    (docs/adaptation.md "Fine-tuning a whole network")."""
     if config.model != ModelConfig() or params != FeatureParams():
         raise UsageError("--init-from takes the network and features of the model it starts from: drop the options "
                          "that change them (--front-end, --lstm-units, --n-mfcc, --normalisation, ...)")
-    return replace(config, model=parent.model,
-                   epochs=config.epochs if "epochs" in given else FINE_TUNE_EPOCHS,
-                   learning_rate=config.learning_rate if "learning_rate" in given else FINE_TUNE_LEARNING_RATE), parent.params
+    return replace(config, model=parent.model), parent.params
 
 
-def starting_point(init_from: str | None, config: TrainConfig, params: FeatureParams,
-                   given: set[str]) -> tuple[TrainConfig, FeatureParams, Parent | None]:
+def starting_point(init_from: str | None, config: TrainConfig,
+                   params: FeatureParams) -> tuple[TrainConfig, FeatureParams, Parent | None]:
     """The recipe and the parent network of a run: unchanged from random weights, fine_tuning's with --init-from."""
     if not init_from:
         return config, params, None
     parent = read_parent(init_from)
-    return (*fine_tuning(config, params, parent, given), parent)
+    return (*fine_tuning(config, params, parent), parent)

@@ -37,8 +37,6 @@ from train.config import (
     AUTO_FRONT_END,
     CORPUS_SHARES,
     DEFAULT_SPLIT,
-    FINE_TUNE_EPOCHS,
-    FINE_TUNE_LEARNING_RATE,
     FRONT_ENDS,
     LOSSES,
     POOLINGS,
@@ -125,15 +123,10 @@ TEACHER_WEIGHT_HELP = ("Distil the teacher (docs/teacher.md; `make teacher`): th
                        "head's soft labels, from a head fitted on other speakers (0 = off).")
 TEACHER_TEMPERATURE_HELP = "Temperature of the teacher head's soft labels (above 1: softer)."
 INIT_FROM_HELP = ("Fine-tune: start from this run folder, .tflite or shipped model (default, open) instead of random "
-                  "weights; its network and features are kept, --epochs and --learning-rate default to a short, gentle "
-                  "schedule (docs/adaptation.md \"Fine-tuning a whole network\").")
+                  "weights; its network and features are kept (docs/adaptation.md \"Fine-tuning a whole network\").")
 ESTIMATE_FROM_HELP = ("With --split none: speaker-independent runs of the same recipe (e.g. the --folds runs) whose "
                       "mean test score the model carries.")
 MODEL, AUGMENT, FIT = ModelConfig(), AugmentConfig(), TrainConfig()  # where train's option defaults come from
-EPOCHS_HELP = (f"Passes over the training clips (at most --max-clips-per-epoch each). [default: {FIT.epochs}; "
-               f"{FINE_TUNE_EPOCHS} with --init-from]")
-LEARNING_RATE_HELP = (f"Peak learning rate (after warm-up). [default: {FIT.learning_rate:g}; {FINE_TUNE_LEARNING_RATE:g} "
-                      "with --init-from]")
 
 
 @app.command(rich_help_panel=WORKSTATION_PANEL)
@@ -146,7 +139,7 @@ def train(
     validate: bool = typer.Option(False, help=VALIDATE_HELP),
     folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
-    epochs: Optional[int] = typer.Option(None, min=1, help=EPOCHS_HELP),
+    epochs: int = typer.Option(FIT.epochs, min=1),
     max_clips_per_epoch: int = typer.Option(FIT.max_clips_per_epoch, min=0, help=MAX_CLIPS_PER_EPOCH_HELP),
     loss: str = typer.Option(FIT.loss, help=LOSS_HELP),
     sampling: str = typer.Option(FIT.sampling, help=SAMPLING_HELP),
@@ -161,7 +154,7 @@ def train(
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     wide_probability: float = typer.Option(AUGMENT.wide_probability, callback=FRACTION, help=WIDE_PROBABILITY_HELP),
     batch_size: int = typer.Option(FIT.batch_size, min=1),
-    learning_rate: Optional[float] = typer.Option(None, callback=in_range(0, 10, above=True), help=LEARNING_RATE_HELP),
+    learning_rate: float = typer.Option(FIT.learning_rate, callback=in_range(0, 10, above=True)),
     lstm_units: str = typer.Option(",".join(map(str, MODEL.lstm_units)), help="Comma-separated units per LSTM layer."),
     conv_filters: int = typer.Option(MODEL.conv_filters, min=0, help="--front-end conv1d's filters (0 = none)."),
     pool: int = typer.Option(MODEL.pool, min=1, help=POOL_HELP),
@@ -190,8 +183,7 @@ def train(
         import_tensorflow_quietly()
         from train.parent import starting_point
         from train.pipeline import run_training
-        given = {name for name, value in (("epochs", epochs), ("learning_rate", learning_rate)) if value is not None}
-        config, params, parent = starting_point(init_from, config, params, given)
+        config, params, parent = starting_point(init_from, config, params)
         if (run_dir := run_training(train_request(locals(), params), config, parent)) is not None:
             print_summary(run_dir)
 
@@ -214,8 +206,7 @@ def recipe_from_options(options: dict[str, Any]) -> TrainConfig:
     from dataclasses import fields
 
     def named(cls: type, **parsed: Any) -> dict[str, Any]:
-        given = {f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None}  # None: left out
-        return {**given, **parsed}
+        return {**{f.name: options[f.name] for f in fields(cls) if f.name in options}, **parsed}
 
     model = ModelConfig(**named(ModelConfig, lstm_units=int_list(options["lstm_units"], "--lstm-units"),
                                 conv2d_channels=int_list(options["conv2d_channels"], "--conv2d-channels")))
