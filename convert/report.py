@@ -8,8 +8,6 @@ from typing import Any
 
 from train.records import ClassScores
 
-COLUMNS = ("accuracy", "unweighted_accuracy", "macro_f1", "agreement", "max_abs_prob_diff", "size_bytes", "latency_ms")
-
 
 @dataclass(frozen=True, kw_only=True)
 class VariantScores:

@@ -106,12 +106,13 @@ def tflite_weights(data: bytes, bundle: Bundle) -> dict[str, list[np.ndarray]]:
     schema, flat = parse_flatbuffer(data)
     network = build_model(keras, model_config(bundle), bundle.params.frames_per_window, bundle.params.n_features,
                           len(bundle.labels))
-    layers = [layer for layer in network.layers if type(layer).__name__ in sum(WEIGHTED_OPS.values(), ())]
+    weighted = {kind for kinds in WEIGHTED_OPS.values() for kind in kinds}
+    layers = [layer for layer in network.layers if type(layer).__name__ in weighted]
     ops = weighted_ops(schema, flat)
     if len(layers) != len(ops) or any(type(layer).__name__ not in WEIGHTED_OPS[name] for layer, (name, _) in zip(layers, ops)):
         raise ParentError("the .tflite's network does not match the network its bundle describes")
     for layer, (name, inputs) in zip(layers, ops):
-        set_from_op(network, layer, name, [tensor_array(flat, inputs, i) for i in range(len(inputs))])
+        set_from_op(network, layer, name, [tensor_array(schema, flat, index) for index in inputs])
     return layer_weights(network)
 
 
@@ -133,29 +134,30 @@ def weighted_ops(schema: Any, flat: Any) -> list[tuple[str, list[int]]]:
     return [(name, inputs) for name, inputs in named if name in WEIGHTED_OPS]
 
 
-def tensor_array(flat: Any, inputs: list[int], position: int) -> np.ndarray | None:
+def tensor_array(schema: Any, flat: Any, index: int) -> np.ndarray | None:
     """A constant input of an op as float32 (int8 weights times their per-tensor or per-channel scales);
     None where the input is absent or not a constant."""
-    index = inputs[position]
     if index < 0:
         return None
     tensor = flat.subgraphs[0].tensors[index]
     raw = flat.buffers[tensor.buffer].data
     if raw is None or len(raw) == 0:
         return None
-    dtype = {0: np.float32, 9: np.int8, 2: np.int32}.get(tensor.type)  # the schema's TensorType numbers
+    types = schema.TensorType
+    dtype = {types.FLOAT32: np.float32, types.INT8: np.int8, types.INT32: np.int32}.get(tensor.type)
     if dtype is None:
         raise ParentError(f"weights of type {tensor.type} in the .tflite cannot be read back")
     values = np.frombuffer(bytes(raw), dtype=dtype).reshape(tuple(tensor.shape)).astype(np.float32)
     quantization = tensor.quantization
     if dtype is np.float32 or quantization is None or quantization.scale is None:
         return values
-    scale = np.asarray(quantization.scale, dtype=np.float32)
-    zero = np.asarray(quantization.zeroPoint if quantization.zeroPoint is not None else 0, dtype=np.float32)
-    shape = [1] * values.ndim
-    if scale.size > 1:
-        shape[quantization.quantizedDimension] = scale.size
-    return (values - zero.reshape(shape) if zero.size > 1 else values - zero) * scale.reshape(shape)
+    shape = [1] * values.ndim  # one scale (and zero point) per channel of quantizedDimension, or one for all
+    if len(quantization.scale) > 1:
+        shape[quantization.quantizedDimension] = len(quantization.scale)
+    scale = np.asarray(quantization.scale, dtype=np.float32).reshape(shape)
+    zero = np.zeros(shape, np.float32) if quantization.zeroPoint is None else np.asarray(
+        quantization.zeroPoint, dtype=np.float32).reshape(shape)
+    return (values - zero) * scale
 
 
 def set_from_op(network, layer, op: str, inputs: list[np.ndarray | None]) -> None:
