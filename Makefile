@@ -149,19 +149,20 @@ bench: venv edge-venv
 	$(PY) -m benchmarks.bench --edge-python $(EDGE_VENV)/bin/python $(ARGS)
 
 # What `edge-ser adapt` buys (docs/adaptation.md): k clips per label of one speaker adapt, that speaker's
-# other clips score. At home: the default recipe's fold-1 held-out speakers, clean and through the
-# acoustic suite's laptop-office; away: every CREMA-D actor for a run trained on RAVDESS and TESS only,
-# and every RAVDESS and TESS speaker for the shipped open model (CREMA-D only). The runs come from
+# other clips score. At home: the default recipe's fold-1 held-out speakers, clean and through every condition
+# of the acoustic test suite (adapted and scored in it); away: every speaker of the corpus each cc-no-* run
+# left out, and every RAVDESS and TESS speaker for the shipped open model (CREMA-D only). The runs come from
 # make default-model and make crosscorpus; each is converted here when its .tflite is missing.
 ADAPT_HOME ?= runs/default-fold1
-ADAPT_AWAY ?= runs/cc-no-cremad
+ADAPT_AWAY ?= cc-no-cremad=crema-d cc-no-ravdess=ravdess cc-no-tess=tess
 adapt-bench: venv
 	[ -f $(ADAPT_HOME)/model-dynamic.tflite ] || $(CLI) quantize $(ADAPT_HOME) --mode dynamic
-	[ -f $(ADAPT_AWAY)/model-dynamic.tflite ] || $(CLI) quantize $(ADAPT_AWAY) --mode dynamic
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) $(ARGS)
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) \
-	  --condition laptop-office $(ARGS)
-	$(PY) -m benchmarks.adapt --model $(ADAPT_AWAY)/model-dynamic.tflite --speakers all $(SHARED_DATA)/crema-d $(ARGS)
+	  --condition suite $(ARGS)
+	@for pair in $(ADAPT_AWAY); do run=runs/$${pair%%=*}; corpus=$(SHARED_DATA)/$${pair#*=}; \
+	  [ -f $$run/model-dynamic.tflite ] || $(CLI) quantize $$run --mode dynamic || exit 1; \
+	  $(PY) -m benchmarks.adapt --model $$run/model-dynamic.tflite --speakers all $$corpus $(ARGS) || exit 1; done
 	$(PY) -m benchmarks.adapt --model edge/models/open.tflite --speakers all $(SHARED_DATA)/ravdess $(SHARED_DATA)/tess $(ARGS)
 
 # `listen` (the edge install) on the virtual microphone for SOAK_MINUTES of speech, silence and noise:

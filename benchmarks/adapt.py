@@ -241,7 +241,8 @@ def main() -> None:
     parser.add_argument("--strength", default=",".join(f"{s:g}" for s in STRENGTHS), help="Adapted layers' strengths.")
     parser.add_argument("--draws", type=int, default=DRAWS)
     parser.add_argument("--condition", default="", help="Every clip (adapting and scored) heard through this "
-                        "condition of train.acoustic_suite, e.g. laptop-office; default: clean.")
+                        "condition of train.acoustic_suite, e.g. laptop-office, or several (comma-separated; 'suite': "
+                        "every one), each measured apart and then summed up; default: clean.")
     parser.add_argument("--max-clips-per-label", type=int, default=MAX_CLIPS_PER_LABEL)
     parser.add_argument("--max-speakers", type=int, default=0, help="An even slice of at most this many speakers.")
     parser.add_argument("--json", type=Path, help="Write every row here.")
@@ -263,16 +264,49 @@ def main() -> None:
     if args.max_speakers and len(names) > args.max_speakers:
         names = [names[int(i * len(names) / args.max_speakers)] for i in range(args.max_speakers)]
     clips = [u for name in names for u in found[name]]
-    outputs = network_outputs(args.model, clips, args.cache, args.condition)
-    by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
     strengths = tuple(float(s) for s in args.strength.split(","))
-    rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
     methods = ["base", *[f"adapted {s:g}" for s in strengths], "adapted auto", "new layer", "class means"]
-    print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k, "
-          f"{args.condition or 'clean'}; mean UA over speakers on their other clips")
-    print("\n".join(summary(rows, methods, "adapted auto")))
+    all_rows: dict[str, list[dict[str, object]]] = {}
+    for condition in conditions(args.condition):
+        outputs = network_outputs(args.model, clips, args.cache, condition)
+        by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
+        rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
+        all_rows[condition or "clean"] = rows
+        print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k, "
+              f"{condition or 'clean'}; mean UA over speakers on their other clips")
+        print("\n".join(summary(rows, methods, "adapted auto")) + "\n", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(all_rows if len(all_rows) > 1 else rows, indent=1))
+    if len(all_rows) > 1:
+        print("\n".join(across_conditions(all_rows, "adapted auto")))
+
+
+def conditions(option: str) -> list[str]:
+    """--condition's conditions ('' = clean); 'suite' = every condition of the acoustic test suite."""
+    if option != "suite":
+        return option.split(",")
+    from train.acoustic_suite import CONDITIONS
+
+    return [condition.name for condition in CONDITIONS]
+
+
+def across_conditions(all_rows: dict[str, list[dict[str, object]]], reference: str) -> list[str]:
+    """Markdown: per condition and k, the base's mean UA over speakers and the reference's gain; then the
+    gain's mean over the conditions (each condition weighs the same)."""
+    ks = sorted({int(r["k"]) for rows in all_rows.values() for r in rows})  # type: ignore[call-overload]
+    lines = ["| condition | base UA | " + " | ".join(f"gain k = {k}" for k in ks) + " |",
+             "|" + "---|" * (len(ks) + 2)]
+    gains: dict[int, list[float]] = {k: [] for k in ks}
+    for condition, rows in all_rows.items():
+        cells = []
+        for k in ks:
+            means = speaker_means(rows, k, "all", ["base", reference])
+            gains[k].append(float((means[reference] - means["base"]).mean()))
+            cells.append(f"{gains[k][-1]:+.3f}")
+        base = speaker_means(rows, 4 if 4 in ks else ks[0], "all", ["base"])["base"].mean()
+        lines.append(f"| {condition} | {base:.3f} | " + " | ".join(cells) + " |")
+    lines.append("| **mean of conditions** | | " + " | ".join(f"**{np.mean(gains[k]):+.3f}**" for k in ks) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ import numpy as np
 PROBABILITY_FLOOR = 1e-6  # log(0) guard; an int8 network rounds small probabilities to exactly zero
 DEFAULT_STRENGTH = 4.0  # the L2 penalty, in clips (docs/adaptation.md: chosen on held-out speakers)
 STRENGTHS = (1.0, 4.0, 16.0, 64.0, 256.0)  # what cross-validation chooses among ("auto")
-ONE_CLIP_STRENGTH = 64.0  # with one clip per label there is nothing to cross-validate on
+# With one clip per label there is nothing to cross-validate on: the pull stays strong (ONE_CLIP_STRENGTH) unless
+# the base model gets fewer than LOST_BASE_UA of the clips right (as a corpus it never heard makes it), when it is
+# looser (LOST_BASE_STRENGTH). Both chosen on the adaptation benchmark (docs/adaptation.md "One clip per label").
+ONE_CLIP_STRENGTH = 64.0
+LOST_BASE_UA = 0.3
+LOST_BASE_STRENGTH = 16.0
 CROSS_VALIDATION_FOLDS = 4
 MAX_STEPS = 2000
 GRADIENT_TOLERANCE = 1e-5  # per clip: stop when the gradient's largest entry is below this
@@ -194,11 +199,13 @@ def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities:
                     clips: np.ndarray, candidates: tuple[float, ...] = STRENGTHS) -> float:
     """The strength whose layers, fitted without one fold of the clips, give that fold's clips the highest
     mean log-probability of their label (a clip's windows averaged, as `classify` does); each label weighs
-    the same. With one clip per label no fold can be left out: ONE_CLIP_STRENGTH."""
+    the same. With one clip per label no fold can be left out: ONE_CLIP_STRENGTH, or LOST_BASE_STRENGTH where
+    the base model gets fewer than LOST_BASE_UA of the clips right."""
     per_label = np.bincount(targets[np.unique(clips, return_index=True)[1]])
     folds = min(CROSS_VALIDATION_FOLDS, int(per_label.max()))
     if folds < 2:
-        return ONE_CLIP_STRENGTH
+        lost = base_clip_accuracy(columns, probabilities, targets, clips) < LOST_BASE_UA
+        return LOST_BASE_STRENGTH if lost else ONE_CLIP_STRENGTH
     fold = clip_folds(targets, clips, folds)
     scores = np.zeros(len(candidates))
     for held in range(folds):
@@ -207,6 +214,15 @@ def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities:
             head = fit_head(columns, pooled[train], probabilities[train], targets[train], clips[train], strength)
             scores[i] += _held_out_log_likelihood(head, pooled[test], probabilities[test], targets[test], clips[test])
     return candidates[int(np.argmax(scores))]
+
+
+def base_clip_accuracy(columns: tuple[int, ...], probabilities: np.ndarray, targets: np.ndarray,
+                       clips: np.ndarray) -> float:
+    """The base model's unweighted accuracy on the clips (a clip's windows averaged, among the adapted labels)."""
+    numbers, first = np.unique(clips, return_index=True)
+    answers = np.array([probabilities[clips == n][:, list(columns)].mean(axis=0).argmax() for n in numbers])
+    truth = targets[first]
+    return float(np.mean([np.mean(answers[truth == t] == t) for t in np.unique(truth)]))
 
 
 def _held_out_log_likelihood(head: AdaptedHead, pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,

@@ -16,9 +16,12 @@ import soundfile
 from typer.testing import CliRunner
 
 from edge.adaptation import (
+    LOST_BASE_STRENGTH,
+    LOST_BASE_UA,
     ONE_CLIP_STRENGTH,
     STRENGTHS,
     AdaptedHead,
+    base_clip_accuracy,
     choose_strength,
     fit_head,
     gradient,
@@ -141,8 +144,17 @@ def test_cross_validation_adapts_where_the_clips_say_so_and_stays_home_where_the
     calibrated = np.eye(3)[said] * 0.55 + 0.15  # the base says 0.7 and is right 7 times in 10
     assert choose_strength((0, 1, 2), informative, wrong, targets, clips) == min(STRENGTHS)
     assert choose_strength((0, 1, 2), noise, calibrated, targets, clips) >= 64
-    one = np.arange(3)
-    assert choose_strength((0, 1, 2), noise[:3], calibrated[:3], one, one) == ONE_CLIP_STRENGTH
+
+
+def test_one_clip_per_label_keeps_the_pull_strong_unless_the_base_is_lost():
+    one = np.arange(3)  # one clip (one window) per label
+    pooled = np.random.default_rng(3).normal(size=(3, 8))
+    right = np.eye(3) * 0.6 + 0.2
+    assert base_clip_accuracy((0, 1, 2), right, one, one) == 1.0
+    assert choose_strength((0, 1, 2), pooled, right, one, one) == ONE_CLIP_STRENGTH
+    wrong = np.eye(3)[(one + 1) % 3] * 0.6 + 0.2  # the base gets none of the clips right
+    assert base_clip_accuracy((0, 1, 2), wrong, one, one) == 0.0 < LOST_BASE_UA
+    assert choose_strength((0, 1, 2), pooled, wrong, one, one) == LOST_BASE_STRENGTH < ONE_CLIP_STRENGTH
 
 
 def test_a_csv_manifest_gives_the_same_model_as_folders(clips: Path, tmp_path: Path):
