@@ -193,7 +193,7 @@ default-model: venv
 # The open model keeps the recipe it was built with (OPEN_RECIPE): the Conv1D front-end, no label smoothing
 # and no dynamic-range floor. On CREMA-D alone neither the 2-D front-end, label smoothing nor the floor
 # scored better (docs/models.md "Shipped models").
-OPEN_RECIPE := --front-end conv1d --label-smoothing 0 --dynamic-range-db 0
+OPEN_RECIPE := --front-end conv1d --label-smoothing 0 --dynamic-range-db 0 --epochs 60
 open-model: venv
 	[ -f runs/open-estimate/metrics.json ] || $(CLI) train $(SHARED_DATA)/crema-d $(OPEN_RECIPE) --name open-estimate
 	$(CLI) train $(SHARED_DATA)/crema-d $(OPEN_RECIPE) --split none --name open-model --estimate-from runs/open-estimate

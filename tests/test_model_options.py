@@ -3,7 +3,7 @@ converts to TFLite as one fused LSTM that gives the Keras model's outputs in the
 import numpy as np
 import pytest
 
-from train.config import ModelConfig
+from train.config import AUTO_EPOCHS, EPOCHS, LONG_SCHEDULE_CLIPS, LONG_SCHEDULE_EPOCHS, ModelConfig, TrainConfig
 
 pytestmark = pytest.mark.host  # needs the host side (train/convert, TensorFlow)
 
@@ -61,7 +61,6 @@ def test_unknown_model_options_are_refused_by_name():
 
 
 def test_the_front_end_left_to_auto_is_conv1d_for_one_corpus_and_conv2d_for_several():
-    from train.config import TrainConfig
     from train.model import build_model
 
     assert ModelConfig().front_end == "auto"
@@ -71,6 +70,16 @@ def test_the_front_end_left_to_auto_is_conv1d_for_one_corpus_and_conv2d_for_seve
     assert TrainConfig().for_corpora(1).model.front_end == "conv1d"
     with pytest.raises(ValueError, match="auto"):
         build_model(None, ModelConfig(), FRAMES, BANDS, LABELS)  # never built unresolved
+
+
+def test_epochs_follow_the_data_unless_given():
+    assert TrainConfig().epochs == AUTO_EPOCHS
+    assert TrainConfig().for_corpora(1, LONG_SCHEDULE_CLIPS).epochs == LONG_SCHEDULE_EPOCHS  # one large corpus
+    assert TrainConfig().for_corpora(1, LONG_SCHEDULE_CLIPS - 1).epochs == EPOCHS  # one small corpus
+    assert TrainConfig().for_corpora(3, 10 * LONG_SCHEDULE_CLIPS).epochs == EPOCHS  # several corpora
+    assert TrainConfig(epochs=7).for_corpora(1, LONG_SCHEDULE_CLIPS).epochs == 7  # chosen by the user: kept
+    resolved = TrainConfig().for_corpora(1, LONG_SCHEDULE_CLIPS)
+    assert resolved.for_corpora(1, 0) == resolved  # a recorded recipe replays as it ran
 
 
 def test_runs_from_before_the_options_read_as_the_network_they_trained():

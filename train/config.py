@@ -122,9 +122,18 @@ CORPUS_SHARES = ("clips", "sqrt", "equal")  # balanced sampling: each corpus's s
 # its square root (a small corpus is heard more, a big one still most) or equally
 
 
+# --epochs' default (AUTO_EPOCHS): chosen by the data (TrainConfig.for_corpora). One corpus of at least
+# LONG_SCHEDULE_CLIPS clips kept gaining on its held-out speakers with a longer schedule, where one of a few
+# hundred clips per speaker did not (docs/models.md "One corpus").
+AUTO_EPOCHS = 0
+EPOCHS = 60
+LONG_SCHEDULE_EPOCHS = 150
+LONG_SCHEDULE_CLIPS = 4000
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    epochs: int = 60
+    epochs: int = AUTO_EPOCHS  # AUTO_EPOCHS: EPOCHS, or LONG_SCHEDULE_EPOCHS for one corpus of LONG_SCHEDULE_CLIPS clips
     # An epoch draws one pass over the training clips, capped at this many: the budget (epochs x clips)
     # stays fixed as corpora grow: 60 x 4000 = 240 k clips at most (docs/models.md "Training budget"); a corpus
     # smaller than the cap, such as RAVDESS alone, is one pass per epoch.
@@ -173,9 +182,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "model": self.model.to_dict()}
 
-    def for_corpora(self, corpora: int) -> "TrainConfig":
-        """This recipe with every data-dependent default chosen for this many corpora (ModelConfig.for_corpora)."""
-        return replace(self, model=self.model.for_corpora(corpora))
+    def for_corpora(self, corpora: int, clips: int = 0) -> "TrainConfig":
+        """This recipe with every data-dependent default chosen for this many corpora holding this many clips:
+        the front-end (ModelConfig.for_corpora) and the epochs (AUTO_EPOCHS)."""
+        long = corpora == 1 and clips >= LONG_SCHEDULE_CLIPS
+        epochs = self.epochs or (LONG_SCHEDULE_EPOCHS if long else EPOCHS)
+        return replace(self, epochs=epochs, model=self.model.for_corpora(corpora))
 
     def check_features(self, n_mfcc: int) -> None:
         """Settings that need log-mel features: the frequency warp stretches log-mel bands, not MFCCs."""

@@ -69,7 +69,7 @@ def run_training(request: TrainRequest, config=None, parent=None) -> Path | None
     cluster_config()  # a malformed TF_CONFIG fails now, not after the data has loaded
     started = time.monotonic()
     dataset = load_datasets(request)
-    config = config.for_corpora(len(dataset.corpora))
+    config = config.for_corpora(len(dataset.corpora), len(dataset.utterances))
     labels = ordered_labels(dataset)
     if len(labels) < 2:
         raise DatasetError(f"need at least two emotions to train, found only {labels}")

@@ -37,7 +37,10 @@ from train.config import (
     AUTO_FRONT_END,
     CORPUS_SHARES,
     DEFAULT_SPLIT,
+    EPOCHS,
     FRONT_ENDS,
+    LONG_SCHEDULE_CLIPS,
+    LONG_SCHEDULE_EPOCHS,
     LOSSES,
     POOLINGS,
     RUNS_DIR,
@@ -110,6 +113,8 @@ WIDE_PROBABILITY_HELP = ("Share of training windows played through the wide acou
                          "response, band, broadband noise at 0-20 dB SNR) instead of the room (docs/acoustic-suite.md).")
 FRONT_END_HELP = (f"{AUTO_FRONT_END}: conv1d for one corpus, conv2d for several; {' or '.join(FRONT_ENDS)}: Conv1D over time "
                   "with the mel bands as channels, or small Conv2D layers whose kernels slide along the bands too.")
+EPOCHS_HELP = (f"0 (the default): {EPOCHS}, or {LONG_SCHEDULE_EPOCHS} for one corpus of at least "
+               f"{LONG_SCHEDULE_CLIPS} clips (docs/models.md \"One corpus\").")
 CONV2D_CHANNELS_HELP = "Comma-separated channels per Conv2D layer (--front-end conv2d)."
 POOL_HELP = "--front-end conv1d's max-pooling over time: the LSTM runs frames/pool steps (conv2d pools by 4 itself)."
 POOLING_HELP = (f"{' or '.join(POOLINGS)}: how the LSTM's outputs over time become one vector (mean_max: both, side by "
@@ -139,7 +144,7 @@ def train(
     validate: bool = typer.Option(False, help=VALIDATE_HELP),
     folds: int = typer.Option(0, min=0, help="k-fold by speaker: number of folds (0 = off)."),
     fold: int = typer.Option(0, min=0, help="Which fold (0-based) is the test set when --folds is set."),
-    epochs: int = typer.Option(FIT.epochs, min=1),
+    epochs: int = typer.Option(FIT.epochs, min=0, help=EPOCHS_HELP),
     max_clips_per_epoch: int = typer.Option(FIT.max_clips_per_epoch, min=0, help=MAX_CLIPS_PER_EPOCH_HELP),
     loss: str = typer.Option(FIT.loss, help=LOSS_HELP),
     sampling: str = typer.Option(FIT.sampling, help=SAMPLING_HELP),
