@@ -182,6 +182,13 @@ def window_arrays(usable: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[n
     return probabilities, pooled, targets, clips
 
 
+def how_chosen(given: float | None, clips_per_label: dict[str, int]) -> str:
+    """How the strength was chosen, as the bundle records it (edge.adaptation.choose_strength)."""
+    if given:
+        return "given"
+    return "cross-validated" if max(clips_per_label.values()) > 1 else "one clip per label: by the base's accuracy on them"
+
+
 def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, detector: SpeechDetector | None,
           say: Say) -> Adaptation:
     """Fit the layer on DATA's clips and write `out` whole (or nothing); the base file is only read."""
@@ -199,10 +206,10 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
         columns = tuple(bundle.labels.index(label) for label in labels)
         strength = settings.strength or choose_strength(columns, pooled, probabilities, targets, numbers)
         head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
+        per_label = {label: sum(c.label == label for c in usable) for label in labels}
         adaptation = Adaptation(head=head, labels=labels, base_model=base.name,
-                                base_sha256=hashlib.sha256(base_bytes).hexdigest(),
-                                clips_per_label={label: sum(c.label == label for c in usable) for label in labels},
-                                strength=strength, strength_chosen="given" if settings.strength else "cross-validated")
+                                base_sha256=hashlib.sha256(base_bytes).hexdigest(), clips_per_label=per_label,
+                                strength=strength, strength_chosen=how_chosen(settings.strength, per_label))
         adapted = replace(bundle, adaptation=adaptation, calibration=Calibration(), calibration_report=None)
         written = adapted_flatbuffer(base_bytes, adapted.to_dict())
         check = Path(scratch) / "adapted.tflite"

@@ -15,6 +15,7 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
+from edge.adapt import how_chosen
 from edge.adaptation import (
     LOST_BASE_STRENGTH,
     LOST_BASE_UA,
@@ -88,6 +89,7 @@ def test_adapted_model_is_written_and_every_verb_takes_it(clips: Path, tmp_path:
     assert "clips per label: neutral 3, happy 3, sad 3" in info.stdout and "not calibrated" in info.stdout
     bundle = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
     assert bundle["adaptation"]["clips_per_label"] == {"neutral": 3, "happy": 3, "sad": 3}
+    assert bundle["adaptation"]["strength_chosen"] == "cross-validated"
     assert "calibration" not in bundle  # the base's calibration is not carried over
     classified = runner.invoke(app, ["classify", "--json", "--model", str(out), *map(str, sorted(clips.rglob("*.wav")))])
     assert classified.exit_code == 0, classified.output
@@ -155,6 +157,10 @@ def test_one_clip_per_label_keeps_the_pull_strong_unless_the_base_is_lost():
     wrong = np.eye(3)[(one + 1) % 3] * 0.6 + 0.2  # the base gets none of the clips right
     assert base_clip_accuracy((0, 1, 2), wrong, one, one) == 0.0 < LOST_BASE_UA
     assert choose_strength((0, 1, 2), pooled, wrong, one, one) == LOST_BASE_STRENGTH < ONE_CLIP_STRENGTH
+    # what the bundle (and `info`) records about it
+    assert how_chosen(None, {"happy": 1, "sad": 1}).startswith("one clip per label")
+    assert how_chosen(None, {"happy": 2, "sad": 1}) == "cross-validated"
+    assert how_chosen(8.0, {"happy": 1, "sad": 1}) == "given"
 
 
 def test_a_csv_manifest_gives_the_same_model_as_folders(clips: Path, tmp_path: Path):

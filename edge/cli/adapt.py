@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from edge.adaptation import STRENGTHS
+from edge.adaptation import LOST_BASE_STRENGTH, LOST_BASE_UA, ONE_CLIP_STRENGTH, STRENGTHS
 from edge.cli.app import DEVICE_PANEL, POSITIVE, app, user_errors
 from edge.cli.options import answer_labels, labels_option, model_option, threads_option, vad_option
 
@@ -23,7 +23,9 @@ def adapt(
     strength: Optional[float] = typer.Option(None, callback=POSITIVE, help="How strongly the adapted model is pulled "
                                              "back to the base, counted in clips: higher keeps it closer. Default: "
                                              f"chosen among {', '.join(f'{s:g}' for s in STRENGTHS)} by cross-validation "
-                                             "on the clips."),
+                                             f"on the clips; with one clip per label {ONE_CLIP_STRENGTH:g}, or "
+                                             f"{LOST_BASE_STRENGTH:g} where the base model gets under "
+                                             f"{LOST_BASE_UA:.0%} of them right."),
     vad: str = vad_option(),
     threads: int = threads_option(),
 ) -> None:
