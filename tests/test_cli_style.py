@@ -67,7 +67,7 @@ BAD_VALUES = [
     (["adapt", "x", "--out", "y.tflite", "--vad", "webrtc"], "--vad must be one of"),
     (["train", "x", "--corpus", "timit"], "--corpus must be one of auto, ravdess, tess, cremad, savee, emodb, folder, csv"),
     (["train", "x", "--split", "half"], "--split must be one of speaker, random, none, got 'half'"),
-    (["train", "x", "--epochs", "0"], "--epochs: input should be greater than or equal to 1"),
+    (["train", "x", "--epochs", "-1"], "--epochs: input should be greater than or equal to 0"),
     (["explore", "x", "--corpus", "timit"], "--corpus must be one of"),
     (["download", "timit", "x"], "no download for 'timit': choose one of cremad, ravdess, tess"),
     (["calibrate"], "missing argument"),

@@ -49,7 +49,7 @@ BAD_OPTIONS = [
     ["train", "x", "--learning-rate", "0"],
     ["train", "x", "--dropout", "1.5"],
     ["train", "x", "--room-probability", "inf"],
-    ["train", "x", "--epochs", "0"],
+    ["train", "x", "--epochs", "-1"],
     ["train", "x", "--deltas", "3"],
     ["quantize", "--max-drift", "nan"],
     ["quantize", "--max-drift", "-1"],
