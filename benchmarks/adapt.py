@@ -233,7 +233,7 @@ def latency(base: Path, adapted: Path, repeats: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="+", type=Path, help="Corpus folders (or CSV manifests with speakers).")
+    parser.add_argument("data", nargs="*", type=Path, help="Corpus folders (or CSV manifests with speakers).")
     parser.add_argument("--model", type=Path, required=True, help="The base .tflite.")
     parser.add_argument("--speakers", default="test", help="test: the speakers the model's bundle says it held out; "
                         "all: every speaker in DATA; or a comma-separated list (cremad:1001,ravdess:01,...).")
@@ -253,6 +253,8 @@ def main() -> None:
     if args.latency:
         print("\n".join(latency(args.model, args.latency, 3000)))
         return
+    if not args.data:
+        parser.error("name the corpus folders (or CSV manifests) whose speakers adapt and score")
     _, bundle = read_base(args.model)
     test_speakers = bundle.split.test_speakers if bundle.split else ()
     if args.speakers not in ("test", "all"):
