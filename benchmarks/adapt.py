@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base, signal_outputs
-from edge.adaptation import choose_strength, fit_head, minimise, softmax, start_head
+from edge.adaptation import choose_strength, clip_means, fit_head, minimise, softmax, start_head
 from edge.audio import AudioReadError, read_audio
 from edge.discovery import Utterance, discover
+from edge.errors import EdgeSerError
 
 KS = (1, 2, 4, 8)
 STRENGTHS = (4.0, 16.0, 64.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
@@ -126,16 +127,11 @@ def windows(clips: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[np.ndarr
     return probabilities, pooled, targets, numbers
 
 
-def clip_means(window_probabilities: np.ndarray, clips: list[ClipOutputs]) -> np.ndarray:
-    bounds = np.cumsum([0] + [len(c.probabilities) for c in clips])
-    return np.stack([window_probabilities[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
-
-
 def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...]) -> dict[str, float]:
     """UA on the draw's scoring clips of every method, each fitted on its adaptation clips."""
     columns = tuple(model_labels.index(label) for label in d.labels)
     probabilities, pooled, targets, numbers = windows(d.adapt, d.labels)
-    test_p, test_h, _, _ = windows(d.score, d.labels)
+    test_p, test_h, _, test_clips = windows(d.score, d.labels)
     truth = np.array([d.labels.index(c.label) for c in d.score])
     answers = {"base": test_p[:, list(columns)]}
     chosen = choose_strength(columns, pooled, probabilities, targets, numbers)
@@ -145,7 +141,7 @@ def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...])
     answers["new layer"] = new_layer(columns, pooled, probabilities, targets, numbers, test_h)
     answers["class means"] = class_means(pooled, targets, numbers, test_h, len(columns))
     return {"chosen strength": chosen,
-            **{name: unweighted_accuracy(truth, clip_means(p, d.score).argmax(axis=1)) for name, p in answers.items()}}
+            **{name: unweighted_accuracy(truth, clip_means(p, test_clips)[1].argmax(axis=1)) for name, p in answers.items()}}
 
 
 def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
@@ -164,8 +160,8 @@ def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.nd
 def class_means(pooled: np.ndarray, targets: np.ndarray, numbers: np.ndarray, test_pooled: np.ndarray,
                 n_labels: int) -> np.ndarray:
     """Nearest class mean of the pooled vectors (each clip's windows averaged first), as probabilities."""
-    clip_vectors = np.stack([pooled[numbers == n].mean(axis=0) for n in np.unique(numbers)])
-    clip_targets = np.array([targets[numbers == n][0] for n in np.unique(numbers)])
+    first, clip_vectors = clip_means(pooled, numbers)
+    clip_targets = targets[first]
     means = np.stack([clip_vectors[clip_targets == t].mean(axis=0) for t in range(n_labels)])
     distances = ((test_pooled[:, None, :] - means[None]) ** 2).sum(axis=-1)
     return softmax(-distances / max(float(distances.mean()), 1e-9))
@@ -255,6 +251,10 @@ def main() -> None:
         return
     if not args.data:
         parser.error("name the corpus folders (or CSV manifests) whose speakers adapt and score")
+    try:
+        heard_in = conditions(args.condition)
+    except EdgeSerError as error:  # an unknown condition
+        parser.error(str(error))
     _, bundle = read_base(args.model)
     test_speakers = bundle.split.test_speakers if bundle.split else ()
     if args.speakers not in ("test", "all"):
@@ -269,7 +269,7 @@ def main() -> None:
     strengths = tuple(float(s) for s in args.strength.split(","))
     methods = ["base", *[f"adapted {s:g}" for s in strengths], "adapted auto", "new layer", "class means"]
     all_rows: dict[str, list[dict[str, object]]] = {}
-    for condition in conditions(args.condition):
+    for condition in heard_in:
         outputs = network_outputs(args.model, clips, args.cache, condition)
         by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
         rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
@@ -284,12 +284,12 @@ def main() -> None:
 
 
 def conditions(option: str) -> list[str]:
-    """--condition's conditions ('' = clean); 'suite' = every condition of the acoustic test suite."""
-    if option != "suite":
-        return option.split(",")
-    from train.acoustic_suite import CONDITIONS
+    """--condition's conditions ('' = clean), checked against the acoustic suite's names; 'suite' = all of them."""
+    if not option:
+        return [""]
+    from train.acoustic_suite import conditions_named
 
-    return [condition.name for condition in CONDITIONS]
+    return [condition.name for condition in conditions_named(() if option == "suite" else tuple(option.split(",")))]
 
 
 def across_conditions(all_rows: dict[str, list[dict[str, object]]], reference: str) -> list[str]:

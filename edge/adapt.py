@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge.adaptation import Adaptation, choose_strength, fit_head
+from edge.adaptation import Adaptation, choose_strength, fit_head, how_chosen
 from edge.audio import AudioReadError, is_audio_file, read_audio
 from edge.bundle import Bundle, ModelBundleError
 from edge.bundle_json import read_bundle
@@ -180,13 +180,6 @@ def window_arrays(usable: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[n
     targets = np.concatenate([np.full(len(c.probabilities), labels.index(c.label)) for c in usable])
     clips = np.concatenate([np.full(len(c.probabilities), i) for i, c in enumerate(usable)])
     return probabilities, pooled, targets, clips
-
-
-def how_chosen(given: float | None, clips_per_label: dict[str, int]) -> str:
-    """How the strength was chosen, as the bundle records it (edge.adaptation.choose_strength)."""
-    if given:
-        return "given"
-    return "cross-validated" if max(clips_per_label.values()) > 1 else "one clip per label: by the base's accuracy on them"
 
 
 def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, detector: SpeechDetector | None,

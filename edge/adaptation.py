@@ -201,8 +201,7 @@ def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities:
     mean log-probability of their label (a clip's windows averaged, as `classify` does); each label weighs
     the same. With one clip per label no fold can be left out: ONE_CLIP_STRENGTH, or LOST_BASE_STRENGTH where
     the base model gets fewer than LOST_BASE_UA of the clips right."""
-    per_label = np.bincount(targets[np.unique(clips, return_index=True)[1]])
-    folds = min(CROSS_VALIDATION_FOLDS, int(per_label.max()))
+    folds = cross_validation_folds(int(np.bincount(targets[np.unique(clips, return_index=True)[1]]).max()))
     if folds < 2:
         lost = base_clip_accuracy(columns, probabilities, targets, clips) < LOST_BASE_UA
         return LOST_BASE_STRENGTH if lost else ONE_CLIP_STRENGTH
@@ -216,22 +215,38 @@ def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities:
     return candidates[int(np.argmax(scores))]
 
 
+def cross_validation_folds(most_clips_of_a_label: int) -> int:
+    """Folds the clips are dealt into: as many as the best-supplied label has clips, at most CROSS_VALIDATION_FOLDS
+    (below 2 nothing can be left out)."""
+    return min(CROSS_VALIDATION_FOLDS, most_clips_of_a_label)
+
+
+def how_chosen(given: float | None, clips_per_label: dict[str, int]) -> str:
+    """How the strength was chosen (choose_strength), as the adapted bundle records it."""
+    if given:
+        return "given"
+    if cross_validation_folds(max(clips_per_label.values())) >= 2:
+        return "cross-validated"
+    return "one clip per label: by the base's accuracy on them"
+
+
+def clip_means(values: np.ndarray, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each clip's first row, the mean of each clip's rows): a clip's windows averaged, as `classify` does."""
+    numbers, first = np.unique(clips, return_index=True)
+    return first, np.stack([values[clips == number].mean(axis=0) for number in numbers])
+
+
 def base_clip_accuracy(columns: tuple[int, ...], probabilities: np.ndarray, targets: np.ndarray,
                        clips: np.ndarray) -> float:
     """The base model's unweighted accuracy on the clips (a clip's windows averaged, among the adapted labels)."""
-    numbers, first = np.unique(clips, return_index=True)
-    answers = np.array([probabilities[clips == n][:, list(columns)].mean(axis=0).argmax() for n in numbers])
-    truth = targets[first]
+    first, means = clip_means(probabilities[:, list(columns)], clips)
+    answers, truth = means.argmax(axis=1), targets[first]
     return float(np.mean([np.mean(answers[truth == t] == t) for t in np.unique(truth)]))
 
 
 def _held_out_log_likelihood(head: AdaptedHead, pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
                              clips: np.ndarray) -> float:
-    adapted = head.apply(pooled, probabilities)[:, list(head.columns)]
-    total = 0.0
-    numbers, first = np.unique(clips, return_index=True)
-    label_counts = np.bincount(targets[first], minlength=len(head.columns))
-    for number, start in zip(numbers, first):
-        mean = adapted[clips == number].mean(axis=0)
-        total += float(np.log(max(mean[targets[start]], PROBABILITY_FLOOR))) / label_counts[targets[start]]
-    return total
+    first, means = clip_means(head.apply(pooled, probabilities)[:, list(head.columns)], clips)
+    truth = targets[first]
+    label_counts = np.bincount(truth, minlength=len(head.columns))
+    return float(sum(np.log(max(mean[t], PROBABILITY_FLOOR)) / label_counts[t] for mean, t in zip(means, truth)))

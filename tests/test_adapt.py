@@ -15,7 +15,6 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
-from edge.adapt import how_chosen
 from edge.adaptation import (
     LOST_BASE_STRENGTH,
     LOST_BASE_UA,
@@ -26,6 +25,7 @@ from edge.adaptation import (
     choose_strength,
     fit_head,
     gradient,
+    how_chosen,
     softmax,
     start_head,
 )
