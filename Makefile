@@ -159,7 +159,7 @@ adapt-bench: venv
 	[ -f $(ADAPT_HOME)/model-dynamic.tflite ] || $(CLI) quantize $(ADAPT_HOME) --mode dynamic
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) $(ARGS)
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) \
-	  --condition suite $(ARGS)
+	  --condition suite --k 1,4 $(ARGS)
 	@for pair in $(ADAPT_AWAY); do run=runs/$${pair%%=*}; corpus=$(SHARED_DATA)/$${pair#*=}; \
 	  [ -f $$run/model-dynamic.tflite ] || $(CLI) quantize $$run --mode dynamic || exit 1; \
 	  $(PY) -m benchmarks.adapt --model $$run/model-dynamic.tflite --speakers all $$corpus $(ARGS) || exit 1; done

@@ -3,7 +3,7 @@
 For every speaker: k clips per label (k in --k) drawn at random adapt the model, and the speaker's other
 clips score it: UA over the speaker's labels, every model answering among those labels. Side by side,
 on the same draws: the base model; the adapted one (edge/adaptation.py, at each --strength); and two
-models that start from nothing but the base network's pooled vector ("from scratch": the network's
+models that start from nothing but what the adapted layer reads of the base network ("from scratch": the network's
 own last layer discarded): a new logistic layer, and the nearest class mean. A label needs k + 1
 clips (k adapt, at least one scores); with fewer, it adapts on all but one. Runs the edge code path:
 the clips are read and windowed as `edge-ser adapt` reads them (no voice-activity detector).
@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.adapt import ClipOutputs, clip_outputs, open_with_pooled, read_base, signal_outputs
+from edge.adapt import ClipOutputs, clip_outputs, open_for_adapting, read_base, signal_outputs
 from edge.adaptation import choose_strength, clip_means, fit_head, minimise, softmax, start_head
 from edge.audio import AudioReadError, read_audio
 from edge.discovery import Utterance, discover
 from edge.errors import EdgeSerError
+from edge.model_file import adapted_flatbuffer
 
 KS = (1, 2, 4, 8)
-STRENGTHS = (4.0, 16.0, 64.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
+STRENGTHS = (16.0, 64.0, 256.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
 SCRATCH_STRENGTH = 1.0
 DRAWS = 3  # random draws of the adaptation clips per speaker and k
 MAX_CLIPS_PER_LABEL = 30  # per speaker, a seeded sample: TESS has 200 a label, CREMA-D about 13, RAVDESS 8
@@ -75,19 +76,20 @@ def heard(model: object, u: Utterance, condition: str) -> ClipOutputs | str:
 
 
 def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, condition: str) -> dict[Path, ClipOutputs]:
-    """Every clip through the network (probabilities and pooled vector per window), cached by model, clips and
+    """Every clip through the network (probabilities and summary per window), cached by model, clips and
     condition."""
     names = "\n".join([condition, *(str(u.path) for u in clips)])
-    key = hashlib.sha256(model_path.read_bytes() + names.encode()).hexdigest()[:16]
+    base_bytes, bundle = read_base(model_path)
+    exposed = adapted_flatbuffer(base_bytes, bundle.to_dict())  # what the layer reads is part of the key
+    key = hashlib.sha256(exposed + names.encode()).hexdigest()[:16]
     cache = cache_dir / f"adapt-bench-{key}.npz"
     if cache.exists():
         with np.load(cache) as stored:
             return {u.path: ClipOutputs(u.label, stored[f"p{i}"], stored[f"h{i}"]) for i, u in enumerate(clips)
                     if f"p{i}" in stored}
-    base_bytes, bundle = read_base(model_path)
     outputs: dict[Path, ClipOutputs] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        model = open_with_pooled(base_bytes, bundle, Path(scratch))
+        model = open_for_adapting(base_bytes, bundle, Path(scratch))
         for u in clips:
             result = heard(model, u, condition)
             if not isinstance(result, str):
@@ -146,7 +148,7 @@ def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...])
 
 def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
               numbers: np.ndarray, test_pooled: np.ndarray) -> np.ndarray:
-    """A logistic layer on the pooled vector alone, from zero (the base's own last layer not used)."""
+    """A logistic layer on the summary alone, from zero (the base's own last layer not used)."""
     head = start_head(columns, pooled)
     x = (pooled - head.pooled_mean) / head.pooled_scale
     inputs = np.concatenate([x, np.ones((len(x), 1))], axis=1)
@@ -159,7 +161,7 @@ def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.nd
 
 def class_means(pooled: np.ndarray, targets: np.ndarray, numbers: np.ndarray, test_pooled: np.ndarray,
                 n_labels: int) -> np.ndarray:
-    """Nearest class mean of the pooled vectors (each clip's windows averaged first), as probabilities."""
+    """Nearest class mean of the summaries (each clip's windows averaged first), as probabilities."""
     first, clip_vectors = clip_means(pooled, numbers)
     clip_targets = targets[first]
     means = np.stack([clip_vectors[clip_targets == t].mean(axis=0) for t in range(n_labels)])

@@ -1,9 +1,10 @@
 """`edge-ser adapt`: a few labelled clips of a voice, a room or a language -> an adapted copy of a model.
 
 The clips are read, trimmed and cut into windows as `classify` reads a file (and as training scored
-its test clips); the network gives each window its probabilities and pooled vector, and a small layer
-is fitted on those (edge/adaptation.py). The result is the base `.tflite` with its pooled vector as a
-second output and the layer in its bundle: one file every verb takes with `--model`. The base file is
+its test clips); the network gives each window its probabilities and a summary of what it heard (the
+vector it pools over time, and its front-end's mean and spread over time), and a small layer is fitted
+on those (edge/adaptation.py). The result is the base `.tflite` with those tensors as further outputs
+and the layer in its bundle: one file every verb takes with `--model`. The base file is
 only read. See docs/adaptation.md for what to expect.
 """
 from __future__ import annotations
@@ -45,11 +46,12 @@ class AdaptSettings:
 
 @dataclass(frozen=True)
 class ClipOutputs:
-    """The network's view of one clip: every window's probabilities and pooled vector."""
+    """The network's view of one clip: every window's probabilities and the vector an adapted layer reads
+    (edge.adaptation.window_summary)."""
 
     label: str
     probabilities: np.ndarray  # (windows, network outputs)
-    pooled: np.ndarray  # (windows, pooled size)
+    pooled: np.ndarray  # (windows, summary size)
 
 
 def check_out(base: Path, out: Path) -> None:
@@ -71,10 +73,10 @@ def read_base(base: Path) -> tuple[bytes, Bundle]:
     return base.read_bytes(), bundle
 
 
-def open_with_pooled(base_bytes: bytes, bundle: Bundle, folder: Path,
+def open_for_adapting(base_bytes: bytes, bundle: Bundle, folder: Path,
                      threads: int = RuntimeSettings.threads) -> EdgeModel:
-    """The base network, written into `folder` with its pooled vector as a second output, loaded."""
-    exposed = Path(folder) / "pooled.tflite"
+    """The base network, written into `folder` with what an adapted layer reads as further outputs, loaded."""
+    exposed = Path(folder) / "exposed.tflite"
     exposed.write_bytes(adapted_flatbuffer(base_bytes, bundle.to_dict()))
     return EdgeModel(exposed, threads=threads)
 
@@ -193,7 +195,7 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
                          f"(its labels: {', '.join(bundle.labels)})")
     clips = labelled_clips(data, bundle.labels, settings.labels, say)
     with tempfile.TemporaryDirectory(prefix="edge-ser-adapt-") as scratch:
-        usable = network_view(open_with_pooled(base_bytes, bundle, Path(scratch), settings.threads), clips, detector, say)
+        usable = network_view(open_for_adapting(base_bytes, bundle, Path(scratch), settings.threads), clips, detector, say)
         labels = adapted_labels(usable, settings.labels, bundle.labels)
         probabilities, pooled, targets, numbers = window_arrays(usable, labels)
         columns = tuple(bundle.labels.index(label) for label in labels)

@@ -1,8 +1,9 @@
 """Adapting a model to the voices, rooms or language it is deployed with: a small residual layer fitted
 on the device from a few labelled clips (numpy only; docs/adaptation.md).
 
-The network's pooled vector h (the input of its last Dense layer) and its log-probabilities over the
-adapted labels feed one logistic layer whose output is added to those log-probabilities:
+The network's summary h of a window (edge/model_file.py summary_tensors: the vector it pools over time,
+and the mean and spread over time of the front-end's sequence its LSTM reads) and its log-probabilities
+over the adapted labels feed one logistic layer whose output is added to those log-probabilities:
 
     z = log p + [x, log p, 1] @ W,   x = (h - mean) / scale,   adapted p = softmax(z)
 
@@ -25,13 +26,14 @@ STRENGTHS = (1.0, 4.0, 16.0, 64.0, 256.0)  # what cross-validation chooses among
 # With one clip per label there is nothing to cross-validate on: the pull stays strong (ONE_CLIP_STRENGTH) unless
 # the base model gets fewer than LOST_BASE_UA of the clips right (as a corpus it never heard makes it), when it is
 # looser (LOST_BASE_STRENGTH). Both chosen on the adaptation benchmark (docs/adaptation.md "One clip per label").
-ONE_CLIP_STRENGTH = 64.0
+ONE_CLIP_STRENGTH = 256.0
 LOST_BASE_UA = 0.3
 LOST_BASE_STRENGTH = 16.0
 CROSS_VALIDATION_FOLDS = 4
 MAX_STEPS = 2000
 GRADIENT_TOLERANCE = 1e-5  # per clip: stop when the gradient's largest entry is below this
-METHOD = "residual logistic layer on the pooled vector and the base log-probabilities, L2-pulled to the base"
+METHOD = ("residual logistic layer on the network's summary (pooled vector, front-end mean and spread) and the "
+          "base log-probabilities, L2-pulled to the base")
 NOT_CALIBRATED = ("not calibrated: the base model's calibration does not carry over and a few clips are too "
                   "few to refit one; its probabilities are the adapted layer's own")
 
@@ -69,8 +71,8 @@ class AdaptedHead:
 
     @cached_property
     def _folded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(columns, the weights on [log p, raw pooled vector], bias): log p centred by a matrix, the residual's
-        identity added, the pooled vector's mean and scale moved into the weights and bias."""
+        """(columns, the weights on [log p, raw summary], bias): log p centred by a matrix, the residual's
+        identity added, the summary's mean and scale moved into the weights and bias."""
         size, labels = self.pooled_mean.size, len(self.columns)
         on_x, on_log_p, bias = self.weights[:size], self.weights[size:size + labels], self.weights[size + labels]
         centring = np.eye(labels) - 1.0 / labels
@@ -88,7 +90,7 @@ class AdaptedHead:
         weights = np.asarray(data["weights"], dtype=np.float64)
         scale = float(data["pooled_scale"])
         if mean.ndim != 1 or weights.shape != (mean.size + len(columns) + 1, len(columns)) or len(columns) < 2:
-            raise ValueError(f"weights {weights.shape} do not fit {mean.size} pooled values and {len(columns)} labels")
+            raise ValueError(f"weights {weights.shape} do not fit {mean.size} summary values and {len(columns)} labels")
         if not (np.isfinite(weights).all() and np.isfinite(mean).all() and np.isfinite(scale) and scale > 0):
             raise ValueError("non-finite weights or scale")
         return cls(columns, mean, scale, weights)
@@ -124,6 +126,18 @@ class Adaptation:
                    calibration=str(data.get("calibration", NOT_CALIBRATED)))
 
 
+def summary_size(shapes: list[tuple[int, ...]]) -> int:
+    """How many values `window_summary` makes of outputs of these shapes (batch dimension left out)."""
+    return sum(shape[-1] * (1 if len(shape) == 1 else 2) for shape in shapes)
+
+
+def window_summary(outputs: list[np.ndarray]) -> np.ndarray:
+    """One window's vector for the adapted layer from the network's further outputs (edge/model_file.py
+    summary_tensors): a vector as it is, a sequence (steps, values) as its mean and spread over time."""
+    return np.concatenate([np.asarray(o) if np.ndim(o) == 1 else np.concatenate([o.mean(axis=0), o.std(axis=0)])
+                           for o in outputs])
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -136,7 +150,7 @@ def _rounded(values: np.ndarray) -> Any:
 
 
 def start_head(columns: tuple[int, ...], pooled: np.ndarray) -> AdaptedHead:
-    """A zero layer (the base model) with the standardisation of these pooled vectors: their mean, and
+    """A zero layer (the base model) with the standardisation of these summaries: their mean, and
     one scale for all dimensions so that a dimension the network barely uses is not inflated."""
     pooled = np.asarray(pooled, dtype=np.float64)
     mean = pooled.mean(axis=0)

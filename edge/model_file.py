@@ -1,6 +1,7 @@
-"""Writing a `.tflite` on the device: the base network with its pooled vector as a second output and a new
-edge-ser bundle (edge/bundle_json.py reads it back without this module). Uses the flatbuffer schema that
-ai-edge-litert ships and the `flatbuffers` package it depends on; nothing else in the network changes."""
+"""Writing a `.tflite` on the device: the base network with what an adapted layer reads as further outputs
+(its vector pooled over time, and the front-end's sequence its LSTM reads) and a new edge-ser bundle
+(edge/bundle_json.py reads it back without this module). Uses the flatbuffer schema that ai-edge-litert
+ships and the `flatbuffers` package it depends on; nothing else in the network changes."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,6 +16,7 @@ from edge.errors import EdgeSerError
 # dequantisation of that softmax.
 AFTER_LAST_DENSE = ("SOFTMAX", "DEQUANTIZE")
 LAST_DENSE = "FULLY_CONNECTED"
+FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 def _schema() -> Any:
@@ -51,6 +53,20 @@ def pooled_tensor(schema: Any, model: Any) -> int:
     raise ModelBundleError("the network does not end in Dense -> softmax, so it cannot be adapted")
 
 
+def summary_tensors(schema: Any, model: Any) -> list[int]:
+    """What an adapted layer reads (docs/adaptation.md "What the layer reads"): the vector the network pools
+    over time (the input of its Dense layers) and, where the LSTM is one fused op, the front-end's sequence
+    that LSTM reads. A room changes the front-end's view of a voice in ways the pooled vector no longer
+    shows; an unrolled LSTM (the GPU layout) has no single op to find that sequence by."""
+    graph = model.subgraphs[0]
+    producers = {int(out): op for op in graph.operators for out in op.outputs}
+    tensor = pooled_tensor(schema, model)
+    while (op := producers.get(tensor)) is not None and _op_name(schema, model, op) == LAST_DENSE:
+        tensor = int(op.inputs[0])
+    lstms = [op for op in graph.operators if _op_name(schema, model, op) == FUSED_LSTM]
+    return [tensor] + [int(op.inputs[0]) for op in lstms[:1]]
+
+
 def packed_with_bundle(schema: Any, model: Any, bundle: dict[str, Any], size: int) -> bytes:
     """`model` (the schema's ModelT) packed with `bundle` as its one edge-ser metadata entry and stamped with
     the file's digest; a bundle it already had is replaced and its buffer emptied, so files do not grow.
@@ -72,14 +88,12 @@ def packed_with_bundle(schema: Any, model: Any, bundle: dict[str, Any], size: in
 
 
 def adapted_flatbuffer(base: bytes, bundle: dict[str, Any]) -> bytes:
-    """`base` with the pooled vector as its second output (once) and `bundle` as its edge-ser metadata."""
+    """`base` with `summary_tensors` as its further outputs and `bundle` as its edge-ser metadata."""
     schema = _schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(base, 0))
     except Exception as error:  # noqa: BLE001 - a damaged flatbuffer raises anything
         raise ModelBundleError(f"cannot read the network ({type(error).__name__})") from None
     graph = model.subgraphs[0]
-    pooled = pooled_tensor(schema, model)
-    outputs = [int(t) for t in graph.outputs]
-    graph.outputs = np.array(outputs + ([pooled] if pooled not in outputs else []), dtype=np.int32)
+    graph.outputs = np.array([int(graph.outputs[0])] + summary_tensors(schema, model), dtype=np.int32)
     return packed_with_bundle(schema, model, bundle, len(base))

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edge.accelerator import LITERT_GPU, CompiledGpuModel, open_litert_gpu
+from edge.adaptation import summary_size, window_summary
 from edge.bundle import Bundle, ModelBundleError
 from edge.bundle_json import read_bundle
 from edge.errors import EdgeSerError
@@ -161,7 +162,7 @@ class EdgeModel:
         self.interpreter = self._interpreter(delegates)
         self._check_delegation()
         self._input = self.interpreter.get_input_details()[0]
-        self._output, self._pooled = self._outputs()
+        self._output, self._summary = self._outputs()
         self.gpu = self._litert_gpu()
         if self.require_delegate and self.delegate_report.offloaded_to is None:
             raise DelegateError(f"{self.delegate_report.problem or f'delegate {self.delegate!r} runs no part of the model'}"
@@ -174,19 +175,20 @@ class EdgeModel:
             raise ModelBundleError(f"{self.path}: the network gives {tuple(self._output['shape'])[-1]} outputs but its "
                                    f"bundle names {len(self.bundle.labels)} labels")
 
-    def _outputs(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The probabilities, and the pooled vector an adapted model exposes as its second output."""
+    def _outputs(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The probabilities, and what an adapted model exposes for its layer as further outputs
+        (edge/model_file.py summary_tensors)."""
         details = self.interpreter.get_output_details()
-        pooled = details[1] if len(details) > 1 else None
         adaptation = self.bundle.adaptation
         if adaptation is not None:
             head = adaptation.head
-            if pooled is None or tuple(pooled["shape"]) != (1, head.pooled_mean.size):
+            size = summary_size([tuple(d["shape"])[1:] for d in details[1:]])
+            if size != head.pooled_mean.size:
                 raise ModelBundleError(f"{self.path}: its bundle holds an adapted layer but the network does not give "
-                                       f"the {head.pooled_mean.size}-value pooled vector it reads")
+                                       f"the {head.pooled_mean.size} values it reads")
             if max(head.columns) >= len(self.bundle.labels):
                 raise ModelBundleError(f"{self.path}: its adapted layer names outputs the network does not have")
-        return details[0], pooled
+        return details[0], details[1:]
 
     def _interpreter(self, delegates: list[Any]) -> Any:
         try:
@@ -204,8 +206,8 @@ class EdgeModel:
         report = self.delegate_report
         if self.delegate != "gpu" or report.offloaded_to is not None:
             return None
-        if self._pooled is not None:
-            report.problem += "; LiteRT's GPU accelerator runs models with one output, and an adapted model has two"
+        if self._summary:
+            report.problem += "; LiteRT's GPU accelerator runs models with one output, and an adapted model has more"
             return None
         if self.runtime.name != "ai-edge-litert":
             report.problem += f"; LiteRT's GPU accelerator needs --runtime ai-edge-litert, not {self.runtime.name}"
@@ -255,17 +257,18 @@ class EdgeModel:
         return self.bundle.adaptation.head.apply(pooled, probabilities)
 
     def network_outputs(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The network's own probabilities for one window, and its pooled vector when the file exposes it
-        (edge/model_file.py); LSTM state reset first (windows are independent)."""
+        """The network's own probabilities for one window, and the vector an adapted layer reads when the file
+        exposes it (edge.adaptation.window_summary); LSTM state reset first (windows are independent)."""
         if self.gpu is not None:
             return self._dequantize(self.gpu.run(self._quantize(window[None])), self._output), None
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self._input["index"], self._quantize(window[None]))
         self.interpreter.invoke()
         probabilities = self._dequantize(self.interpreter.get_tensor(self._output["index"])[0], self._output)
-        if self._pooled is None:
+        if not self._summary:
             return probabilities, None
-        return probabilities, self._dequantize(self.interpreter.get_tensor(self._pooled["index"])[0], self._pooled)
+        return probabilities, window_summary([self._dequantize(self.interpreter.get_tensor(d["index"])[0], d)
+                                              for d in self._summary])
 
     def predict_batch(self, windows: np.ndarray) -> np.ndarray:
         return np.stack([self.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(self.labels)), np.float32)

@@ -281,3 +281,50 @@ def test_the_documented_loop_listen_save_dir_then_adapt_then_listen(clips: Path,
                                  "--vad", "none", "--json"])
     assert result.exit_code == 0, result.output
     assert {line["label"] for line in json_lines(result.stdout)} <= {*VOICES, "uncertain", "silence", "no speech"}
+
+
+def test_the_layer_reads_the_pooled_vector_and_the_front_ends_mean_and_spread(clips: Path, tmp_path: Path):
+    """What a room changes shows in the front-end's sequence more than in the pooled vector
+    (docs/adaptation.md "What the layer reads"): the adapted file exposes both, and the layer reads the
+    vector as it is and the sequence as its mean and spread over time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = tmp_path / "mine.tflite"
+    assert adapt(str(clips), "--out", str(out), "--vad", "none").exit_code == 0
+    raw = Interpreter(model_path=str(out))
+    raw.allocate_tensors()
+    shapes = [tuple(d["shape"]) for d in raw.get_output_details()]
+    assert len(shapes) == 3 and len(shapes[1]) == 2 and len(shapes[2]) == 3, shapes
+    adapted = EdgeModel(out)
+    assert adapted.bundle.adaptation.head.pooled_mean.size == shapes[1][1] + 2 * shapes[2][2]  # type: ignore[union-attr]
+    window = np.random.default_rng(1).normal(size=tuple(raw.get_input_details()[0]["shape"][1:]))
+    raw.set_tensor(raw.get_input_details()[0]["index"], window[None].astype(np.float32))
+    raw.invoke()
+    pooled, front_end = (raw.get_tensor(d["index"])[0] for d in raw.get_output_details()[1:])
+    _, summary = adapted.network_outputs(window.astype(np.float32))
+    np.testing.assert_allclose(summary, np.concatenate([pooled, front_end.mean(axis=0), front_end.std(axis=0)]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_adapted_on_the_pooled_vector_alone_still_runs(tmp_path: Path):
+    """Files adapted before the layer read the front-end: the pooled vector as the only further output."""
+    from edge.bundle_json import read_bundle
+    from edge.model_file import _schema, packed_with_bundle, pooled_tensor
+
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(DEFAULT_MODEL.read_bytes(), 0))
+    graph = model.subgraphs[0]
+    graph.outputs = np.array([int(graph.outputs[0]), pooled_tensor(schema, model)], dtype=np.int32)
+    bundle = read_bundle(DEFAULT_MODEL)
+    size = int(graph.tensors[pooled_tensor(schema, model)].shape[-1])
+    head = AdaptedHead((0, 1, 2), np.zeros(size), 1.0, np.zeros((size + 4, 3)))
+    stored = bundle.to_dict() | {"adaptation": {"method": "older", "labels": list(bundle.labels[:3]), "base_model": "x",
+                                                "base_sha256": "0" * 64, "head": head.to_dict()}}
+    old = tmp_path / "old.tflite"
+    old.write_bytes(packed_with_bundle(schema, model, stored, DEFAULT_MODEL.stat().st_size))
+    model_file = EdgeModel(old)
+    window = np.zeros((bundle.params.frames_per_window, bundle.params.n_features), dtype=np.float32)
+    p, h = model_file.network_outputs(window)
+    assert h is not None and h.shape == (size,)
+    kept = p[:3] / p[:3].sum()
+    np.testing.assert_allclose(model_file.predict(window)[:3], kept, atol=1e-5)

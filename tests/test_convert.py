@@ -175,3 +175,10 @@ def test_unrolled_layout_has_no_fused_lstm_and_the_same_outputs(compared):
     windows = np.random.default_rng(0).normal(size=(4, *unrolled._input["shape"][1:])).astype(np.float32)
     assert np.abs(unrolled.predict_batch(windows) - fused.predict_batch(windows)).max() < 1e-4
     assert "LSTM unrolled" in run_cli("info", "--model", unrolled_path).output
+    # what `adapt` exposes for its layer: the front-end's sequence only where one fused LSTM op reads it
+    from edge.model_file import adapted_flatbuffer
+
+    for model, further in ((fused, 2), (unrolled, 1)):
+        exposed = run / "exposed.tflite"
+        exposed.write_bytes(adapted_flatbuffer(model.path.read_bytes(), model.bundle.to_dict()))
+        assert len(EdgeModel(exposed).interpreter.get_output_details()) == 1 + further
