@@ -150,7 +150,8 @@ bench: venv edge-venv
 
 # What `edge-ser adapt` buys (docs/adaptation.md): k clips per label of one speaker adapt, that speaker's
 # other clips score. At home: the default recipe's fold-1 held-out speakers, clean and through every condition
-# of the acoustic test suite (adapted and scored in it); away: every speaker of the corpus each cc-no-* run
+# of the acoustic test suite (adapted and scored in it; each clip in its own draw of the condition, then each
+# speaker in one); away: every speaker of the corpus each cc-no-* run
 # left out, and every RAVDESS and TESS speaker for the shipped open model (CREMA-D only). The runs come from
 # make default-model and make crosscorpus; each is converted here when its .tflite is missing.
 ADAPT_HOME ?= runs/default-fold1
@@ -160,6 +161,8 @@ adapt-bench: venv
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) $(ARGS)
 	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) \
 	  --condition suite --k 1,4 $(ARGS)
+	$(PY) -m benchmarks.adapt --model $(ADAPT_HOME)/model-dynamic.tflite --speakers test $(ALL_CORPORA) \
+	  --condition suite --k 1,4 --one-room $(ARGS)
 	@for pair in $(ADAPT_AWAY); do run=runs/$${pair%%=*}; corpus=$(SHARED_DATA)/$${pair#*=}; \
 	  [ -f $$run/model-dynamic.tflite ] || $(CLI) quantize $$run --mode dynamic || exit 1; \
 	  $(PY) -m benchmarks.adapt --model $$run/model-dynamic.tflite --speakers all $$corpus $(ARGS) || exit 1; done

@@ -62,8 +62,10 @@ def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...], per_l
     return found
 
 
-def heard(model: object, u: Utterance, condition: str) -> ClipOutputs | str:
-    """A clip through the network, clean or through the acoustic suite's `condition` (train.acoustic_suite)."""
+def heard(model: object, u: Utterance, condition: str, one_room: bool = False) -> ClipOutputs | str:
+    """A clip through the network, clean or through the acoustic suite's `condition` (train.acoustic_suite):
+    each clip in its own draw of the condition, or with `one_room` every clip of a speaker in the same draw
+    (one room, microphone and noise at one level: a device where it is deployed)."""
     if not condition:
         return clip_outputs(model, u, None)  # type: ignore[arg-type]
     from train.acoustic_suite import conditions_named, degrade
@@ -72,13 +74,15 @@ def heard(model: object, u: Utterance, condition: str) -> ClipOutputs | str:
         audio = read_audio(u.path, 16000)
     except AudioReadError as error:
         return str(error)
-    return signal_outputs(model, u.label, degrade(conditions_named((condition,))[0], audio, u.path.name))  # type: ignore[arg-type]
+    draw = f"{u.corpus}:{u.speaker}" if one_room else u.path.name
+    return signal_outputs(model, u.label, degrade(conditions_named((condition,))[0], audio, draw))  # type: ignore[arg-type]
 
 
-def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, condition: str) -> dict[Path, ClipOutputs]:
+def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, condition: str,
+                    one_room: bool = False) -> dict[Path, ClipOutputs]:
     """Every clip through the network (probabilities and summary per window), cached by model, clips and
     condition."""
-    names = "\n".join([condition, *(str(u.path) for u in clips)])
+    names = "\n".join([condition + " one room" * one_room, *(str(u.path) for u in clips)])
     base_bytes, bundle = read_base(model_path)
     exposed = adapted_flatbuffer(base_bytes, bundle.to_dict())  # what the layer reads is part of the key
     key = hashlib.sha256(exposed + names.encode()).hexdigest()[:16]
@@ -91,7 +95,7 @@ def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, c
     with tempfile.TemporaryDirectory() as scratch:
         model = open_for_adapting(base_bytes, bundle, Path(scratch))
         for u in clips:
-            result = heard(model, u, condition)
+            result = heard(model, u, condition, one_room)
             if not isinstance(result, str):
                 outputs[u.path] = result
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -241,6 +245,8 @@ def main() -> None:
     parser.add_argument("--condition", default="", help="Every clip (adapting and scored) heard through this "
                         "condition of train.acoustic_suite, e.g. laptop-office, or several (comma-separated; 'suite': "
                         "every one), each measured apart and then summed up; default: clean.")
+    parser.add_argument("--one-room", action="store_true", help="With --condition: every clip of a speaker in the "
+                        "same draw of the condition (one room, microphone and noise level), not each clip in its own.")
     parser.add_argument("--max-clips-per-label", type=int, default=MAX_CLIPS_PER_LABEL)
     parser.add_argument("--max-speakers", type=int, default=0, help="An even slice of at most this many speakers.")
     parser.add_argument("--json", type=Path, help="Write every row here.")
@@ -272,12 +278,13 @@ def main() -> None:
     methods = ["base", *[f"adapted {s:g}" for s in strengths], "adapted auto", "new layer", "class means"]
     all_rows: dict[str, list[dict[str, object]]] = {}
     for condition in heard_in:
-        outputs = network_outputs(args.model, clips, args.cache, condition)
+        outputs = network_outputs(args.model, clips, args.cache, condition, args.one_room)
         by_speaker = {name: [outputs[u.path] for u in found[name] if u.path in outputs] for name in names}
         rows = measure(by_speaker, bundle.labels, tuple(int(k) for k in args.k.split(",")), strengths, args.draws)
         all_rows[condition or "clean"] = rows
         print(f"{args.model}: {len(names)} speakers ({args.speakers}), {len(clips)} clips, {args.draws} draws per k, "
-              f"{condition or 'clean'}; mean UA over speakers on their other clips")
+              f"{condition or 'clean'}{' (one room per speaker)' * (args.one_room and bool(condition))}; mean UA over "
+              "speakers on their other clips")
         print("\n".join(summary(rows, methods, "adapted auto")) + "\n", flush=True)
     if args.json:
         args.json.write_text(json.dumps(all_rows if len(all_rows) > 1 else rows, indent=1))
