@@ -100,7 +100,7 @@ def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, c
                 outputs[u.path] = result
     cache_dir.mkdir(parents=True, exist_ok=True)
     arrays = {f"{kind}{i}": getattr(outputs[u.path], name) for i, u in enumerate(clips) if u.path in outputs
-              for kind, name in (("p", "probabilities"), ("h", "pooled"))}
+              for kind, name in (("p", "probabilities"), ("h", "summary"))}
     np.savez(cache, **arrays)
     return outputs
 
@@ -127,49 +127,49 @@ def unweighted_accuracy(targets: np.ndarray, predicted: np.ndarray) -> float:
 
 def windows(clips: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     probabilities = np.concatenate([c.probabilities for c in clips])
-    pooled = np.concatenate([c.pooled for c in clips])
+    summary = np.concatenate([c.summary for c in clips])
     targets = np.concatenate([np.full(len(c.probabilities), labels.index(c.label)) for c in clips])
     numbers = np.concatenate([np.full(len(c.probabilities), i) for i, c in enumerate(clips)])
-    return probabilities, pooled, targets, numbers
+    return probabilities, summary, targets, numbers
 
 
 def scores(d: Draw, model_labels: tuple[str, ...], strengths: tuple[float, ...]) -> dict[str, float]:
     """UA on the draw's scoring clips of every method, each fitted on its adaptation clips."""
     columns = tuple(model_labels.index(label) for label in d.labels)
-    probabilities, pooled, targets, numbers = windows(d.adapt, d.labels)
+    probabilities, summary, targets, numbers = windows(d.adapt, d.labels)
     test_p, test_h, _, test_clips = windows(d.score, d.labels)
     truth = np.array([d.labels.index(c.label) for c in d.score])
     answers = {"base": test_p[:, list(columns)]}
-    chosen = choose_strength(columns, pooled, probabilities, targets, numbers)
+    chosen = choose_strength(columns, summary, probabilities, targets, numbers)
     for name, strength in [(f"adapted {s:g}", s) for s in strengths] + [("adapted auto", chosen)]:
-        head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
+        head = fit_head(columns, summary, probabilities, targets, numbers, strength)
         answers[name] = head.apply(test_h, test_p)[:, list(columns)]
-    answers["new layer"] = new_layer(columns, pooled, probabilities, targets, numbers, test_h)
-    answers["class means"] = class_means(pooled, targets, numbers, test_h, len(columns))
+    answers["new layer"] = new_layer(columns, summary, probabilities, targets, numbers, test_h)
+    answers["class means"] = class_means(summary, targets, numbers, test_h, len(columns))
     return {"chosen strength": chosen,
             **{name: unweighted_accuracy(truth, clip_means(p, test_clips)[1].argmax(axis=1)) for name, p in answers.items()}}
 
 
-def new_layer(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
-              numbers: np.ndarray, test_pooled: np.ndarray) -> np.ndarray:
+def new_layer(columns: tuple[int, ...], summary: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+              numbers: np.ndarray, test_summary: np.ndarray) -> np.ndarray:
     """A logistic layer on the summary alone, from zero (the base's own last layer not used)."""
-    head = start_head(columns, pooled)
-    x = (pooled - head.pooled_mean) / head.pooled_scale
+    head = start_head(columns, summary)
+    x = (summary - head.pooled_mean) / head.pooled_scale
     inputs = np.concatenate([x, np.ones((len(x), 1))], axis=1)
     _, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
     onehot = np.eye(len(columns))[targets]
     w = minimise(inputs, np.zeros_like(onehot), onehot, 1.0 / counts[inverse], SCRATCH_STRENGTH)
-    test = np.concatenate([(test_pooled - head.pooled_mean) / head.pooled_scale, np.ones((len(test_pooled), 1))], axis=1)
+    test = np.concatenate([(test_summary - head.pooled_mean) / head.pooled_scale, np.ones((len(test_summary), 1))], axis=1)
     return softmax(test @ w)
 
 
-def class_means(pooled: np.ndarray, targets: np.ndarray, numbers: np.ndarray, test_pooled: np.ndarray,
+def class_means(summary: np.ndarray, targets: np.ndarray, numbers: np.ndarray, test_summary: np.ndarray,
                 n_labels: int) -> np.ndarray:
     """Nearest class mean of the summaries (each clip's windows averaged first), as probabilities."""
-    first, clip_vectors = clip_means(pooled, numbers)
+    first, clip_vectors = clip_means(summary, numbers)
     clip_targets = targets[first]
     means = np.stack([clip_vectors[clip_targets == t].mean(axis=0) for t in range(n_labels)])
-    distances = ((test_pooled[:, None, :] - means[None]) ** 2).sum(axis=-1)
+    distances = ((test_summary[:, None, :] - means[None]) ** 2).sum(axis=-1)
     return softmax(-distances / max(float(distances.mean()), 1e-9))
 
 

@@ -51,7 +51,7 @@ class ClipOutputs:
 
     label: str
     probabilities: np.ndarray  # (windows, network outputs)
-    pooled: np.ndarray  # (windows, summary size)
+    summary: np.ndarray  # (windows, summary size)
 
 
 def check_out(base: Path, out: Path) -> None:
@@ -132,8 +132,8 @@ def signal_outputs(model: EdgeModel, label: str, audio: np.ndarray) -> ClipOutpu
     """A clip's audio, at the model's rate, trimmed and windowed as training scored clips, through the network."""
     outputs = [model.network_outputs(window) for window in clip_features(trim_silence(audio), model.bundle.params)]
     probabilities = np.stack([p for p, _ in outputs])
-    pooled = np.stack([h for _, h in outputs if h is not None])
-    return ClipOutputs(label, probabilities, pooled)
+    summary = np.stack([h for _, h in outputs if h is not None])
+    return ClipOutputs(label, probabilities, summary)
 
 
 def has_speech(detector: SpeechDetector, audio: np.ndarray) -> bool:
@@ -176,12 +176,12 @@ def adapted_labels(usable: list[ClipOutputs], wanted: tuple[str, ...], model_lab
 
 
 def window_arrays(usable: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What `fit_head` takes, window by window: probabilities, pooled, targets (index into labels), clip numbers."""
+    """What `fit_head` takes, window by window: probabilities, summary, targets (index into labels), clip numbers."""
     probabilities = np.concatenate([c.probabilities for c in usable])
-    pooled = np.concatenate([c.pooled for c in usable])
+    summary = np.concatenate([c.summary for c in usable])
     targets = np.concatenate([np.full(len(c.probabilities), labels.index(c.label)) for c in usable])
     clips = np.concatenate([np.full(len(c.probabilities), i) for i, c in enumerate(usable)])
-    return probabilities, pooled, targets, clips
+    return probabilities, summary, targets, clips
 
 
 def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, detector: SpeechDetector | None,
@@ -197,10 +197,10 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
     with tempfile.TemporaryDirectory(prefix="edge-ser-adapt-") as scratch:
         usable = network_view(open_for_adapting(base_bytes, bundle, Path(scratch), settings.threads), clips, detector, say)
         labels = adapted_labels(usable, settings.labels, bundle.labels)
-        probabilities, pooled, targets, numbers = window_arrays(usable, labels)
+        probabilities, summary, targets, numbers = window_arrays(usable, labels)
         columns = tuple(bundle.labels.index(label) for label in labels)
-        strength = settings.strength or choose_strength(columns, pooled, probabilities, targets, numbers)
-        head = fit_head(columns, pooled, probabilities, targets, numbers, strength)
+        strength = settings.strength or choose_strength(columns, summary, probabilities, targets, numbers)
+        head = fit_head(columns, summary, probabilities, targets, numbers, strength)
         per_label = {label: sum(c.label == label for c in usable) for label in labels}
         adaptation = Adaptation(head=head, labels=labels, base_model=base.name,
                                 base_sha256=hashlib.sha256(base_bytes).hexdigest(), clips_per_label=per_label,

@@ -43,9 +43,9 @@ class AdaptedHead:
     """The fitted layer: `columns` are the adapted labels' indices among the network's outputs."""
 
     columns: tuple[int, ...]
-    pooled_mean: np.ndarray  # (pooled size,)
+    pooled_mean: np.ndarray  # (summary size,); the bundle keeps the name it had when the layer read the pooled vector
     pooled_scale: float
-    weights: np.ndarray  # (pooled size + len(columns) + 1, len(columns))
+    weights: np.ndarray  # (summary size + len(columns) + 1, len(columns))
 
     def log_probabilities(self, probabilities: np.ndarray) -> np.ndarray:
         """The base log-probabilities over the adapted labels (renormalised, centred per row)."""
@@ -53,20 +53,20 @@ class AdaptedHead:
         log_p = np.log(kept / kept.sum(axis=-1, keepdims=True))
         return log_p - log_p.mean(axis=-1, keepdims=True)
 
-    def design(self, pooled: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def design(self, summary: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inputs [x, log p, 1] per row, the log-probabilities the layer adds to)."""
         log_p = self.log_probabilities(probabilities)
-        x = (np.asarray(pooled, dtype=np.float64) - self.pooled_mean) / self.pooled_scale
+        x = (np.asarray(summary, dtype=np.float64) - self.pooled_mean) / self.pooled_scale
         return np.concatenate([x, log_p, np.ones(log_p.shape[:-1] + (1,))], axis=-1), log_p
 
-    def apply(self, pooled: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    def apply(self, summary: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """Adapted probabilities over all the network's outputs (zero for labels not adapted), row by row:
         softmax(log p + design @ weights) with the centring, the standardisation and the residual folded into
         one matrix (the device runs this after every window)."""
         columns, folded, bias = self._folded
         log_p = np.log(np.maximum(probabilities[..., columns], PROBABILITY_FLOOR))
         full = np.zeros(np.shape(probabilities), dtype=np.float32)
-        full[..., columns] = softmax(np.concatenate((log_p, pooled), axis=-1) @ folded + bias)
+        full[..., columns] = softmax(np.concatenate((log_p, summary), axis=-1) @ folded + bias)
         return full
 
     @cached_property
@@ -149,21 +149,21 @@ def _rounded(values: np.ndarray) -> Any:
     return np.vectorize(lambda v: float(f"{v:.7g}"), otypes=[float])(values).tolist()
 
 
-def start_head(columns: tuple[int, ...], pooled: np.ndarray) -> AdaptedHead:
+def start_head(columns: tuple[int, ...], summary: np.ndarray) -> AdaptedHead:
     """A zero layer (the base model) with the standardisation of these summaries: their mean, and
     one scale for all dimensions so that a dimension the network barely uses is not inflated."""
-    pooled = np.asarray(pooled, dtype=np.float64)
-    mean = pooled.mean(axis=0)
-    scale = float(np.sqrt(pooled.var(axis=0).mean())) or 1.0
-    return AdaptedHead(tuple(columns), mean, scale, np.zeros((pooled.shape[1] + len(columns) + 1, len(columns))))
+    summary = np.asarray(summary, dtype=np.float64)
+    mean = summary.mean(axis=0)
+    scale = float(np.sqrt(summary.var(axis=0).mean())) or 1.0
+    return AdaptedHead(tuple(columns), mean, scale, np.zeros((summary.shape[1] + len(columns) + 1, len(columns))))
 
 
-def fit_head(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+def fit_head(columns: tuple[int, ...], summary: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
              clips: np.ndarray, strength: float = DEFAULT_STRENGTH) -> AdaptedHead:
     """The layer fitted on windows: `targets` index `columns`, `clips` says which clip each window is from
     (a clip's windows share a weight of 1). Minimises the weighted cross-entropy + strength/2 |W|^2."""
-    head = start_head(columns, pooled)
-    inputs, log_p = head.design(pooled, probabilities)
+    head = start_head(columns, summary)
+    inputs, log_p = head.design(summary, probabilities)
     _, inverse, counts = np.unique(clips, return_inverse=True, return_counts=True)
     weights = 1.0 / counts[inverse]
     onehot = np.eye(len(columns))[np.asarray(targets)]
@@ -209,7 +209,7 @@ def clip_folds(targets: np.ndarray, clips: np.ndarray, folds: int) -> np.ndarray
     return np.array([fold_of_clip[clip] for clip in clips.tolist()])
 
 
-def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+def choose_strength(columns: tuple[int, ...], summary: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
                     clips: np.ndarray, candidates: tuple[float, ...] = STRENGTHS) -> float:
     """The strength whose layers, fitted without one fold of the clips, give that fold's clips the highest
     mean log-probability of their label (a clip's windows averaged, as `classify` does); each label weighs
@@ -224,8 +224,8 @@ def choose_strength(columns: tuple[int, ...], pooled: np.ndarray, probabilities:
     for held in range(folds):
         train, test = fold != held, fold == held
         for i, strength in enumerate(candidates):
-            head = fit_head(columns, pooled[train], probabilities[train], targets[train], clips[train], strength)
-            scores[i] += _held_out_log_likelihood(head, pooled[test], probabilities[test], targets[test], clips[test])
+            head = fit_head(columns, summary[train], probabilities[train], targets[train], clips[train], strength)
+            scores[i] += _held_out_log_likelihood(head, summary[test], probabilities[test], targets[test], clips[test])
     return candidates[int(np.argmax(scores))]
 
 
@@ -258,9 +258,9 @@ def base_clip_accuracy(columns: tuple[int, ...], probabilities: np.ndarray, targ
     return float(np.mean([np.mean(answers[truth == t] == t) for t in np.unique(truth)]))
 
 
-def _held_out_log_likelihood(head: AdaptedHead, pooled: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
+def _held_out_log_likelihood(head: AdaptedHead, summary: np.ndarray, probabilities: np.ndarray, targets: np.ndarray,
                              clips: np.ndarray) -> float:
-    first, means = clip_means(head.apply(pooled, probabilities)[:, list(head.columns)], clips)
+    first, means = clip_means(head.apply(summary, probabilities)[:, list(head.columns)], clips)
     truth = targets[first]
     label_counts = np.bincount(truth, minlength=len(head.columns))
     return float(sum(np.log(max(mean[t], PROBABILITY_FLOOR)) / label_counts[t] for mean, t in zip(means, truth)))

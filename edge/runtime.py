@@ -251,10 +251,10 @@ class EdgeModel:
     def predict(self, window: np.ndarray) -> np.ndarray:
         """The model's probabilities for one (frames, features) window: the network's, through the adapted
         layer when the bundle has one. edge/answers.py turns what is reported into honest confidences."""
-        probabilities, pooled = self.network_outputs(window)
-        if self.bundle.adaptation is None or pooled is None:
+        probabilities, summary = self.network_outputs(window)
+        if self.bundle.adaptation is None or summary is None:
             return probabilities
-        return self.bundle.adaptation.head.apply(pooled, probabilities)
+        return self.bundle.adaptation.head.apply(summary, probabilities)
 
     def network_outputs(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The network's own probabilities for one window, and the vector an adapted layer reads when the file
