@@ -22,15 +22,24 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge.adapt import ClipOutputs, clip_outputs, open_for_adapting, read_base, signal_outputs
-from edge.adaptation import choose_strength, clip_means, fit_head, minimise, softmax, start_head
+from edge.adapt import ClipOutputs, clip_outputs, exposed_network, open_for_adapting, read_base, signal_outputs
+from edge.adaptation import (
+    choose_strength,
+    clip_means,
+    fit_head,
+    minimise,
+    softmax,
+    start_head,
+    unweighted_accuracy,
+)
 from edge.audio import AudioReadError, read_audio
 from edge.discovery import Utterance, discover
 from edge.errors import EdgeSerError
-from edge.model_file import adapted_flatbuffer
+from edge.runtime import EdgeModel
 
 KS = (1, 2, 4, 8)
 STRENGTHS = (16.0, 64.0, 256.0)  # fixed strengths beside `auto` (cross-validated, what adapt does by default)
@@ -62,20 +71,20 @@ def speakers(data: list[Path], which: str, test_speakers: tuple[str, ...], per_l
     return found
 
 
-def heard(model: object, u: Utterance, condition: str, one_room: bool = False) -> ClipOutputs | str:
-    """A clip through the network, clean or through the acoustic suite's `condition` (train.acoustic_suite):
-    each clip in its own draw of the condition, or with `one_room` every clip of a speaker in the same draw
-    (one room, microphone and noise at one level: a device where it is deployed)."""
-    if not condition:
-        return clip_outputs(model, u, None)  # type: ignore[arg-type]
-    from train.acoustic_suite import conditions_named, degrade
+def heard(model: EdgeModel, u: Utterance, condition: Any, one_room: bool = False) -> ClipOutputs | str:
+    """A clip through the network, clean (`condition` None) or through an acoustic suite condition
+    (train.acoustic_suite): each clip in its own draw of the condition, or with `one_room` every clip of a
+    speaker in the same draw (one room, microphone and noise at one level: a device where it is deployed)."""
+    if condition is None:
+        return clip_outputs(model, u, None)
+    from train.acoustic_suite import degrade
 
     try:
-        audio = read_audio(u.path, 16000)
+        audio = read_audio(u.path, model.bundle.params.sample_rate)
     except AudioReadError as error:
         return str(error)
     draw = f"{u.corpus}:{u.speaker}" if one_room else u.path.name
-    return signal_outputs(model, u.label, degrade(conditions_named((condition,))[0], audio, draw))  # type: ignore[arg-type]
+    return signal_outputs(model, u.label, degrade(condition, audio, draw))
 
 
 def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, condition: str,
@@ -83,8 +92,7 @@ def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, c
     """Every clip through the network (probabilities and summary per window), cached by model, clips and
     condition."""
     names = "\n".join([condition + " one room" * one_room, *(str(u.path) for u in clips)])
-    base_bytes, bundle = read_base(model_path)
-    exposed = adapted_flatbuffer(base_bytes, bundle.to_dict())  # what the layer reads is part of the key
+    exposed = exposed_network(*read_base(model_path))  # what the layer reads is part of the key
     key = hashlib.sha256(exposed + names.encode()).hexdigest()[:16]
     cache = cache_dir / f"adapt-bench-{key}.npz"
     if cache.exists():
@@ -92,10 +100,15 @@ def network_outputs(model_path: Path, clips: list[Utterance], cache_dir: Path, c
             return {u.path: ClipOutputs(u.label, stored[f"p{i}"], stored[f"h{i}"]) for i, u in enumerate(clips)
                     if f"p{i}" in stored}
     outputs: dict[Path, ClipOutputs] = {}
+    heard_in = None
+    if condition:
+        from train.acoustic_suite import conditions_named
+
+        heard_in = conditions_named((condition,))[0]
     with tempfile.TemporaryDirectory() as scratch:
-        model = open_for_adapting(base_bytes, bundle, Path(scratch))
+        model = open_for_adapting(exposed, Path(scratch))
         for u in clips:
-            result = heard(model, u, condition, one_room)
+            result = heard(model, u, heard_in, one_room)
             if not isinstance(result, str):
                 outputs[u.path] = result
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -119,10 +132,6 @@ def draw(clips: list[ClipOutputs], k: int, rng: np.random.Generator, model_label
         score += [members[i] for i in order[taken:]]
     labels = tuple(label for label in model_labels if any(c.label == label for c in adapt))
     return Draw(adapt, score, labels) if len(labels) >= 2 else None
-
-
-def unweighted_accuracy(targets: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean([np.mean(predicted[targets == t] == t) for t in np.unique(targets)]))
 
 
 def windows(clips: list[ClipOutputs], labels: tuple[str, ...]) -> tuple[np.ndarray, ...]:
@@ -217,8 +226,6 @@ def summary(rows: list[dict[str, object]], methods: list[str], reference: str) -
 def latency(base: Path, adapted: Path, repeats: int) -> list[str]:
     """Median ms per window of `predict` (network, and the adapted layer when there is one), the two models
     called in turn on the same random windows so that a busy machine slows both alike."""
-    from edge.runtime import EdgeModel
-
     models = [EdgeModel(base), EdgeModel(adapted)]
     params = models[0].bundle.params
     windows = np.random.default_rng(0).normal(size=(16, params.frames_per_window, params.n_features)).astype(np.float32)

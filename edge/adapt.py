@@ -73,12 +73,16 @@ def read_base(base: Path) -> tuple[bytes, Bundle]:
     return base.read_bytes(), bundle
 
 
-def open_for_adapting(base_bytes: bytes, bundle: Bundle, folder: Path,
-                     threads: int = RuntimeSettings.threads) -> EdgeModel:
-    """The base network, written into `folder` with what an adapted layer reads as further outputs, loaded."""
-    exposed = Path(folder) / "exposed.tflite"
-    exposed.write_bytes(adapted_flatbuffer(base_bytes, bundle.to_dict()))
-    return EdgeModel(exposed, threads=threads)
+def exposed_network(base_bytes: bytes, bundle: Bundle) -> bytes:
+    """The base network with what an adapted layer reads as further outputs (edge/model_file.py)."""
+    return adapted_flatbuffer(base_bytes, bundle.to_dict())
+
+
+def open_for_adapting(exposed: bytes, folder: Path, threads: int = RuntimeSettings.threads) -> EdgeModel:
+    """`exposed` (exposed_network), written into `folder` and loaded."""
+    path = Path(folder) / "exposed.tflite"
+    path.write_bytes(exposed)
+    return EdgeModel(path, threads=threads)
 
 
 def labelled_clips(data: list[Path], model_labels: tuple[str, ...], wanted: tuple[str, ...], say: Say) -> list[Utterance]:
@@ -195,7 +199,8 @@ def adapt(base: Path, data: list[Path], out: Path, settings: AdaptSettings, dete
                          f"(its labels: {', '.join(bundle.labels)})")
     clips = labelled_clips(data, bundle.labels, settings.labels, say)
     with tempfile.TemporaryDirectory(prefix="edge-ser-adapt-") as scratch:
-        usable = network_view(open_for_adapting(base_bytes, bundle, Path(scratch), settings.threads), clips, detector, say)
+        usable = network_view(open_for_adapting(exposed_network(base_bytes, bundle), Path(scratch), settings.threads),
+                              clips, detector, say)
         labels = adapted_labels(usable, settings.labels, bundle.labels)
         probabilities, summary, targets, numbers = window_arrays(usable, labels)
         columns = tuple(bundle.labels.index(label) for label in labels)

@@ -254,7 +254,11 @@ def base_clip_accuracy(columns: tuple[int, ...], probabilities: np.ndarray, targ
                        clips: np.ndarray) -> float:
     """The base model's unweighted accuracy on the clips (a clip's windows averaged, among the adapted labels)."""
     first, means = clip_means(probabilities[:, list(columns)], clips)
-    answers, truth = means.argmax(axis=1), targets[first]
+    return unweighted_accuracy(targets[first], means.argmax(axis=1))
+
+
+def unweighted_accuracy(truth: np.ndarray, answers: np.ndarray) -> float:
+    """The mean over the labels present in `truth` of the share of their items answered right."""
     return float(np.mean([np.mean(answers[truth == t] == t) for t in np.unique(truth)]))
 
 

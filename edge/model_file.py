@@ -34,11 +34,16 @@ def _op_name(schema: Any, model: Any, op: Any) -> str:
     return str(names.get(builtin, builtin))
 
 
+def _producers(graph: Any) -> dict[int, Any]:
+    """Each tensor's producing op."""
+    return {int(out): op for op in graph.operators for out in op.outputs}
+
+
 def pooled_tensor(schema: Any, model: Any) -> int:
     """The tensor the network's last Dense layer reads: walk back from the first output through the
     softmax (and its dequantisation) to that layer. Not an edge-ser network: a ModelBundleError."""
     graph = model.subgraphs[0]
-    producers = {int(out): op for op in graph.operators for out in op.outputs}
+    producers = _producers(graph)
     tensor = int(graph.outputs[0])
     for _ in range(len(AFTER_LAST_DENSE) + 1):
         op = producers.get(tensor)
@@ -59,7 +64,7 @@ def summary_tensors(schema: Any, model: Any) -> list[int]:
     that LSTM reads. A room changes the front-end's view of a voice in ways the pooled vector no longer
     shows; an unrolled LSTM (the GPU layout) has no single op to find that sequence by."""
     graph = model.subgraphs[0]
-    producers = {int(out): op for op in graph.operators for out in op.outputs}
+    producers = _producers(graph)
     tensor = pooled_tensor(schema, model)
     while (op := producers.get(tensor)) is not None and _op_name(schema, model, op) == LAST_DENSE:
         tensor = int(op.inputs[0])
