@@ -16,7 +16,8 @@ Conventions (pinned down because libraries differ):
   With ``n_mfcc == n_mels`` it is an orthogonal transform of the log-mel frame; ``n_mfcc = 0``
   returns the log-mel frame itself.
 - Window level (what the model consumes): an optional floor `dynamic_range_db` under the window's
-  loudest log-mel value, optional deltas (regression over +-2 frames, edges repeated), then
+  loudest log-mel value, optional PCEN in place of the log (`pcen_time_constant`), optional deltas
+  (regression over +-2 frames, edges repeated), then
   per-window mean/variance normalisation of every coefficient. Per-window
   normalisation beat global normalisation on RAVDESS (docs/design.md "Measured decisions").
 """
@@ -35,8 +36,14 @@ SUPPORTED_WINDOWS = ("hann",)
 # "window": per-window mean/variance of every coefficient; "window_mean": per-window mean only, so each
 # band keeps its dynamic range (how far its energy swings within the window); "none"
 SUPPORTED_NORMALISATIONS = ("window", "window_mean", "none")
-LEFT_OUT_WHEN_OFF = ("dynamic_range_db",)  # FeatureParams fields added after the first shipped bundles
+LEFT_OUT_WHEN_OFF = ("dynamic_range_db", "pcen_time_constant")  # FeatureParams fields added after the first shipped bundles
 LN_POWER_PER_DB = float(np.log(10.0) / 10.0)  # ln of a power ratio per decibel (the log-mel is ln power)
+# Per-channel energy normalisation's fixed constants: the values of Wang et al., "Trainable frontend for robust
+# and far-field keyword spotting" (ICASSP 2017), which are also librosa.pcen's defaults.
+PCEN_GAIN = 0.98  # alpha: how much of the smoothed energy divides each band (1 = all of it)
+PCEN_BIAS = 2.0  # delta
+PCEN_POWER = 0.5  # r: root compression instead of the log
+PCEN_EPS = 1e-6
 
 
 class FeatureParamsError(EdgeSerError, ValueError):
@@ -67,6 +74,11 @@ class FeatureParams:
     # microphone rarely sees more: MEMS microphones' self-noise is 60-65 dB below 94 dB SPL, speech at 1 m
     # about 60 dB SPL, so its loudest bands lie some 40-50 dB above the noise (docs/models.md "Features").
     dynamic_range_db: float = 0.0
+    # Log-mel only: per-channel energy normalisation (PCEN) instead of the log, with this smoothing time
+    # constant in seconds (0 = off). Each band is divided by its own energy smoothed over the window, an
+    # automatic gain control meant for far-field audio, stationary noise and riding levels (docs/models.md
+    # "Features"); librosa.pcen's default time constant is 0.4 s.
+    pcen_time_constant: float = 0.0
     version: int = FEATURE_VERSION
 
     def __post_init__(self) -> None:
@@ -126,6 +138,8 @@ def _param_problems(p: FeatureParams) -> list[str]:
         (p.log_floor > 0, "log_floor must be positive"),
         (p.dynamic_range_db >= 0, "dynamic_range_db must be 0 (off) or positive"),
         (not (p.dynamic_range_db and p.n_mfcc), "dynamic_range_db floors log-mel bands: it needs n_mfcc 0"),
+        (p.pcen_time_constant >= 0, "pcen_time_constant must be 0 (off) or positive"),
+        (not (p.pcen_time_constant and p.n_mfcc), "pcen_time_constant replaces the log of mel bands: it needs n_mfcc 0"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -246,10 +260,37 @@ def deltas(frames: np.ndarray, width: int = 2) -> np.ndarray:
     return (numerator / (2 * sum(k * k for k in range(1, width + 1)))).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def pcen_smoother(n_frames_in_window: int, time_constant_frames: float) -> np.ndarray:
+    """The matrix S with S @ energy = each band's energy smoothed by the one-pole filter
+    M[t] = (1 - b) M[t-1] + b E[t], started in the steady state of E[0] (as if the window's first frame had
+    always been there: librosa.pcen's default start assumes an energy of 1, which depends on the level),
+    with librosa's b for this time constant. A matrix product is one call per window instead of a Python
+    step per frame."""
+    b = (np.sqrt(1 + 4 * time_constant_frames**2) - 1) / (2 * time_constant_frames**2)
+    lag = np.subtract.outer(np.arange(n_frames_in_window), np.arange(n_frames_in_window))
+    smoother = np.where(lag >= 0, b * (1 - b) ** np.maximum(lag, 0), 0.0)
+    smoother[:, 0] += (1 - b) ** (np.arange(n_frames_in_window) + 1)
+    return smoother.astype(np.float32)
+
+
+def pcen(log_mel: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """PCEN of a window's mel energies, from their log: (E / (eps + M)^alpha + delta)^r - delta^r,
+    M the energy smoothed over time per band (Wang et al. 2017; librosa.pcen's arithmetic)."""
+    energy = np.exp(log_mel)
+    time_constant_frames = params.pcen_time_constant * params.sample_rate / params.hop_length
+    smoothed = pcen_smoother(energy.shape[0], time_constant_frames) @ energy
+    gained = energy * np.exp(-PCEN_GAIN * np.log(np.float32(PCEN_EPS) + smoothed))
+    return (np.power(gained + np.float32(PCEN_BIAS), PCEN_POWER) - PCEN_BIAS**PCEN_POWER).astype(np.float32)
+
+
 def window_features(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Frames of one window -> the model's input matrix (dynamic-range floor, deltas, per-window normalisation)."""
+    """Frames of one window -> the model's input matrix (dynamic-range floor, PCEN, deltas, per-window
+    normalisation)."""
     if params.dynamic_range_db and frames.size:
         frames = np.maximum(frames, frames.max() - np.float32(params.dynamic_range_db * LN_POWER_PER_DB))
+    if params.pcen_time_constant and frames.size:
+        frames = pcen(frames, params)
     stacked = [frames]
     if params.deltas >= 1:
         stacked.append(deltas(frames))

@@ -10,6 +10,7 @@ from edge.features import (
     float_to_pcm16,
     frame_features,
     n_frames,
+    pcen,
     pcm16_to_float,
     window_features,
 )
@@ -134,6 +135,51 @@ def test_dynamic_range_floor_is_off_by_default_and_only_for_log_mel():
         FeatureParams(dynamic_range_db=-1)
     assert FeatureParams.from_dict({k: v for k, v in FeatureParams().to_dict().items() if k != "dynamic_range_db"}) \
         == FeatureParams()  # a bundle from before the option reads as off
+
+
+def test_pcen_is_librosa_pcen_started_in_the_first_frames_steady_state():
+    import librosa
+    import scipy.signal
+
+    params = FeatureParams(pcen_time_constant=0.4)
+    log_mel = frame_features(speech_like(seconds=2.0), params)
+    energy = np.exp(log_mel.astype(np.float64)).T
+    b = librosa_pcen_b(time_constant_frames=0.4 * 16000 / 160)
+    start = scipy.signal.lfilter_zi([b], [1, b - 1])[None, :] * energy[:, :1]  # as if frame 0 had always been there
+    reference = librosa.pcen(energy, sr=16000, hop_length=160, time_constant=0.4, gain=0.98, bias=2, power=0.5,
+                             eps=1e-6, zi=start).T
+    np.testing.assert_allclose(pcen(log_mel, params), reference, atol=1e-5)
+
+
+def librosa_pcen_b(time_constant_frames: float) -> float:
+    """librosa.pcen's smoothing coefficient for a time constant in frames (its own formula)."""
+    return (np.sqrt(1 + 4 * time_constant_frames**2) - 1) / (2 * time_constant_frames**2)
+
+
+def test_pcen_gain_settles_after_a_level_step_that_the_log_mel_window_keeps():
+    noise = np.random.default_rng(2).standard_normal(32000).astype(np.float32) * 0.01
+    stepped = noise * np.where(np.arange(noise.size) < 12000, 1.0, 4.0).astype(np.float32)  # +12 dB at 0.75 s
+
+    def before_and_long_after(params: FeatureParams) -> tuple[float, float]:
+        matrix = features_for_window(stepped, params)  # 198 frames: the step at frame 75
+        return float(matrix[20:60].mean()), float(matrix[-40:].mean())
+
+    log_before, log_after = before_and_long_after(FeatureParams())
+    pcen_before, pcen_after = before_and_long_after(FeatureParams(pcen_time_constant=0.4))
+    assert log_after - log_before > 1.5  # per-window normalisation keeps the step: two levels in one window
+    assert abs(pcen_after - pcen_before) < 0.2  # PCEN's gain has followed it a second later
+
+
+def test_pcen_is_off_by_default_only_for_log_mel_and_left_out_of_old_bundles():
+    assert FeatureParams().pcen_time_constant == 0
+    assert "pcen_time_constant" not in FeatureParams().to_dict()
+    assert FeatureParams(pcen_time_constant=0.4).to_dict()["pcen_time_constant"] == 0.4
+    with pytest.raises(FeatureParamsError, match="pcen_time_constant replaces the log of mel bands: it needs n_mfcc 0"):
+        FeatureParams(n_mfcc=13, pcen_time_constant=0.4)
+    with pytest.raises(FeatureParamsError, match="pcen_time_constant must be 0"):
+        FeatureParams(pcen_time_constant=-1)
+    empty = np.zeros((0, 40), dtype=np.float32)
+    assert window_features(empty, FeatureParams(pcen_time_constant=0.4, normalisation="none")).shape == (0, 40)
 
 
 def test_deltas_of_a_ramp_are_its_slope():

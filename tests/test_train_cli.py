@@ -62,6 +62,8 @@ def test_usage_errors_exit_2(tmp_path):
     floor_on_mfcc = run_cli("train", tmp_path, "--dynamic-range-db", "50", "--n-mfcc", "13")
     assert floor_on_mfcc.exit_code == 2 and "floors log-mel bands: it needs n_mfcc 0" in floor_on_mfcc.output
     assert "Traceback" not in floor_on_mfcc.output
+    pcen_on_mfcc = run_cli("train", tmp_path, "--pcen-time-constant", "0.4", "--n-mfcc", "13")
+    assert pcen_on_mfcc.exit_code == 2 and "it needs n_mfcc 0" in pcen_on_mfcc.output
 
 
 def test_wide_probability_outside_zero_to_one_is_a_usage_error(tmp_path):

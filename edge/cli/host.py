@@ -124,8 +124,14 @@ NORMALISATION_HELP = ("window (per-window mean and variance of every band, the f
 DYNAMIC_RANGE_HELP = ("Raise log-mel values more than this many dB below each window's loudest to that floor, so "
                       "studio silence looks like a room's noise floor (default: the feature default, off; "
                       "docs/models.md \"Features\").")
+PCEN_HELP = ("Per-channel energy normalisation instead of the log of the mel bands, smoothing over this many seconds "
+             "(librosa's default: 0.4): an automatic gain per band for far-field audio, stationary noise and riding "
+             "levels (default: the feature default, off; docs/models.md \"Features\").")
 TEACHER_WEIGHT_HELP = ("Distil the teacher (docs/teacher.md; `make teacher`): this share of the target is the teacher "
                        "head's soft labels, from a head fitted on other speakers (0 = off).")
+TEACHER_FEATURE_HELP = ("Feature distillation (docs/teacher.md): add this weight times the squared error between a "
+                        "training-only linear map of the student's pooled vector and the teacher's clip embedding "
+                        "(0 = off).")
 TEACHER_TEMPERATURE_HELP = "Temperature of the teacher head's soft labels (above 1: softer)."
 INIT_FROM_HELP = ("Fine-tune: start from this run folder, .tflite or shipped model (default, open) instead of random "
                   "weights; its network and features are kept (docs/adaptation.md \"Fine-tuning a whole network\").")
@@ -155,6 +161,8 @@ def train(
     teacher_weight: float = typer.Option(FIT.teacher_weight, callback=FRACTION, help=TEACHER_WEIGHT_HELP),
     teacher_temperature: float = typer.Option(FIT.teacher_temperature, callback=in_range(0, 100, above=True),
                                               help=TEACHER_TEMPERATURE_HELP),
+    teacher_feature_weight: float = typer.Option(FIT.teacher_feature_weight, callback=in_range(0, 100),
+                                                 help=TEACHER_FEATURE_HELP),
     room_probability: float = typer.Option(AUGMENT.room_probability, callback=FRACTION, help=ROOM_PROBABILITY_HELP),
     warp_probability: float = typer.Option(AUGMENT.warp_probability, callback=FRACTION, help=WARP_PROBABILITY_HELP),
     wide_probability: float = typer.Option(AUGMENT.wide_probability, callback=FRACTION, help=WIDE_PROBABILITY_HELP),
@@ -172,6 +180,7 @@ def train(
     deltas: int = typer.Option(0, min=0, max=2, help="0, 1 (+delta) or 2 (+delta-delta)."),
     normalisation: Optional[str] = typer.Option(None, help=NORMALISATION_HELP),
     dynamic_range_db: Optional[float] = typer.Option(None, min=0, help=DYNAMIC_RANGE_HELP),
+    pcen_time_constant: Optional[float] = typer.Option(None, min=0, help=PCEN_HELP),
     seed: int = typer.Option(FIT.seed),
     limit: int = typer.Option(0, min=0, help="Use an even slice of at most N files per corpus (0 = all)."),
     estimate_from: List[Path] = typer.Option([], help=ESTIMATE_FROM_HELP),
@@ -184,7 +193,7 @@ def train(
         if fold >= max(folds, 1):
             raise UsageError(f"--fold {fold} is outside --folds {folds}")
         config = recipe_from_options(locals())
-        params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db)
+        params = feature_params(config, n_mfcc, deltas, normalisation, dynamic_range_db, pcen_time_constant)
         import_tensorflow_quietly()
         from train.parent import starting_point
         from train.pipeline import run_training
@@ -220,20 +229,19 @@ def recipe_from_options(options: dict[str, Any]) -> TrainConfig:
 
 
 def feature_params(config: TrainConfig, n_mfcc: int, deltas: int, normalisation: Optional[str],
-                   dynamic_range_db: Optional[float] = None) -> "FeatureParams":
+                   dynamic_range_db: Optional[float] = None,
+                   pcen_time_constant: Optional[float] = None) -> "FeatureParams":
     """The features train's options ask for, checked on their own and against the recipe before TensorFlow
-    loads (edge.features is numpy only); a normalisation or dynamic range left out is edge.features' default."""
-    from dataclasses import replace
-
+    loads (edge.features is numpy only); a normalisation, dynamic range or PCEN left out is edge.features'
+    default."""
     from edge.features import FeatureParams, FeatureParamsError
 
     config.check_features(n_mfcc)
+    optional: dict[str, Any] = {"normalisation": normalisation, "dynamic_range_db": dynamic_range_db,
+                "pcen_time_constant": pcen_time_constant}
     try:
-        params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas)
-        if normalisation is not None:
-            params = replace(params, normalisation=normalisation)
-        if dynamic_range_db is not None:
-            params = replace(params, dynamic_range_db=dynamic_range_db)
+        params = FeatureParams(n_mfcc=n_mfcc, deltas=deltas,
+                               **{name: value for name, value in optional.items() if value is not None})
     except FeatureParamsError as error:  # options that cannot go together: a usage error (exit 2)
         raise UsageError(str(error)) from None
     return params
