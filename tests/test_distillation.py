@@ -1,5 +1,6 @@
 """`--teacher-weight` / `--teacher-temperature`: the student's loss against the teacher head's soft labels, the
-rows the training batches carry them in, and the options' checks (docs/teacher.md)."""
+rows the training batches carry them in, and the options' checks; `--teacher-feature-weight`: the student's
+pooled vector mapped onto the teacher's embedding by a training-only layer (docs/teacher.md)."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,6 +63,74 @@ def test_training_rows_carry_the_soft_labels_mixed_as_the_windows_are():
         assert mixup == 0 or (weights < 1).any()
 
 
+def test_feature_distillation_adds_the_weighted_squared_error_of_the_projection():
+    from train.losses import loss_function
+
+    targets = np.array([[1.0, -1.0, 0.5], [0.0, 2.0, -0.5]], np.float32)
+    projected = np.array([[0.5, -1.0, 0.0], [0.0, 1.0, 0.5]], np.float32)
+    y = np.concatenate([TARGETS[:, None], TARGETS[:, None], np.ones((2, 1)), MASKS, SOFT, targets], axis=1)
+    outputs = np.concatenate([PROBABILITIES, projected], axis=1)
+    config = TrainConfig(label_smoothing=0, teacher_weight=0.3)
+    labels_only = loss_of(config, with_soft=True)
+    both = np.asarray(loss_function(TrainConfig(label_smoothing=0, teacher_weight=0.3, teacher_feature_weight=2.0),
+                                    n_labels=4)(y.astype(np.float32), outputs))
+    assert np.allclose(both, labels_only + 2.0 * np.mean((projected - targets) ** 2, axis=1), atol=1e-5)
+
+
+def test_embedding_targets_are_leading_components_of_unit_variance():
+    from train.distill import embedding_targets
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 100)) + 0.01 * rng.standard_normal((200, 100))
+    found = embedding_targets(embeddings * 50 + 7, components=8)
+    assert found.shape == (200, 8) and np.isclose(np.mean(found**2), 1.0, atol=1e-4)
+    assert np.allclose(found.mean(axis=0), 0, atol=1e-4)
+    assert np.mean(found[:, :3] ** 2) > 100 * np.mean(found[:, 3:] ** 2)  # the three real directions come first
+
+
+def test_training_rows_carry_embedding_targets_after_the_soft_labels():
+    from train.batches import MASK_FROM, AugmentedWindows
+
+    rng = np.random.default_rng(1)
+    audio = [(0.1 * rng.standard_normal(16000)).astype(np.float32) for _ in range(4)]
+    targets, corpora, masks = np.arange(4) % 2, np.array(["ravdess"] * 4), np.ones((4, 2), np.float32)
+    soft, features = rng.dirichlet(np.ones(2), 4).astype(np.float32), rng.standard_normal((4, 5)).astype(np.float32)
+    config = TrainConfig(batch_size=4, teacher_weight=0.5, teacher_feature_weight=1.0, max_clips_per_epoch=4)
+    windows = AugmentedWindows(audio, targets, masks, corpora, FeatureParams(), config, soft, features)
+    _, y, _ = windows.batch(0)
+    assert y.shape == (4, windows.y_columns) == (4, MASK_FROM + 2 + 2 + 5)
+    assert np.allclose(y[:, -5:], features[windows.order[:4]]) and np.allclose(y[:, -7:-5], soft[windows.order[:4]])
+
+
+def test_a_feature_distilled_run_saves_the_student_alone(tmp_path, monkeypatch):
+    """Trained end to end with a stand-in teacher: the projection onto the teacher's embedding is used in
+    training and left out of the saved model and its bundle's network."""
+    import json
+
+    import keras
+
+    from tests.support.data import emotional_tone, write_audio
+    from tests.test_teacher import LinearEncoder
+    from train import teacher
+
+    monkeypatch.setenv("EDGE_SER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(teacher, "WhisperEncoder", lambda: LinearEncoder(dim=16))
+    root = tmp_path / "ravdess"
+    for actor in range(1, 5):
+        for n, emotion in enumerate(("01", "03", "04") * 2):
+            write_audio(root / f"Actor_{actor:02d}" / f"03-01-{emotion}-01-0{1 + n % 2}-0{1 + n // 3}-{actor:02d}.wav",
+                        emotional_tone(n % 3, seconds=1.0, seed=actor * 100 + n))
+    result = CliRunner().invoke(app, ["train", str(root), "--runs-dir", str(tmp_path / "runs"), "--name", "fd",
+                                      "--teacher-feature-weight", "1", "--epochs", "1", "--lstm-units", "8",
+                                      "--conv-filters", "8", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(tmp_path / "runs" / "fd" / "model.keras", compile=False)
+    assert model.output.shape[-1] == 3 and "teacher_projection" not in [layer.name for layer in model.layers]
+    bundle = json.loads((tmp_path / "runs" / "fd" / "bundle.json").read_text())
+    assert bundle["train_config"]["teacher_feature_weight"] == 1.0
+    assert (tmp_path / "cache" / "teacher" / "embeddings").is_dir()  # the stand-in's embeddings were cached
+
+
 def test_teacher_options_are_checked_before_anything_loads(tmp_path):
     def run(*args: str):
         return CliRunner().invoke(app, ["train", str(tmp_path), *args])
@@ -71,6 +140,8 @@ def test_teacher_options_are_checked_before_anything_loads(tmp_path):
     assert run("--teacher-temperature", "0").exit_code == 2
     softmax = run("--teacher-weight", "0.5", "--loss", "softmax")
     assert softmax.exit_code == 2 and "needs --loss masked" in softmax.output
+    negative = run("--teacher-feature-weight", "-1")
+    assert negative.exit_code == 2 and "--teacher-feature-weight" in negative.output
 
 
 def test_distillation_is_off_by_default_and_recorded():

@@ -1,6 +1,7 @@
 """The training clips as Keras batches: which clips each epoch draws, one augmented window of each, and the
 targets as one array per batch (Keras hands a loss one `y`): `y = [target, partner's target, target's mixup
-weight, label mask..., teacher's soft labels...]`, columns from MASK_FROM on as train.losses reads them."""
+weight, label mask..., teacher's soft labels..., teacher's embedding targets...]`, columns from MASK_FROM on as
+train.losses reads them."""
 from __future__ import annotations
 
 import os
@@ -26,6 +27,7 @@ class TrainingSet:
     masks: np.ndarray  # (clips, labels): 1 where the clip's corpus defines the label
     corpora: np.ndarray
     teacher: np.ndarray | None = None  # (clips, labels): the teacher head's soft labels when distilling
+    teacher_features: np.ndarray | None = None  # (clips, components): embedding targets (feature distillation)
 
 
 def epoch_order(corpora: np.ndarray, targets: np.ndarray, config: TrainConfig, epoch: int) -> np.ndarray:
@@ -71,13 +73,17 @@ class AugmentedWindows(keras.utils.PyDataset):
     """One augmented random window of every drawn clip (`epoch_order`), as (inputs, y, weight) with
     y = [target, partner's target, target's mixup weight, label mask..., teacher's soft labels...]: the mask
     marks the labels the clip's corpus defines (for the masked loss); without mixup the partner is the clip
-    itself; the soft labels (only when distilling: `teacher`, one row per clip) are mixed as the windows are."""
+    itself; the soft labels and embedding targets (only when distilling: `teacher`, `teacher_features`, one row
+    per clip) are mixed as the windows are."""
 
     def __init__(self, audio: list[np.ndarray], targets: np.ndarray, masks: np.ndarray, corpora: np.ndarray,
-                 params: FeatureParams, config: TrainConfig, teacher: np.ndarray | None = None, **kwargs) -> None:
+                 params: FeatureParams, config: TrainConfig, teacher: np.ndarray | None = None,
+                 teacher_features: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.audio, self.targets, self.params, self.config, self.teacher = audio, targets, params, config, teacher
-        self.y_columns = MASK_FROM + masks.shape[1] * (1 if teacher is None else 2)
+        self.teacher_features = teacher_features
+        extra = [rows.shape[1] for rows in (teacher, teacher_features) if rows is not None]
+        self.y_columns = MASK_FROM + masks.shape[1] + sum(extra)
         self.targets_and_masks = np.concatenate([targets[:, None], masks], axis=1).astype(np.float32)
         self.weights = sample_weights(targets, masks.shape[1], config)
         self.corpora = corpora
@@ -101,9 +107,10 @@ class AugmentedWindows(keras.utils.PyDataset):
             inputs = weights[:, None, None] * inputs + (1 - weights[:, None, None]) * inputs[partners]
         rows = self.targets_and_masks[chosen]
         y = np.concatenate([rows[:, :1], rows[partners, :1], weights[:, None], rows[:, 1:]], axis=1)
-        if self.teacher is not None:
-            soft = self.teacher[chosen]
-            y = np.concatenate([y, weights[:, None] * soft + (1 - weights[:, None]) * soft[partners]], axis=1)
+        for per_clip in (self.teacher, self.teacher_features):
+            if per_clip is not None:
+                rows = per_clip[chosen]
+                y = np.concatenate([y, weights[:, None] * rows + (1 - weights[:, None]) * rows[partners]], axis=1)
         return inputs.astype(np.float32), y.astype(np.float32), self.weights[chosen]
 
     def on_epoch_end(self) -> None:

@@ -165,6 +165,10 @@ class TrainConfig:
     # corpus, softened by teacher_temperature, from a head fitted on other speakers (never on the clip's own). 0 = off.
     teacher_weight: float = 0.0
     teacher_temperature: float = 1.0
+    # Feature distillation: this weight times the squared error between a linear map of the student's pooled
+    # vector (a training-only layer, dropped from the saved model) and the teacher's clip embedding, reduced to
+    # its main components (train.distill.embedding_targets), added to the loss. 0 = off.
+    teacher_feature_weight: float = 0.0
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -176,6 +180,8 @@ class TrainConfig:
         if not 0 <= self.teacher_weight <= 1 or self.teacher_temperature <= 0:
             raise UsageError(f"--teacher-weight takes 0 to 1 and --teacher-temperature a positive number, got "
                              f"{self.teacher_weight} and {self.teacher_temperature}")
+        if self.teacher_feature_weight < 0:
+            raise UsageError(f"--teacher-feature-weight takes 0 (off) or a positive number, got {self.teacher_feature_weight}")
         if self.teacher_weight and self.loss != "masked":
             raise UsageError("--teacher-weight distils within each corpus's labels: it needs --loss masked")
 

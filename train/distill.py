@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +26,10 @@ from edge.errors import EdgeSerError
 HEAD_C = 0.02
 HEAD_FOLDS = 5  # speaker groups of the training clips: each clip's soft labels come from a head fitted on the others
 MASKED_OUT = -1e9  # the logit of a label outside the clip's corpus (or unknown to the head): probability 0
+# Feature distillation's targets: the standardised embedding's leading principal components. 1024 values of
+# mean and spread of the teacher's states are far more than a 96-value pooled vector can be mapped onto; the
+# leading components carry most of their variance and leave out the least stable directions.
+FEATURE_COMPONENTS = 64
 
 
 def fit_head(embeddings: np.ndarray, targets: np.ndarray, seed: int = 0) -> Any:
@@ -76,24 +80,44 @@ def speaker_groups(dataset: Dataset, indices: Sequence[int]) -> list[str]:
     return [dataset.utterances[i].speaker or str(dataset.utterances[i].path) for i in indices]
 
 
-def teacher_soft_labels(dataset: Dataset, roots: Sequence[Path], train: Sequence[int], targets: np.ndarray,
-                        masks: np.ndarray, config: Any, encoder: Any = None) -> np.ndarray | None:
-    """The training clips' soft labels when `config` distils (teacher_weight > 0), else None: the teacher's
-    cached embeddings (computed where missing), then the out-of-fold head's probabilities at the temperature.
-    `targets` and `masks` are the whole dataset's."""
-    if not config.teacher_weight:
-        return None
+def embedding_targets(embeddings: np.ndarray, components: int = FEATURE_COMPONENTS) -> np.ndarray:
+    """The training clips' embeddings as feature-distillation targets: standardised, projected on their leading
+    principal components, scaled so that the components' variance is 1 on average (a zero guess costs 1)."""
+    standardised = (embeddings - embeddings.mean(axis=0)) / (embeddings.std(axis=0) + 1e-6)
+    _, singular, directions = np.linalg.svd(standardised, full_matrices=False)
+    kept = min(components, len(singular))
+    scores = standardised @ directions[:kept].T
+    return (scores / np.sqrt(np.mean(np.square(scores)) + 1e-12)).astype(np.float32)
+
+
+@dataclass
+class TeacherTargets:
+    """What the teacher gives each training clip, as far as the recipe asks: soft labels, embedding targets."""
+
+    soft_labels: np.ndarray | None = None
+    features: np.ndarray | None = None
+
+
+def teacher_targets(dataset: Dataset, roots: Sequence[Path], train: Sequence[int], targets: np.ndarray,
+                    masks: np.ndarray, config: Any, encoder: Any = None) -> TeacherTargets:
+    """The training clips' soft labels (teacher_weight > 0) and embedding targets (teacher_feature_weight > 0)
+    from the teacher's cached embeddings (computed where missing): the soft labels from the out-of-fold head at
+    the temperature. `targets` and `masks` are the whole dataset's."""
+    if not (config.teacher_weight or config.teacher_feature_weight):
+        return TeacherTargets()
     from train.teacher import WhisperEncoder, teacher_embeddings
 
     embeddings = teacher_embeddings(dataset, train, roots, encoder or WhisperEncoder(),
                                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     train = list(train)
-    soft = out_of_fold_probabilities(embeddings, targets[train], speaker_groups(dataset, train), masks[train],
-                                     config.teacher_temperature, seed=config.seed)
-    hits = soft.argmax(axis=1) == targets[train]
-    print(f"teacher head (out of fold, by speaker): {hits.mean():.3f} of the training clips' labels on top",
-          file=sys.stderr)
-    return soft
+    found = TeacherTargets(features=embedding_targets(embeddings) if config.teacher_feature_weight else None)
+    if config.teacher_weight:
+        found.soft_labels = out_of_fold_probabilities(embeddings, targets[train], speaker_groups(dataset, train),
+                                                      masks[train], config.teacher_temperature, seed=config.seed)
+        hits = found.soft_labels.argmax(axis=1) == targets[train]
+        print(f"teacher head (out of fold, by speaker): {hits.mean():.3f} of the training clips' labels on top",
+              file=sys.stderr)
+    return found
 
 
 def head_scores(data: Sequence[Path], folds: int, fold: int, seed: int = 0, encoder: Any = None) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from train.batches import LOADER_THREADS, AugmentedWindows, TrainingSet
 from train.config import TrainConfig
 from train.devices import training_device
 from train.evaluate import predict_clips, unweighted_accuracy
-from train.losses import accuracy, loss_function
-from train.model import build_model
+from train.losses import accuracy, accuracy_of_first, loss_function
+from train.model import build_model, with_teacher_projection
 from train.multiworker import fit_multi_worker
 from train.optimizer import learning_schedule, make_optimizer
 from train.parent import initialise
@@ -25,11 +25,13 @@ from train.records import FitResult
 
 
 class BestByValidationUA(keras.callbacks.Callback):
-    """Scores the validation clips each epoch, keeps the best weights, stops after `patience`."""
+    """Scores the validation clips each epoch with `student` (the trained model, or the part of it that is
+    saved), keeps the best weights, stops after `patience`."""
 
-    def __init__(self, val_clips: list[np.ndarray], val_targets: np.ndarray, patience: int, epochs: int) -> None:
+    def __init__(self, val_clips: list[np.ndarray], val_targets: np.ndarray, patience: int, epochs: int,
+                 student: "keras.Model") -> None:
         super().__init__()
-        self.val_clips, self.val_targets = val_clips, val_targets
+        self.val_clips, self.val_targets, self.student = val_clips, val_targets, student
         self.patience, self.epochs = patience, epochs
         self.best_ua, self.best_epoch, self.best_weights = -1.0, 0, None
         self.history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_ua": [], "val_accuracy": []}
@@ -41,7 +43,7 @@ class BestByValidationUA(keras.callbacks.Callback):
         self.history["accuracy"].append(float(logs.get("accuracy", np.nan)))
         line = f"epoch {epoch + 1:3d}/{self.epochs}  loss {logs.get('loss', np.nan):.3f}  acc {logs.get('accuracy', np.nan):.3f}"
         if self.val_clips:
-            probabilities = predict_clips(lambda x: self.model(x, training=False).numpy(), self.val_clips)
+            probabilities = predict_clips(lambda x: self.student(x, training=False).numpy(), self.val_clips)
             ua = unweighted_accuracy(self.val_targets, probabilities)
             self.history["val_ua"].append(ua)
             self.history["val_accuracy"].append(float(np.mean(probabilities.argmax(1) == self.val_targets)))
@@ -74,19 +76,24 @@ def fit(train: TrainingSet, val_clips: list[np.ndarray], val_targets: np.ndarray
     keras.utils.set_random_seed(config.seed)
     strategy, device = training_device()
     data = AugmentedWindows(train.audio, train.targets, train.masks, train.corpora, params, config, train.teacher,
-                            workers=LOADER_THREADS, use_multiprocessing=False)
+                            train.teacher_features, workers=LOADER_THREADS, use_multiprocessing=False)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        if val_clips or parent:
-            raise DatasetError("several workers train for --epochs from random weights: drop --validate and --init-from")
+        if val_clips or parent or config.teacher_feature_weight:
+            raise DatasetError("several workers train for --epochs from random weights without feature distillation: "
+                               "drop --validate, --init-from and --teacher-feature-weight")
         return fit_multi_worker(data, labels, params, config, strategy, device)
     with strategy.scope():
         model = build_model(keras, config.model, params.frames_per_window, params.n_features, len(labels))
         if parent:
             initialise(model, parent, labels)
-        model.compile(optimizer=make_optimizer(learning_schedule(len(data), config), config),
-                      loss=loss_function(config), metrics=[accuracy])
-    tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs)
+        trained, metric = model, accuracy
+        if train.teacher_features is not None:  # set exactly when config.teacher_feature_weight is (train.distill)
+            trained = with_teacher_projection(keras, model, config.model.pooling, train.teacher_features.shape[1])
+            metric = accuracy_of_first(len(labels))
+        trained.compile(optimizer=make_optimizer(learning_schedule(len(data), config), config),
+                        loss=loss_function(config, len(labels)), metrics=[metric])
+    tracker = BestByValidationUA(val_clips, val_targets, config.patience, config.epochs, model)
     started = time.monotonic()
-    model.fit(data, epochs=config.epochs, callbacks=[tracker], verbose=1 if sys.stderr.isatty() else 0)
+    trained.fit(data, epochs=config.epochs, callbacks=[tracker], verbose=1 if sys.stderr.isatty() else 0)
     best_epoch = tracker.restore_best()
     return FitResult(model, tracker.history, best_epoch, time.monotonic() - started, device)

@@ -1,5 +1,6 @@
 """The training losses over AugmentedWindows' `y` (train.batches): mixup-weighted cross-entropy within each
-corpus's labels (or over all labels), label smoothing, distillation toward the teacher's soft labels."""
+corpus's labels (or over all labels), label smoothing, distillation toward the teacher's soft labels and, with
+feature distillation, toward its embedding."""
 from __future__ import annotations
 
 import keras
@@ -65,7 +66,33 @@ def accuracy(y, probabilities):
 LOSS_OF_TARGET = {"masked": masked_crossentropy, "softmax": softmax_crossentropy}
 
 
-def loss_function(config: TrainConfig):
-    """The training loss that `config` names (loss, label smoothing, distillation), over y = AugmentedWindows' rows."""
+def with_embedding_targets(loss_of_labels, n_labels: int, weight: float):
+    """For a network whose output is [probabilities, a linear map of its pooled vector] (train.model's
+    training-only projection) and y's last columns the teacher's embedding targets: `loss_of_labels` on the
+    probabilities and the rest of y, plus `weight` x the mean squared error of the map against the targets."""
+    def loss(y, outputs):
+        components = outputs.shape[-1] - n_labels
+        probabilities, projected = outputs[:, :n_labels], outputs[:, n_labels:]
+        labels_part, targets = y[:, :-components], y[:, -components:]
+        error = keras.ops.mean(keras.ops.square(projected - targets), axis=1)
+        return loss_of_labels(labels_part, probabilities) + weight * error
+    loss.__name__ = loss_of_labels.__name__
+    return loss
+
+
+def accuracy_of_first(n_labels: int):
+    """`accuracy` on the first `n_labels` outputs (the probabilities, with the projection beside them)."""
+    def sliced(y, outputs):
+        return accuracy(y, outputs[:, :n_labels])
+    sliced.__name__ = "accuracy"
+    return sliced
+
+
+def loss_function(config: TrainConfig, n_labels: int = 0):
+    """The training loss that `config` names (loss, label smoothing, distillation), over y = AugmentedWindows' rows;
+    with feature distillation (n_labels then required) over the outputs [probabilities, projection]."""
     hard = mixed(LOSS_OF_TARGET[config.loss], config.label_smoothing)
-    return distilled(hard, config.teacher_weight) if config.teacher_weight else hard
+    labels_loss = distilled(hard, config.teacher_weight) if config.teacher_weight else hard
+    if not config.teacher_feature_weight:
+        return labels_loss
+    return with_embedding_targets(labels_loss, n_labels, config.teacher_feature_weight)

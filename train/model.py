@@ -43,6 +43,19 @@ def build_model(keras: ModuleType, config: ModelConfig, frames: int, n_features:
     return keras.Model(inputs, outputs, name="compact_lstm")
 
 
+POOLED_LAYER = {"mean": "mean_over_time", "mean_max": "mean_and_max", "attention": "attention_pooled"}
+
+
+def with_teacher_projection(keras: ModuleType, student, pooling: str, components: int):
+    """A training-only model around `student`, sharing its layers: its output is the student's probabilities
+    and, beside them, a linear map of the pooled vector onto the teacher's `components` embedding targets
+    (feature distillation, train.losses.with_embedding_targets). The student alone is saved and exported."""
+    pooled = student.get_layer(POOLED_LAYER[pooling]).output
+    projected = keras.layers.Dense(components, name="teacher_projection")(pooled)
+    both = keras.layers.Concatenate(name="probabilities_and_projection")([student.output, projected])
+    return keras.Model(student.input, both, name="compact_lstm_with_teacher_projection")
+
+
 def pool_over_time(layers, pooling: str, x):
     """The LSTM's outputs over time (steps x units) as one vector (units, or 2 x units for mean_max)."""
     if pooling == "attention":

@@ -58,7 +58,7 @@ def run_training(request: TrainRequest, config=None, parent=None) -> Path | None
     from train.batches import TrainingSet
     from train.config import TrainConfig
     from train.devices import cluster_config, is_chief
-    from train.distill import teacher_soft_labels
+    from train.distill import teacher_targets
     from train.estimate import check_estimate_runs, held_out_estimate
     from train.evaluate import classification_metrics, predict_clips
     from train.fit import fit, weights_digest
@@ -82,8 +82,9 @@ def run_training(request: TrainRequest, config=None, parent=None) -> Path | None
     val_clips = eval_clips(dataset, split.val, request.params, request.cache_dir)
     test_clips = eval_clips(dataset, split.test, request.params, request.cache_dir)
     train = list(split.train)
-    soft_labels = teacher_soft_labels(dataset, request.data, train, targets, masks, config)  # None unless distilling
-    result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train], soft_labels),
+    teacher = teacher_targets(dataset, request.data, train, targets, masks, config)  # empty unless distilling
+    result = fit(TrainingSet([dataset.audio[i] for i in train], targets[train], masks[train], corpora[train],
+                             teacher.soft_labels, teacher.features),
                  val_clips, targets[list(split.val)], labels, request.params, config, parent)
     print(f"trained on {result.device}: weights sha256 {weights_digest(result.model)}", file=sys.stderr)
     if not is_chief():
