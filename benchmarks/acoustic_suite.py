@@ -95,27 +95,29 @@ def corpus_tests(dataset: Dataset, speakers: tuple[str, ...], per_corpus: int) -
     return tests
 
 
-def condition_windows(dataset: Dataset, test: CorpusTest, condition: Condition | None, params) -> list[np.ndarray]:
-    """Every test clip's model windows, clean (`condition` None) or as `condition` makes it sound."""
-    from edge.windowing import clip_features
-
+def condition_clips(dataset: Dataset, test: CorpusTest, condition: Condition | None) -> list[np.ndarray]:
+    """Every test clip, clean (`condition` None) or as `condition` makes it sound."""
     clips = [dataset.audio[i] for i in test.indices]
-    if condition is not None:
-        clips = [degrade(condition, clip, dataset.utterances[i].path.name) for clip, i in zip(clips, test.indices)]
-    return [clip_features(clip, params) for clip in clips]
+    if condition is None:
+        return clips
+    return [degrade(condition, clip, dataset.utterances[i].path.name) for clip, i in zip(clips, test.indices)]
 
 
 def score_condition(dataset: Dataset, tests: list[CorpusTest], condition: Condition | None,
                     models: list[SuiteModel]) -> list[dict[str, float | None]]:
-    """Each model's UA over the shared labels per corpus under `condition` (None = clean)."""
+    """Each model's UA over the shared labels per corpus under `condition` (None = clean). The condition is
+    played once per clip; models with the same features share their windows."""
+    from edge.windowing import clip_features
+
     scores: list[dict[str, float | None]] = [{} for _ in models]
     for test in tests:
         targets = [dataset.utterances[i].label for i in test.indices]
+        clips = condition_clips(dataset, test, condition)
         windows: dict = {}
         for model, row in zip(models, scores):
             params = model.bundle.params
             if params not in windows:
-                windows[params] = condition_windows(dataset, test, condition, params)
+                windows[params] = [clip_features(clip, params) for clip in clips]
             result = score_predictions(model.predict_batch, list(model.bundle.labels), windows[params], targets)
             row[test.corpus] = result["unweighted_accuracy"] if result else None
     return scores
