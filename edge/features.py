@@ -280,7 +280,7 @@ def pcen(log_mel: np.ndarray, params: FeatureParams) -> np.ndarray:
     energy = np.exp(log_mel)
     time_constant_frames = params.pcen_time_constant * params.sample_rate / params.hop_length
     smoothed = pcen_smoother(energy.shape[0], time_constant_frames) @ energy
-    gained = energy * np.exp(-PCEN_GAIN * np.log(np.float32(PCEN_EPS) + smoothed))
+    gained = energy * np.power(np.float32(PCEN_EPS) + smoothed, -PCEN_GAIN)
     return (np.power(gained + np.float32(PCEN_BIAS), PCEN_POWER) - PCEN_BIAS**PCEN_POWER).astype(np.float32)
 
 
